@@ -1,0 +1,19 @@
+/* The front end in one call: read a .net file, parse it, build its IR, report the first error. */
+#include <errno.h>
+#include <string.h>
+
+#include "ir.h"
+
+int cnn_front_load(const char *path, cnn_arena *arena, cnn_ir *ir, cnn_source *src, FILE *err)
+{
+    if (cnn_source_read(src, path)) {
+        fprintf(err, "%s: error: cannot read the file: %s\n", path, strerror(errno));
+        return -1;
+    }
+    cnn_diag d = {0};
+    cnn_ast ast;
+    if (cnn_parse_source(src, arena, &ast, &d) == 0 && cnn_ir_build(&ast, src, arena, ir, &d) == 0)
+        return 0;
+    cnn_diag_print(err, src, &d);
+    return -1;
+}

@@ -1,0 +1,217 @@
+/* Building the IR from the syntax tree: statements to layers, shape inference, totals. */
+#include "ir.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers.h"
+#include "suggest.h"
+#include "train_block.h"
+
+void cnn_shape_keras(cnn_shape s, char *buf, size_t cap)
+{
+    if (s.rank == 1)
+        snprintf(buf, cap, "(None, %d)", s.c);
+    else
+        snprintf(buf, cap, "(None, %d, %d, %d)", s.h, s.w, s.c);
+}
+
+void cnn_shape_text(cnn_shape s, char *buf, size_t cap)
+{
+    if (s.rank == 1)
+        snprintf(buf, cap, "%d", s.c);
+    else
+        snprintf(buf, cap, "%dx%dx%d", s.h, s.w, s.c);
+}
+
+/* The network name when the file has no `network` statement: its stem, as a C identifier. */
+static const char *name_from_path(const char *path, cnn_arena *arena)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strcspn(base, ".");
+    if (n == 0)
+        return "net";
+    char *name = cnn_arena_alloc(arena, n + 5);
+    if (!name)
+        return "net";
+    size_t j = 0;
+    if (isdigit((unsigned char)base[0]))
+        for (const char *p = "net_"; *p; p++)
+            name[j++] = *p;
+    for (size_t i = 0; i < n; i++)
+        name[j++] = isalnum((unsigned char)base[i]) ? base[i] : '_';
+    name[j] = '\0';
+    return name;
+}
+
+static int parse_input(const cnn_stmt *s, cnn_shape *shape, cnn_diag *d)
+{
+    cnn_args a;
+    if (cnn_args_split(s, NULL, 1, &a, d))
+        return -1;
+    if (a.n_pos < 1)
+        return cnn_error(d, s->loc, "'input' needs a shape: input HxWxC (or HxW, or N features)");
+    const cnn_arg *v = a.pos[0];
+    if (v->kind == CNN_ARG_NUMBER) {
+        long n;
+        if (cnn_arg_int(v, "input size", 1, 1 << 24, &n, d))
+            return -1;
+        *shape = (cnn_shape){1, 1, 1, (int)n};
+        return 0;
+    }
+    if (v->kind != CNN_ARG_DIMS)
+        return cnn_error(d, v->loc, "input shape must be HxWxC (like 28x28x1), got '%s'", v->text);
+    long dims[4] = {0};
+    int n = 0;
+    const char *p = v->text;
+    while (*p && n < 4) {
+        char *end;
+        dims[n++] = strtol(p, &end, 10);
+        p = *end == 'x' ? end + 1 : end;
+    }
+    if (*p || n < 2 || n > 3)
+        return cnn_error(d, v->loc, "input shape must be HxWxC (like 28x28x1), got '%s'", v->text);
+    for (int i = 0; i < n; i++)
+        if (dims[i] < 1 || dims[i] > 65536)
+            return cnn_error(d, v->loc, "input sizes must be between 1 and 65536, got '%s'",
+                             v->text);
+    *shape = (cnn_shape){3, (int)dims[0], (int)dims[1], n == 3 ? (int)dims[2] : 1};
+    return 0;
+}
+
+static int parse_network(const cnn_stmt *s, const char **name, cnn_diag *d)
+{
+    cnn_args a;
+    if (cnn_args_split(s, NULL, 1, &a, d))
+        return -1;
+    if (a.n_pos < 1)
+        return cnn_error(d, s->loc, "'network' needs a name");
+    if (a.pos[0]->kind != CNN_ARG_WORD)
+        return cnn_error(d, a.pos[0]->loc, "network name must start with a letter, got '%s'",
+                         a.pos[0]->text);
+    *name = a.pos[0]->text;
+    return 0;
+}
+
+/* Keras numbers instances per prefix: conv2d_1, conv2d_2, ... */
+static void name_layer(cnn_layer *L, const cnn_layer *layers, int index)
+{
+    int count = 1;
+    for (int i = 0; i < index; i++)
+        if (strcmp(layers[i].name_prefix, L->name_prefix) == 0)
+            count++;
+    snprintf(L->name, sizeof L->name, "%s_%d", L->name_prefix, count);
+}
+
+static const char *const top_keywords[] = {"network", "input", "train", "conv", "pool",
+                                           "dropout", "batchnorm", "flatten", "dense", NULL};
+
+static int build_layer(cnn_ir *ir, const cnn_stmt *s, const cnn_layer_desc *desc, cnn_diag *d)
+{
+    cnn_layer *L = &ir->layers[ir->n_layers];
+    L->desc = desc;
+    L->type = desc->type;
+    L->loc = s->loc;
+    L->type_name = desc->keras_type;
+    L->name_prefix = desc->keras_name;
+    L->in = ir->n_layers ? ir->layers[ir->n_layers - 1].out : ir->input;
+    cnn_args args;
+    if (cnn_args_split(s, desc->options, desc->max_positional, &args, d) ||
+        desc->parse(L, s, &args, d) || desc->infer(L, d))
+        return -1;
+    name_layer(L, ir->layers, ir->n_layers);
+    ir->n_layers++;
+    return 0;
+}
+
+/* Checks that only the last layer has softmax, and that it does (cross-entropy needs it). */
+static int check_output(cnn_ir *ir, cnn_diag *d)
+{
+    for (int i = 0; i < ir->n_layers - 1; i++)
+        if (ir->layers[i].act == CNN_ACT_SOFTMAX)
+            return cnn_error(d, ir->layers[i].act_loc,
+                             "softmax is allowed only on the last layer (it feeds the "
+                             "crossentropy loss)");
+    const cnn_layer *last = &ir->layers[ir->n_layers - 1];
+    if (last->out.rank != 1 || last->act != CNN_ACT_SOFTMAX)
+        return cnn_error(d, last->loc,
+                         "the last layer must end in softmax for the crossentropy loss "
+                         "(for example 'dense 10 softmax')");
+    if (last->out.c < 2)
+        return cnn_error(d, last->loc, "a classifier needs at least 2 classes, got %d",
+                         last->out.c);
+    ir->n_classes = last->out.c;
+    return 0;
+}
+
+int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena, cnn_ir *ir,
+                 cnn_diag *d)
+{
+    memset(ir, 0, sizeof *ir);
+    ir->source_name = src->name;
+    ir->name = name_from_path(src->name, arena);
+    cnn_train_cfg_defaults(&ir->train);
+    int count = 0;
+    for (const cnn_stmt *s = ast->first; s; s = s->next)
+        count++;
+    ir->layers = cnn_arena_alloc(arena, sizeof(cnn_layer) * (size_t)(count ? count : 1));
+    if (!ir->layers)
+        return cnn_error(d, (cnn_loc){0, 0}, "out of memory");
+
+    const cnn_stmt *input = NULL, *network = NULL, *train = NULL;
+    for (const cnn_stmt *s = ast->first; s; s = s->next) {
+        const cnn_stmt **once = strcmp(s->word, "network") == 0 ? &network
+                              : strcmp(s->word, "input") == 0   ? &input
+                              : strcmp(s->word, "train") == 0   ? &train
+                                                                : NULL;
+        if (once) {
+            if (*once)
+                return cnn_error(d, s->loc, "duplicate '%s' (first given on line %d)", s->word,
+                                 (*once)->loc.line);
+            *once = s;
+            if (once == &network && parse_network(s, &ir->name, d))
+                return -1;
+            if (once == &input && parse_input(s, &ir->input, d))
+                return -1;
+            if (once == &train && cnn_train_block_parse(s, &ir->train, d))
+                return -1;
+            continue;
+        }
+        const cnn_layer_desc *desc = cnn_layer_find(s->word);
+        if (!desc) {
+            const char *near = cnn_suggest(s->word, top_keywords);
+            if (near)
+                return cnn_error(d, s->loc, "unknown layer '%s'; did you mean '%s'?", s->word,
+                                 near);
+            return cnn_error(d, s->loc,
+                             "unknown layer '%s' (layers are conv, pool, dropout, batchnorm, "
+                             "flatten, dense)", s->word);
+        }
+        if (!input)
+            return cnn_error(d, s->loc, "missing 'input HxWxC' before the first layer");
+        if (build_layer(ir, s, desc, d))
+            return -1;
+    }
+    if (!input)
+        return cnn_error(d, (cnn_loc){1, 1}, "missing 'input HxWxC': the network has no input");
+    if (ir->n_layers == 0)
+        return cnn_error(d, input->loc, "the network has no layers after 'input'");
+    if (check_output(ir, d))
+        return -1;
+
+    double first_weighted = 0;
+    for (int i = 0; i < ir->n_layers; i++) {
+        const cnn_layer *L = &ir->layers[i];
+        ir->total_params += L->weights;
+        ir->trainable_params += L->trainable;
+        ir->forward_flops += L->flops;
+        if (first_weighted == 0)
+            first_weighted = L->flops;
+    }
+    /* Backward costs two forwards (inputs and weights), except that the first weighted layer
+     * needs no gradient for its input. */
+    ir->train_flops = 3 * ir->forward_flops - first_weighted;
+    return 0;
+}

@@ -1,0 +1,109 @@
+/* The typed IR of a network: layers with inferred shapes, parameter tensors and FLOP counts.
+ * The summary, the interpreted reference and the code generator all read this one structure. */
+#ifndef CNN_IR_H
+#define CNN_IR_H
+
+#include "arena.h"
+#include "ast.h"
+#include "cnnrt.h"
+#include "diag.h"
+
+typedef enum {
+    CNN_LAYER_CONV,
+    CNN_LAYER_POOL,
+    CNN_LAYER_DROPOUT,
+    CNN_LAYER_BATCHNORM,
+    CNN_LAYER_FLATTEN,
+    CNN_LAYER_DENSE
+} cnn_layer_type;
+
+typedef enum {
+    CNN_ACT_LINEAR,
+    CNN_ACT_RELU,
+    CNN_ACT_LEAKY_RELU,
+    CNN_ACT_SIGMOID,
+    CNN_ACT_TANH,
+    CNN_ACT_SOFTMAX
+} cnn_act;
+
+typedef enum { CNN_POOL_MAX, CNN_POOL_AVG } cnn_pool_kind;
+
+/* rank 3: h x w x c (channels last); rank 1: c features, h = w = 1. */
+typedef struct cnn_shape {
+    int rank, h, w, c;
+} cnn_shape;
+
+static inline long cnn_shape_size(cnn_shape s)
+{
+    return (long)s.h * s.w * s.c;
+}
+/* "(None, 26, 26, 32)" as Keras prints it. */
+void cnn_shape_keras(cnn_shape s, char *buf, size_t cap);
+/* "26x26x32" or "576". */
+void cnn_shape_text(cnn_shape s, char *buf, size_t cap);
+
+#define CNN_MAX_LAYER_PARAMS 4
+
+typedef struct cnn_param {
+    const char *suffix; /* "kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance" */
+    int rank;
+    int dims[4];
+    long size;
+    cnn_init_kind init;
+    int fan_in, fan_out;
+    int trainable;
+    float l1, l2;
+} cnn_param;
+
+typedef struct cnn_layer {
+    cnn_layer_type type;
+    const struct cnn_layer_desc *desc;
+    char name[48];         /* Keras-style instance name: conv2d_1 */
+    const char *type_name; /* Keras class: Conv2D */
+    const char *name_prefix; /* Keras instance name prefix: conv2d */
+    cnn_loc loc;           /* of the statement's first word */
+    cnn_loc size_loc;      /* of the kernel or window size argument */
+    cnn_loc act_loc;       /* of the activation name, if given */
+    cnn_shape in, out;
+
+    int units;          /* conv filters, dense units */
+    int kh, kw, sh, sw; /* conv kernel or pool window, and strides */
+    int pad_same;
+    int pad_top, pad_left; /* zero rows/columns added before the input (pad=same) */
+    int use_bias;
+    cnn_init_kind init;
+    float l1, l2;
+    cnn_act act;
+    float alpha;        /* leaky_relu slope */
+    cnn_pool_kind pool; /* pool */
+    float rate;         /* dropout */
+    float momentum, eps; /* batchnorm */
+
+    int n_params;
+    cnn_param params[CNN_MAX_LAYER_PARAMS];
+    long weights, trainable; /* parameter counts */
+    double flops;            /* forward, one image: 2 per multiply-add */
+} cnn_layer;
+
+typedef struct cnn_ir {
+    const char *name;        /* network name: a C identifier */
+    const char *source_name; /* the .net file */
+    cnn_shape input;
+    int n_layers;
+    cnn_layer *layers;
+    cnn_train_cfg train;
+    int n_classes;
+    long total_params, trainable_params;
+    double forward_flops; /* one image */
+    double train_flops;   /* one image: forward, backward to inputs and to weights */
+} cnn_ir;
+
+/* Builds the IR from a parsed file: every semantic and shape check happens here. */
+int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena, cnn_ir *ir,
+                 cnn_diag *d);
+
+const char *cnn_act_name(cnn_act a);
+/* Parses a file from disk into ir; on error prints the diagnostic to err and returns -1. */
+int cnn_front_load(const char *path, cnn_arena *arena, cnn_ir *ir, cnn_source *src, FILE *err);
+
+#endif

@@ -1,0 +1,27 @@
+/* flatten: HxWxC to H*W*C features in height-width-channel order (Keras Flatten). */
+#include "layers.h"
+
+static int parse(cnn_layer *L, const cnn_stmt *s, const cnn_args *a, cnn_diag *d)
+{
+    (void)L, (void)s, (void)a, (void)d;
+    return 0;
+}
+
+static int infer(cnn_layer *L, cnn_diag *d)
+{
+    (void)d;
+    L->out = (cnn_shape){1, 1, 1, (int)cnn_shape_size(L->in)};
+    return 0;
+}
+
+const cnn_layer_desc cnn_layer_flatten = {
+    .keyword = "flatten",
+    .type = CNN_LAYER_FLATTEN,
+    .keras_name = "flatten",
+    .keras_type = "Flatten",
+    .usage = "flatten",
+    .options = NULL,
+    .max_positional = 0,
+    .parse = parse,
+    .infer = infer,
+};

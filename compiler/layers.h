@@ -1,0 +1,41 @@
+/* Layer descriptors: one per layer kind, each in its own layer_*.c file.
+ * Adding a layer kind means one new descriptor file, one line in layers.c, and its tests. */
+#ifndef CNN_LAYERS_H
+#define CNN_LAYERS_H
+
+#include "ir.h"
+#include "options.h"
+
+typedef struct cnn_layer_desc {
+    const char *keyword;        /* the statement that makes this layer: "conv" */
+    cnn_layer_type type;
+    const char *keras_name;     /* instance name prefix: "conv2d" */
+    const char *keras_type;     /* class name in summaries: "Conv2D" */
+    const char *usage;          /* shown when required arguments are missing */
+    const char *const *options; /* the key=value options it accepts, NULL-terminated */
+    int max_positional;
+    /* Reads the statement's arguments into L (L->in is already known). */
+    int (*parse)(cnn_layer *L, const cnn_stmt *s, const cnn_args *args, cnn_diag *d);
+    /* Checks L->in, then sets L->out, the parameter tensors and the forward FLOPs. */
+    int (*infer)(cnn_layer *L, cnn_diag *d);
+} cnn_layer_desc;
+
+extern const cnn_layer_desc cnn_layer_conv, cnn_layer_pool, cnn_layer_dropout,
+    cnn_layer_batchnorm, cnn_layer_flatten, cnn_layer_dense;
+
+/* The descriptor for a statement keyword, or NULL. */
+const cnn_layer_desc *cnn_layer_find(const char *keyword);
+/* Every layer keyword, NULL-terminated, for "did you mean". */
+extern const char *const cnn_layer_keywords[];
+
+/* Helpers shared by the descriptors of weighted layers (conv, dense). */
+/* Activation from an optional positional word, plus the `alpha` option. */
+int cnn_parse_activation(cnn_layer *L, const cnn_arg *word, const cnn_arg *alpha, cnn_diag *d);
+/* The l1=, l2=, init=, bias= options. */
+int cnn_parse_weight_options(cnn_layer *L, const cnn_arg *l1, const cnn_arg *l2,
+                             const cnn_arg *init, const cnn_arg *bias, cnn_diag *d);
+/* Appends a parameter tensor to L. */
+cnn_param *cnn_layer_add_param(cnn_layer *L, const char *suffix, int rank, const int *dims,
+                               cnn_init_kind init, int trainable);
+
+#endif

@@ -1,0 +1,61 @@
+/* `cnnc --summary`: the Keras-style table of layers, shapes, parameters and FLOPs. */
+#include "summary.h"
+
+#include <string.h>
+
+void cnn_format_count(long n, char *buf, size_t cap)
+{
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%ld", n < 0 ? -n : n);
+    size_t j = 0;
+    if (n < 0 && j + 1 < cap)
+        buf[j++] = '-';
+    for (int i = 0; i < len && j + 1 < cap; i++) {
+        if (i > 0 && (len - i) % 3 == 0 && j + 1 < cap)
+            buf[j++] = ',';
+        buf[j++] = digits[i];
+    }
+    buf[j] = '\0';
+}
+
+static void rule(FILE *out, char c)
+{
+    for (int i = 0; i < 84; i++)
+        fputc(c, out);
+    fputc('\n', out);
+}
+
+void cnn_summary_print(FILE *out, const cnn_ir *ir)
+{
+    fprintf(out, "Model: \"%s\" (%s)\n", ir->name, ir->source_name);
+    rule(out, '_');
+    fprintf(out, " %-36s %-22s %12s %10s\n", "Layer (type)", "Output Shape", "Param #", "MFLOPs");
+    rule(out, '=');
+    char input[48];
+    cnn_shape_keras(ir->input, input, sizeof input);
+    fprintf(out, " %-36s %-22s %12s %10s\n", "input (InputLayer)", input, "0", "-");
+    rule(out, '_');
+    for (int i = 0; i < ir->n_layers; i++) {
+        const cnn_layer *L = &ir->layers[i];
+        char name[96], shape[48], params[32], flops[32];
+        snprintf(name, sizeof name, "%s (%s)", L->name, L->type_name);
+        cnn_shape_keras(L->out, shape, sizeof shape);
+        cnn_format_count(L->weights, params, sizeof params);
+        if (L->flops > 0)
+            snprintf(flops, sizeof flops, "%.2f", L->flops / 1e6);
+        else
+            strcpy(flops, "-");
+        fprintf(out, " %-36s %-22s %12s %10s\n", name, shape, params, flops);
+        rule(out, i + 1 == ir->n_layers ? '=' : '_');
+    }
+    char total[32], trainable[32], frozen[32];
+    cnn_format_count(ir->total_params, total, sizeof total);
+    cnn_format_count(ir->trainable_params, trainable, sizeof trainable);
+    cnn_format_count(ir->total_params - ir->trainable_params, frozen, sizeof frozen);
+    fprintf(out, "Total params: %s\n", total);
+    fprintf(out, "Trainable params: %s\n", trainable);
+    fprintf(out, "Non-trainable params: %s\n", frozen);
+    fprintf(out, "FLOPs per image: %.2f M forward, %.2f M training step "
+                 "(2 per multiply-add, conv and dense)\n",
+            ir->forward_flops / 1e6, ir->train_flops / 1e6);
+}

@@ -1,0 +1,197 @@
+/* libcnnrt: the runtime every cnnc backend shares (model interface, RNG, data, training). */
+#ifndef CNNRT_H
+#define CNNRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- Random numbers: one seeded stream (xoshiro256**) for init, shuffling and dropout. ---- */
+typedef struct cnn_rng {
+    uint64_t s[4];
+} cnn_rng;
+
+void cnn_rng_seed(cnn_rng *r, uint64_t seed);
+uint64_t cnn_rng_next(cnn_rng *r);
+/* Uniform in [0, 1) with 24 random bits: exactly representable as float. */
+float cnn_rng_uniform(cnn_rng *r);
+/* Standard normal (Box-Muller on two uniforms). */
+double cnn_rng_normal(cnn_rng *r);
+/* Uniform integer in [0, n), without modulo bias. */
+uint32_t cnn_rng_below(cnn_rng *r, uint32_t n);
+
+/* Dropout masks: every backend draws them the same way, so one seed gives one set of masks.
+ * In a training forward pass the dropout layers draw in network order; each draws one
+ * cnn_rng_uniform() per element of its [n][h][w][c] input in memory order, and keeps the
+ * element (scaled by 1/(1-rate)) when the draw is >= rate. */
+static inline int cnn_dropout_keep(cnn_rng *r, float rate)
+{
+    return cnn_rng_uniform(r) >= rate;
+}
+
+/* ---- Training configuration: what a .net file's `train { }` block says. ---- */
+typedef enum { CNN_LOSS_CROSSENTROPY } cnn_loss_kind;
+typedef enum { CNN_OPTIM_SGD, CNN_OPTIM_RMSPROP, CNN_OPTIM_ADAM, CNN_OPTIM_ADAMW } cnn_optim_kind;
+typedef enum {
+    CNN_SCHED_CONSTANT,
+    CNN_SCHED_STEP,
+    CNN_SCHED_EXPONENTIAL,
+    CNN_SCHED_COSINE
+} cnn_sched_kind;
+
+typedef struct cnn_train_cfg {
+    cnn_loss_kind loss;
+    cnn_optim_kind optimizer;
+    double lr;
+    double momentum;     /* sgd, rmsprop */
+    int nesterov;        /* sgd */
+    double rho;          /* rmsprop */
+    double beta1, beta2; /* adam, adamw */
+    double eps;          /* rmsprop, adam, adamw */
+    double weight_decay; /* adamw */
+    int batch, epochs;
+    double validation; /* fraction of the training set held out at its end */
+    cnn_sched_kind schedule;
+    int sched_every;     /* step, exponential: epochs per decay */
+    double sched_factor; /* step: lr multiplier; exponential: decay rate */
+    double sched_alpha;  /* cosine: final lr as a fraction of the initial one */
+    uint64_t seed;
+} cnn_train_cfg;
+
+/* Keras' defaults for `kind` (learning rate, betas, epsilon, ...) on top of cfg. */
+void cnn_optim_defaults(cnn_train_cfg *cfg, cnn_optim_kind kind);
+/* A whole default configuration: Adam 0.001, batch 32, 1 epoch, no validation, seed 1. */
+void cnn_train_cfg_defaults(cnn_train_cfg *cfg);
+const char *cnn_optim_name(cnn_optim_kind kind);
+const char *cnn_sched_name(cnn_sched_kind kind);
+
+/* ---- Tensors and the model interface that every backend implements. ---- */
+typedef enum {
+    CNN_INIT_ZEROS,
+    CNN_INIT_ONES,
+    CNN_INIT_GLOROT_UNIFORM,
+    CNN_INIT_GLOROT_NORMAL,
+    CNN_INIT_HE_UNIFORM,
+    CNN_INIT_HE_NORMAL
+} cnn_init_kind;
+
+typedef struct cnn_tensor {
+    const char *name; /* Keras-style, "conv2d_1/kernel" */
+    int rank;
+    int dims[4]; /* Keras layouts: conv kh x kw x in x out, dense in x out */
+    size_t size;
+    float *value;
+    float *grad; /* NULL for non-trainable state (batchnorm moving statistics) */
+    cnn_init_kind init;
+    int fan_in, fan_out;
+    float l1, l2; /* regularization of this tensor, 0 when none */
+} cnn_tensor;
+
+typedef struct cnn_model cnn_model;
+
+typedef struct cnn_model_ops {
+    /* Runs n <= max_batch images x[n][h][w][c] forward into model->output[n][n_classes].
+     * training != 0: dropout draws from rng, batchnorm normalizes with batch statistics and
+     * updates its moving averages. training == 0: rng may be NULL. */
+    void (*forward)(cnn_model *m, const float *x, int n, int training, cnn_rng *rng);
+    /* Mean cross-entropy of the last forward pass against labels[n], without regularization. */
+    double (*loss)(cnn_model *m, const int *labels, int n);
+    /* Adds d(mean loss)/d(tensor) of the last forward pass into every trainable tensor's grad.
+     * The caller zeroes the gradients first (cnn_zero_grad). */
+    void (*backward)(cnn_model *m, const int *labels, int n);
+    void (*destroy)(cnn_model *m);
+} cnn_model_ops;
+
+struct cnn_model {
+    const char *name;
+    const char *backend; /* "reference" or "compiled" */
+    int in_h, in_w, in_c;
+    int n_classes;
+    int max_batch;
+    int n_tensors;
+    cnn_tensor *tensors;
+    const float *output; /* [max_batch][n_classes], filled by forward */
+    cnn_train_cfg train; /* the network's `train { }` block */
+    const cnn_model_ops *ops;
+};
+
+static inline size_t cnn_input_size(const cnn_model *m)
+{
+    return (size_t)m->in_h * (size_t)m->in_w * (size_t)m->in_c;
+}
+void cnn_model_destroy(cnn_model *m);
+void cnn_zero_grad(cnn_model *m);
+/* Initializes every tensor by its init kind (Keras' initializers) from rng. */
+void cnn_init_tensors(cnn_model *m, cnn_rng *rng);
+/* Copies every tensor value from src to dst; -1 if their tensor tables differ. */
+int cnn_copy_tensors(cnn_model *dst, const cnn_model *src);
+size_t cnn_param_count(const cnn_model *m, int trainable_only);
+/* The regularization term sum(l1*|w| + l2*w^2) over all tensors. */
+double cnn_penalty(const cnn_model *m);
+/* Adds the gradient of cnn_penalty into every trainable tensor's grad. */
+void cnn_penalty_grad(cnn_model *m);
+
+/* ---- Data ---- */
+typedef struct cnn_dataset {
+    int n, h, w, c;
+    uint8_t *images; /* n x h x w x c bytes */
+    uint8_t *labels; /* n */
+    char images_path[512], labels_path[512]; /* for messages */
+} cnn_dataset;
+
+/* Loads an IDX image file (idx3 n x h x w, or idx4 n x h x w x c) and an idx1 label file,
+ * gzip-compressed or plain. On failure writes a message naming the file into err. */
+int cnn_dataset_load(cnn_dataset *ds, const char *images_path, const char *labels_path,
+                     char *err, size_t errlen);
+void cnn_dataset_free(cnn_dataset *ds);
+/* Checks that ds fits m: image shape and labels below n_classes; the message names the file. */
+int cnn_dataset_check(const cnn_dataset *ds, const cnn_model *m, char *err, size_t errlen);
+/* Scales images idx[0..n) to floats in [0, 1] into x. */
+void cnn_dataset_batch(const cnn_dataset *ds, const int *idx, int n, float *x, int *labels);
+
+/* ---- Optimizers and schedules ---- */
+typedef struct cnn_optimizer cnn_optimizer;
+cnn_optimizer *cnn_optimizer_new(const cnn_model *m, const cnn_train_cfg *cfg);
+/* One update of every trainable tensor from its grad, at learning rate lr. */
+void cnn_optimizer_step(cnn_optimizer *o, cnn_model *m, double lr);
+void cnn_optimizer_free(cnn_optimizer *o);
+/* The learning rate of epoch (0-based) under cfg's schedule. */
+double cnn_schedule_lr(const cnn_train_cfg *cfg, int epoch);
+
+/* ---- Training and evaluation ---- */
+typedef struct cnn_eval {
+    double loss; /* mean cross-entropy plus regularization */
+    double accuracy;
+    int n;
+} cnn_eval;
+
+typedef struct cnn_epoch_stats {
+    int epoch;
+    double lr;
+    cnn_eval train, val;
+    double seconds;
+} cnn_epoch_stats;
+
+/* Evaluates images idx[0..n) of ds in inference mode. */
+cnn_eval cnn_evaluate(cnn_model *m, const cnn_dataset *ds, const int *idx, int n);
+
+typedef struct cnn_fit_opts {
+    cnn_train_cfg cfg;
+    int limit;   /* use only the first `limit` training images, 0 = all */
+    int shuffle; /* reshuffle every epoch from the seed */
+    FILE *log;   /* one line per epoch; NULL for silence */
+    void (*on_epoch)(const cnn_epoch_stats *s, void *ctx);
+    void *ctx;
+} cnn_fit_opts;
+
+/* Trains m on ds (validation = the last cfg.validation of the used images). Returns 0. */
+int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts);
+
+/* ---- Command line shared by `cnnc run` and compiled trainers ---- */
+/* Makes a model for batch size `batch`; NULL with a message on stderr on failure. */
+typedef cnn_model *(*cnn_model_factory)(void *ctx, int batch);
+/* Runs `train ...` etc. as given in argv (argv[0] is the subcommand). Returns an exit status. */
+int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make, void *ctx,
+                const cnn_train_cfg *cfg);
+
+#endif

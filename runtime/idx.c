@@ -1,0 +1,183 @@
+/* IDX data files (MNIST's format), gzip-compressed or plain, read through zlib. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "cnnrt.h"
+
+/* Refuses files whose data would exceed this (a corrupt header could claim terabytes). */
+#define IDX_MAX_BYTES ((size_t)1 << 32)
+
+typedef struct idx_file {
+    int ndim;
+    uint32_t dims[4];
+    size_t count; /* product of dims */
+    uint8_t *data;
+} idx_file;
+
+static int fail(char *err, size_t errlen, const char *path, const char *what)
+{
+    snprintf(err, errlen, "%s: %s", path, what);
+    return -1;
+}
+
+/* Reads exactly n bytes; a short read is reported as truncation. */
+static int read_exact(gzFile f, void *buf, size_t n, size_t *got)
+{
+    size_t done = 0;
+    while (done < n) {
+        unsigned chunk = n - done > (1u << 30) ? (1u << 30) : (unsigned)(n - done);
+        int r = gzread(f, (char *)buf + done, chunk);
+        if (r <= 0)
+            break;
+        done += (size_t)r;
+    }
+    *got = done;
+    return done == n ? 0 : -1;
+}
+
+static int idx_read(idx_file *out, const char *path, int min_dim, int max_dim, char *err,
+                    size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    gzFile f = gzopen(path, "rb");
+    if (!f) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "cannot open: %s", strerror(errno ? errno : ENOENT));
+        return fail(err, errlen, path, msg);
+    }
+    uint8_t head[4];
+    size_t got;
+    char msg[256];
+    int rc = -1;
+    if (read_exact(f, head, 4, &got)) {
+        fail(err, errlen, path, "truncated: no IDX header");
+        goto done;
+    }
+    if (head[0] != 0 || head[1] != 0 || head[2] != 0x08) {
+        snprintf(msg, sizeof msg,
+                 "not an unsigned-byte IDX file (magic %02x %02x %02x %02x, expected 00 00 08 0N)",
+                 head[0], head[1], head[2], head[3]);
+        fail(err, errlen, path, msg);
+        goto done;
+    }
+    out->ndim = head[3];
+    if (out->ndim < min_dim || out->ndim > max_dim) {
+        snprintf(msg, sizeof msg, "has %d dimensions, expected %s", out->ndim,
+                 min_dim == max_dim ? "1 (labels)" : "3 (n x h x w) or 4 (n x h x w x c)");
+        fail(err, errlen, path, msg);
+        goto done;
+    }
+    out->count = 1;
+    for (int i = 0; i < out->ndim; i++) {
+        uint8_t b[4];
+        if (read_exact(f, b, 4, &got)) {
+            fail(err, errlen, path, "truncated: incomplete IDX header");
+            goto done;
+        }
+        out->dims[i] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        if (out->dims[i] == 0 || out->dims[i] > (1u << 30)) {
+            snprintf(msg, sizeof msg, "dimension %d has size %u", i, out->dims[i]);
+            fail(err, errlen, path, msg);
+            goto done;
+        }
+        out->count *= out->dims[i];
+        if (out->count > IDX_MAX_BYTES) {
+            fail(err, errlen, path, "header claims more than 4 GiB of data");
+            goto done;
+        }
+    }
+    out->data = malloc(out->count);
+    if (!out->data) {
+        fail(err, errlen, path, "out of memory");
+        goto done;
+    }
+    if (read_exact(f, out->data, out->count, &got)) {
+        int zerr;
+        const char *zmsg = gzerror(f, &zerr);
+        if (zerr != Z_OK && zerr != Z_BUF_ERROR)
+            snprintf(msg, sizeof msg, "corrupt compressed data after %zu of %zu bytes (%s)", got,
+                     out->count, zmsg);
+        else
+            snprintf(msg, sizeof msg, "truncated: %zu of %zu data bytes", got, out->count);
+        fail(err, errlen, path, msg);
+        goto done;
+    }
+    uint8_t extra;
+    if (gzread(f, &extra, 1) > 0) {
+        fail(err, errlen, path, "has data beyond what its header describes");
+        goto done;
+    }
+    rc = 0;
+done:
+    gzclose(f);
+    if (rc) {
+        free(out->data);
+        out->data = NULL;
+    }
+    return rc;
+}
+
+int cnn_dataset_load(cnn_dataset *ds, const char *images_path, const char *labels_path,
+                     char *err, size_t errlen)
+{
+    memset(ds, 0, sizeof *ds);
+    idx_file img, lab;
+    if (idx_read(&img, images_path, 3, 4, err, errlen))
+        return -1;
+    if (idx_read(&lab, labels_path, 1, 1, err, errlen)) {
+        free(img.data);
+        return -1;
+    }
+    if (img.dims[0] != lab.dims[0]) {
+        snprintf(err, errlen, "%s: has %u labels but %s has %u images", labels_path, lab.dims[0],
+                 images_path, img.dims[0]);
+        free(img.data);
+        free(lab.data);
+        return -1;
+    }
+    ds->n = (int)img.dims[0];
+    ds->h = (int)img.dims[1];
+    ds->w = (int)img.dims[2];
+    ds->c = img.ndim == 4 ? (int)img.dims[3] : 1;
+    ds->images = img.data;
+    ds->labels = lab.data;
+    snprintf(ds->images_path, sizeof ds->images_path, "%s", images_path);
+    snprintf(ds->labels_path, sizeof ds->labels_path, "%s", labels_path);
+    return 0;
+}
+
+int cnn_dataset_check(const cnn_dataset *ds, const cnn_model *m, char *err, size_t errlen)
+{
+    if (ds->h != m->in_h || ds->w != m->in_w || ds->c != m->in_c) {
+        snprintf(err, errlen, "%s: images are %dx%dx%d but network '%s' takes %dx%dx%d",
+                 ds->images_path, ds->h, ds->w, ds->c, m->name, m->in_h, m->in_w, m->in_c);
+        return -1;
+    }
+    for (int i = 0; i < ds->n; i++)
+        if (ds->labels[i] >= m->n_classes) {
+            snprintf(err, errlen, "%s: label %d of item %d is out of range for %d classes",
+                     ds->labels_path, ds->labels[i], i, m->n_classes);
+            return -1;
+        }
+    return 0;
+}
+
+void cnn_dataset_free(cnn_dataset *ds)
+{
+    free(ds->images);
+    free(ds->labels);
+    ds->images = ds->labels = NULL;
+}
+
+void cnn_dataset_batch(const cnn_dataset *ds, const int *idx, int n, float *x, int *labels)
+{
+    size_t size = (size_t)ds->h * ds->w * ds->c;
+    for (int b = 0; b < n; b++) {
+        const uint8_t *src = ds->images + (size_t)idx[b] * size;
+        for (size_t i = 0; i < size; i++)
+            x[(size_t)b * size + i] = src[i] * (1.0f / 255.0f);
+        labels[b] = ds->labels[idx[b]];
+    }
+}

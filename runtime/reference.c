@@ -1,0 +1,532 @@
+/* The interpreted reference: a backend that walks the IR with plain loops in double precision.
+ * It is the yardstick for generated code, so it favours obvious correctness over speed and
+ * shares no kernel with the code generator. Layouts: activations [n][h][w][c], conv kernels
+ * [kh][kw][in][out], dense kernels [in][out], as Keras. */
+#include "reference.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ref_layer {
+    const cnn_layer *L;
+    size_t in_size, out_size; /* per image */
+    double *pre;              /* conv, dense: [n][out] before the activation */
+    double *out;              /* [n][out] */
+    double *dpre, *dout;      /* gradients of the loss with respect to pre and out */
+    double *mask;             /* dropout: 0 or 1/(1-rate) per element of the last training pass */
+    double *xhat, *invstd;    /* batchnorm: normalized input and 1/sqrt(var+eps) per channel */
+    cnn_tensor *t[CNN_MAX_LAYER_PARAMS];
+    double *gacc[CNN_MAX_LAYER_PARAMS]; /* double accumulators of the trainable tensors' grads */
+} ref_layer;
+
+typedef struct ref_model {
+    cnn_model base;
+    const cnn_ir *ir;
+    ref_layer *layers;
+    double *x;    /* the input batch in double */
+    float *probs; /* [max_batch][n_classes] */
+    int last_n;
+    char *names;
+} ref_model;
+
+/* ---- activations ---- */
+
+static double act_forward(cnn_act a, double x, double alpha)
+{
+    switch (a) {
+    case CNN_ACT_RELU: return x > 0 ? x : 0;
+    case CNN_ACT_LEAKY_RELU: return x > 0 ? x : alpha * x;
+    case CNN_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case CNN_ACT_TANH: return tanh(x);
+    case CNN_ACT_LINEAR:
+    case CNN_ACT_SOFTMAX: /* row-wise, below */
+        break;
+    }
+    return x;
+}
+
+/* d act(x) / dx, from the input x and the output y = act(x). */
+static double act_derivative(cnn_act a, double x, double y, double alpha)
+{
+    switch (a) {
+    case CNN_ACT_RELU: return x > 0 ? 1 : 0;
+    case CNN_ACT_LEAKY_RELU: return x > 0 ? 1 : alpha;
+    case CNN_ACT_SIGMOID: return y * (1 - y);
+    case CNN_ACT_TANH: return 1 - y * y;
+    case CNN_ACT_LINEAR:
+    case CNN_ACT_SOFTMAX: /* only on the last layer, where the loss gradient covers it */
+        break;
+    }
+    return 1;
+}
+
+static void activate(const ref_layer *rl, int n)
+{
+    const cnn_layer *L = rl->L;
+    size_t total = (size_t)n * rl->out_size;
+    if (L->act != CNN_ACT_SOFTMAX) {
+        for (size_t i = 0; i < total; i++)
+            rl->out[i] = act_forward(L->act, rl->pre[i], L->alpha);
+        return;
+    }
+    for (int b = 0; b < n; b++) {
+        const double *z = rl->pre + (size_t)b * rl->out_size;
+        double *p = rl->out + (size_t)b * rl->out_size;
+        double max = z[0], sum = 0;
+        for (size_t j = 1; j < rl->out_size; j++)
+            if (z[j] > max)
+                max = z[j];
+        for (size_t j = 0; j < rl->out_size; j++)
+            sum += p[j] = exp(z[j] - max);
+        for (size_t j = 0; j < rl->out_size; j++)
+            p[j] /= sum;
+    }
+}
+
+/* ---- conv: pre[b][oy][ox][f] = bias[f] + sum in[b][iy][ix][c] * K[ky][kx][c][f] ---- */
+
+static void conv_forward(const ref_layer *rl, const double *in, int n)
+{
+    const cnn_layer *L = rl->L;
+    int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w, F = L->out.c;
+    const float *K = rl->t[0]->value, *bias = L->use_bias ? rl->t[1]->value : NULL;
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                double *acc = rl->pre + (((size_t)b * OH + oy) * OW + ox) * F;
+                for (int f = 0; f < F; f++)
+                    acc[f] = bias ? bias[f] : 0.0;
+                for (int ky = 0; ky < L->kh; ky++)
+                    for (int kx = 0; kx < L->kw; kx++) {
+                        int iy = oy * L->sh - L->pad_top + ky, ix = ox * L->sw - L->pad_left + kx;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                            continue; /* zero padding */
+                        const double *px = in + (((size_t)b * H + iy) * W + ix) * C;
+                        for (int c = 0; c < C; c++) {
+                            const float *pk = K + (((size_t)ky * L->kw + kx) * C + c) * F;
+                            for (int f = 0; f < F; f++)
+                                acc[f] += px[c] * pk[f];
+                        }
+                    }
+            }
+}
+
+static void conv_backward(const ref_layer *rl, const double *in, double *din, int n)
+{
+    const cnn_layer *L = rl->L;
+    int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w, F = L->out.c;
+    const float *K = rl->t[0]->value;
+    double *dK = rl->gacc[0], *dbias = L->use_bias ? rl->gacc[1] : NULL;
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                const double *g = rl->dpre + (((size_t)b * OH + oy) * OW + ox) * F;
+                if (dbias)
+                    for (int f = 0; f < F; f++)
+                        dbias[f] += g[f];
+                for (int ky = 0; ky < L->kh; ky++)
+                    for (int kx = 0; kx < L->kw; kx++) {
+                        int iy = oy * L->sh - L->pad_top + ky, ix = ox * L->sw - L->pad_left + kx;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                            continue;
+                        size_t at = (((size_t)b * H + iy) * W + ix) * C;
+                        for (int c = 0; c < C; c++) {
+                            size_t k = (((size_t)ky * L->kw + kx) * C + c) * F;
+                            double dx = 0;
+                            for (int f = 0; f < F; f++) {
+                                dK[k + f] += in[at + c] * g[f];
+                                dx += K[k + f] * g[f];
+                            }
+                            if (din)
+                                din[at + c] += dx;
+                        }
+                    }
+            }
+}
+
+/* ---- pool: max or mean over each window ---- */
+
+static void pool_forward(const ref_layer *rl, const double *in, int n)
+{
+    const cnn_layer *L = rl->L;
+    int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w;
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++)
+                for (int c = 0; c < C; c++) {
+                    double best = -INFINITY, sum = 0;
+                    for (int ky = 0; ky < L->kh; ky++)
+                        for (int kx = 0; kx < L->kw; kx++) {
+                            double v = in[(((size_t)b * H + oy * L->sh + ky) * W + ox * L->sw + kx) * C + c];
+                            sum += v;
+                            if (v > best)
+                                best = v;
+                        }
+                    rl->out[(((size_t)b * OH + oy) * OW + ox) * C + c] =
+                        L->pool == CNN_POOL_MAX ? best : sum / (L->kh * L->kw);
+                }
+    (void)W;
+}
+
+static void pool_backward(const ref_layer *rl, const double *in, double *din, int n)
+{
+    const cnn_layer *L = rl->L;
+    int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w;
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++)
+                for (int c = 0; c < C; c++) {
+                    double g = rl->dout[(((size_t)b * OH + oy) * OW + ox) * C + c];
+                    size_t arg = 0;
+                    double best = -INFINITY;
+                    for (int ky = 0; ky < L->kh; ky++)
+                        for (int kx = 0; kx < L->kw; kx++) {
+                            size_t at = (((size_t)b * H + oy * L->sh + ky) * W + ox * L->sw + kx) * C + c;
+                            if (L->pool == CNN_POOL_AVG)
+                                din[at] += g / (L->kh * L->kw);
+                            else if (in[at] > best) { /* ties go to the first maximum */
+                                best = in[at];
+                                arg = at;
+                            }
+                        }
+                    if (L->pool == CNN_POOL_MAX)
+                        din[arg] += g;
+                }
+}
+
+/* ---- dropout ---- */
+
+static void dropout_forward(const ref_layer *rl, const double *in, int n, int training,
+                            cnn_rng *rng)
+{
+    size_t total = (size_t)n * rl->out_size;
+    double scale = 1.0 / (1.0 - rl->L->rate);
+    for (size_t i = 0; i < total; i++) {
+        rl->mask[i] = training ? (cnn_dropout_keep(rng, rl->L->rate) ? scale : 0.0) : 1.0;
+        rl->out[i] = in[i] * rl->mask[i];
+    }
+}
+
+/* ---- batchnorm over the last axis ---- */
+
+static void batchnorm_forward(const ref_layer *rl, const double *in, int n, int training)
+{
+    const cnn_layer *L = rl->L;
+    int C = L->in.c;
+    size_t per = (size_t)n * rl->in_size / C; /* values per channel */
+    const float *gamma = rl->t[0]->value, *beta = rl->t[1]->value;
+    float *mmean = rl->t[2]->value, *mvar = rl->t[3]->value;
+    for (int c = 0; c < C; c++) {
+        double mean, var;
+        if (training) {
+            double sum = 0, sq = 0;
+            for (size_t i = 0; i < per; i++)
+                sum += in[i * C + c];
+            mean = sum / per;
+            for (size_t i = 0; i < per; i++)
+                sq += (in[i * C + c] - mean) * (in[i * C + c] - mean);
+            var = sq / per; /* biased, as Keras normalizes */
+            mmean[c] = (float)(mmean[c] * L->momentum + mean * (1.0 - L->momentum));
+            mvar[c] = (float)(mvar[c] * L->momentum + var * (1.0 - L->momentum));
+        } else {
+            mean = mmean[c];
+            var = mvar[c];
+        }
+        double invstd = 1.0 / sqrt(var + L->eps);
+        rl->invstd[c] = invstd;
+        for (size_t i = 0; i < per; i++) {
+            double xhat = (in[i * C + c] - mean) * invstd;
+            rl->xhat[i * C + c] = xhat;
+            rl->out[i * C + c] = gamma[c] * xhat + beta[c];
+        }
+    }
+}
+
+static void batchnorm_backward(const ref_layer *rl, double *din, int n)
+{
+    const cnn_layer *L = rl->L;
+    int C = L->in.c;
+    size_t per = (size_t)n * rl->in_size / C;
+    const float *gamma = rl->t[0]->value;
+    double *dgamma = rl->gacc[0], *dbeta = rl->gacc[1];
+    for (int c = 0; c < C; c++) {
+        double sum_g = 0, sum_gx = 0;
+        for (size_t i = 0; i < per; i++) {
+            double g = rl->dout[i * C + c];
+            sum_g += g;
+            sum_gx += g * rl->xhat[i * C + c];
+        }
+        dgamma[c] += sum_gx;
+        dbeta[c] += sum_g;
+        if (!din)
+            continue;
+        /* dx = gamma*invstd/M * (M*g - sum(g) - xhat*sum(g*xhat)) */
+        double k = gamma[c] * rl->invstd[c] / per;
+        for (size_t i = 0; i < per; i++)
+            din[i * C + c] += k * (per * rl->dout[i * C + c] - sum_g - rl->xhat[i * C + c] * sum_gx);
+    }
+}
+
+/* ---- dense: pre[b][j] = bias[j] + sum_i in[b][i] * K[i][j] ---- */
+
+static void dense_forward(const ref_layer *rl, const double *in, int n)
+{
+    const cnn_layer *L = rl->L;
+    int I = L->in.c, U = L->out.c;
+    const float *K = rl->t[0]->value, *bias = L->use_bias ? rl->t[1]->value : NULL;
+    for (int b = 0; b < n; b++) {
+        double *acc = rl->pre + (size_t)b * U;
+        for (int j = 0; j < U; j++)
+            acc[j] = bias ? bias[j] : 0.0;
+        for (int i = 0; i < I; i++)
+            for (int j = 0; j < U; j++)
+                acc[j] += in[(size_t)b * I + i] * K[(size_t)i * U + j];
+    }
+}
+
+static void dense_backward(const ref_layer *rl, const double *in, double *din, int n)
+{
+    const cnn_layer *L = rl->L;
+    int I = L->in.c, U = L->out.c;
+    const float *K = rl->t[0]->value;
+    double *dK = rl->gacc[0], *dbias = L->use_bias ? rl->gacc[1] : NULL;
+    for (int b = 0; b < n; b++) {
+        const double *g = rl->dpre + (size_t)b * U;
+        if (dbias)
+            for (int j = 0; j < U; j++)
+                dbias[j] += g[j];
+        for (int i = 0; i < I; i++) {
+            double x = in[(size_t)b * I + i], dx = 0;
+            for (int j = 0; j < U; j++) {
+                dK[(size_t)i * U + j] += x * g[j];
+                dx += K[(size_t)i * U + j] * g[j];
+            }
+            if (din)
+                din[(size_t)b * I + i] += dx;
+        }
+    }
+}
+
+/* ---- the model interface ---- */
+
+static void ref_forward(cnn_model *m, const float *x, int n, int training, cnn_rng *rng)
+{
+    ref_model *R = (ref_model *)m;
+    const cnn_ir *ir = R->ir;
+    size_t in_size = cnn_input_size(m);
+    for (size_t i = 0; i < (size_t)n * in_size; i++)
+        R->x[i] = x[i];
+    const double *in = R->x;
+    for (int l = 0; l < ir->n_layers; l++) {
+        ref_layer *rl = &R->layers[l];
+        switch (rl->L->type) {
+        case CNN_LAYER_CONV: conv_forward(rl, in, n); activate(rl, n); break;
+        case CNN_LAYER_DENSE: dense_forward(rl, in, n); activate(rl, n); break;
+        case CNN_LAYER_POOL: pool_forward(rl, in, n); break;
+        case CNN_LAYER_DROPOUT: dropout_forward(rl, in, n, training, rng); break;
+        case CNN_LAYER_BATCHNORM: batchnorm_forward(rl, in, n, training); break;
+        case CNN_LAYER_FLATTEN: memcpy(rl->out, in, sizeof(double) * n * rl->out_size); break;
+        }
+        in = rl->out;
+    }
+    for (size_t i = 0; i < (size_t)n * ir->n_classes; i++)
+        R->probs[i] = (float)in[i];
+    R->last_n = n;
+}
+
+static double ref_loss(cnn_model *m, const int *labels, int n)
+{
+    ref_model *R = (ref_model *)m;
+    const ref_layer *last = &R->layers[R->ir->n_layers - 1];
+    int K = R->ir->n_classes;
+    double total = 0;
+    for (int b = 0; b < n; b++) {
+        /* -log softmax(z)[label] = logsumexp(z) - z[label], from the logits for accuracy. */
+        const double *z = last->pre + (size_t)b * K;
+        double max = z[0], sum = 0;
+        for (int j = 1; j < K; j++)
+            if (z[j] > max)
+                max = z[j];
+        for (int j = 0; j < K; j++)
+            sum += exp(z[j] - max);
+        total += max + log(sum) - z[labels[b]];
+    }
+    return total / n;
+}
+
+static void ref_backward(cnn_model *m, const int *labels, int n)
+{
+    ref_model *R = (ref_model *)m;
+    const cnn_ir *ir = R->ir;
+    int last = ir->n_layers - 1, K = ir->n_classes;
+    ref_layer *top = &R->layers[last];
+    /* Softmax and cross-entropy together: d loss / d logits = (p - onehot) / n. */
+    for (int b = 0; b < n; b++)
+        for (int j = 0; j < K; j++)
+            top->dpre[(size_t)b * K + j] = (top->out[(size_t)b * K + j] - (j == labels[b])) / n;
+    for (int l = last; l >= 0; l--) {
+        ref_layer *rl = &R->layers[l];
+        const double *in = l > 0 ? R->layers[l - 1].out : R->x;
+        /* The first layer's input gradient is never needed. */
+        double *din = l > 0 ? R->layers[l - 1].dout : NULL;
+        if (din)
+            memset(din, 0, sizeof(double) * n * rl->in_size);
+        if (rl->pre && l != last)
+            for (size_t i = 0; i < (size_t)n * rl->out_size; i++)
+                rl->dpre[i] = rl->dout[i] *
+                              act_derivative(rl->L->act, rl->pre[i], rl->out[i], rl->L->alpha);
+        switch (rl->L->type) {
+        case CNN_LAYER_CONV: conv_backward(rl, in, din, n); break;
+        case CNN_LAYER_DENSE: dense_backward(rl, in, din, n); break;
+        case CNN_LAYER_POOL: pool_backward(rl, in, din, n); break;
+        case CNN_LAYER_BATCHNORM: batchnorm_backward(rl, din, n); break;
+        case CNN_LAYER_DROPOUT:
+            if (din)
+                for (size_t i = 0; i < (size_t)n * rl->in_size; i++)
+                    din[i] += rl->dout[i] * rl->mask[i];
+            break;
+        case CNN_LAYER_FLATTEN:
+            if (din)
+                for (size_t i = 0; i < (size_t)n * rl->in_size; i++)
+                    din[i] += rl->dout[i];
+            break;
+        }
+    }
+    /* Hand the double accumulators to the float gradients, and clear them for next time. */
+    for (int l = 0; l <= last; l++) {
+        ref_layer *rl = &R->layers[l];
+        for (int p = 0; p < rl->L->n_params; p++) {
+            if (!rl->gacc[p])
+                continue;
+            for (size_t i = 0; i < rl->t[p]->size; i++) {
+                rl->t[p]->grad[i] += (float)rl->gacc[p][i];
+                rl->gacc[p][i] = 0;
+            }
+        }
+    }
+}
+
+static void ref_destroy(cnn_model *m)
+{
+    ref_model *R = (ref_model *)m;
+    if (R->layers)
+        for (int l = 0; l < R->ir->n_layers; l++) {
+            ref_layer *rl = &R->layers[l];
+            free(rl->pre);
+            free(rl->out);
+            free(rl->dpre);
+            free(rl->dout);
+            free(rl->mask);
+            free(rl->xhat);
+            free(rl->invstd);
+            for (int p = 0; p < CNN_MAX_LAYER_PARAMS; p++)
+                free(rl->gacc[p]);
+        }
+    if (m->tensors)
+        for (int t = 0; t < m->n_tensors; t++) {
+            free(m->tensors[t].value);
+            free(m->tensors[t].grad);
+        }
+    free(m->tensors);
+    free(R->layers);
+    free(R->x);
+    free(R->probs);
+    free(R->names);
+    free(R);
+}
+
+static const cnn_model_ops ref_ops = {
+    .forward = ref_forward,
+    .loss = ref_loss,
+    .backward = ref_backward,
+    .destroy = ref_destroy,
+};
+
+static void *zalloc(size_t count, size_t size, int *failed)
+{
+    void *p = calloc(count ? count : 1, size);
+    if (!p)
+        *failed = 1;
+    return p;
+}
+
+cnn_model *cnn_reference_new(const cnn_ir *ir, int max_batch)
+{
+    ref_model *R = calloc(1, sizeof *R);
+    if (!R)
+        return NULL;
+    cnn_model *m = &R->base;
+    int failed = 0;
+    R->ir = ir;
+    m->ops = &ref_ops;
+    m->name = ir->name;
+    m->backend = "reference";
+    m->in_h = ir->input.h;
+    m->in_w = ir->input.w;
+    m->in_c = ir->input.c;
+    m->n_classes = ir->n_classes;
+    m->max_batch = max_batch;
+    m->train = ir->train;
+    size_t B = (size_t)max_batch;
+
+    int n_tensors = 0;
+    for (int l = 0; l < ir->n_layers; l++)
+        n_tensors += ir->layers[l].n_params;
+    m->tensors = zalloc((size_t)n_tensors, sizeof(cnn_tensor), &failed);
+    R->names = zalloc((size_t)n_tensors, 96, &failed);
+    R->layers = zalloc((size_t)ir->n_layers, sizeof(ref_layer), &failed);
+    R->x = zalloc(B * cnn_input_size(m), sizeof(double), &failed);
+    R->probs = zalloc(B * (size_t)ir->n_classes, sizeof(float), &failed);
+    if (failed) {
+        ref_destroy(m);
+        return NULL;
+    }
+    m->output = R->probs;
+    for (int l = 0; l < ir->n_layers; l++) {
+        const cnn_layer *L = &ir->layers[l];
+        ref_layer *rl = &R->layers[l];
+        rl->L = L;
+        rl->in_size = (size_t)cnn_shape_size(L->in);
+        rl->out_size = (size_t)cnn_shape_size(L->out);
+        rl->out = zalloc(B * rl->out_size, sizeof(double), &failed);
+        rl->dout = zalloc(B * rl->out_size, sizeof(double), &failed);
+        if (L->type == CNN_LAYER_CONV || L->type == CNN_LAYER_DENSE) {
+            rl->pre = zalloc(B * rl->out_size, sizeof(double), &failed);
+            rl->dpre = zalloc(B * rl->out_size, sizeof(double), &failed);
+        }
+        if (L->type == CNN_LAYER_DROPOUT)
+            rl->mask = zalloc(B * rl->out_size, sizeof(double), &failed);
+        if (L->type == CNN_LAYER_BATCHNORM) {
+            rl->xhat = zalloc(B * rl->out_size, sizeof(double), &failed);
+            rl->invstd = zalloc((size_t)L->in.c, sizeof(double), &failed);
+        }
+        for (int p = 0; p < L->n_params; p++) {
+            const cnn_param *P = &L->params[p];
+            cnn_tensor *T = &m->tensors[m->n_tensors];
+            char *name = R->names + 96 * (size_t)m->n_tensors;
+            m->n_tensors++;
+            snprintf(name, 96, "%s/%s", L->name, P->suffix);
+            T->name = name;
+            T->rank = P->rank;
+            memcpy(T->dims, P->dims, sizeof T->dims);
+            T->size = (size_t)P->size;
+            T->init = P->init;
+            T->fan_in = P->fan_in;
+            T->fan_out = P->fan_out;
+            T->l1 = P->l1;
+            T->l2 = P->l2;
+            T->value = zalloc(T->size, sizeof(float), &failed);
+            if (P->trainable) {
+                T->grad = zalloc(T->size, sizeof(float), &failed);
+                rl->gacc[p] = zalloc(T->size, sizeof(double), &failed);
+            }
+            rl->t[p] = T;
+        }
+        if (failed) {
+            ref_destroy(m);
+            return NULL;
+        }
+    }
+    return m;
+}

@@ -1,0 +1,12 @@
+/* The interpreted reference: a backend that walks the IR with plain loops in double precision. */
+#ifndef CNN_REFERENCE_H
+#define CNN_REFERENCE_H
+
+#include "cnnrt.h"
+#include "ir.h"
+
+/* A model for ir taking batches of up to max_batch images; ir must outlive it. Tensors are
+ * allocated but not initialized (cnn_init_tensors does that). NULL when out of memory. */
+cnn_model *cnn_reference_new(const cnn_ir *ir, int max_batch);
+
+#endif
