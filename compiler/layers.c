@@ -1,6 +1,7 @@
 /* The registry of layer descriptors and the helpers that weighted layers share. */
 #include "layers.h"
 
+#include <math.h>
 #include <string.h>
 
 static const cnn_layer_desc *const all_layers[] = {
@@ -63,12 +64,12 @@ int cnn_parse_weight_options(cnn_layer *L, const cnn_arg *l1, const cnn_arg *l2,
     L->init = CNN_INIT_GLOROT_UNIFORM;
     L->use_bias = 1;
     if (l1) {
-        if (cnn_arg_real(l1, "l1", 0, 1e9, 0, &v, d))
+        if (cnn_arg_real(l1, "l1", 0, INFINITY, 0, &v, d))
             return -1;
         L->l1 = (float)v;
     }
     if (l2) {
-        if (cnn_arg_real(l2, "l2", 0, 1e9, 0, &v, d))
+        if (cnn_arg_real(l2, "l2", 0, INFINITY, 0, &v, d))
             return -1;
         L->l2 = (float)v;
     }

@@ -55,12 +55,10 @@ int cnn_arg_int(const cnn_arg *a, const char *what, long min, long max, long *ou
         return cnn_error(d, a->loc, "%s must be a whole number, got '%s'", what, a->text);
     errno = 0;
     long v = strtol(a->text, NULL, 10);
-    if (errno == ERANGE || v < min || v > max) {
-        if (max == LONG_MAX)
-            return cnn_error(d, a->loc, "%s must be at least %ld, got %s", what, min, a->text);
-        return cnn_error(d, a->loc, "%s must be between %ld and %ld, got %s", what, min, max,
-                         a->text);
-    }
+    if (v > max) /* strtol saturates, so overflow lands here too */
+        return cnn_error(d, a->loc, "%s must be at most %ld, got %s", what, max, a->text);
+    if (v < min)
+        return cnn_error(d, a->loc, "%s must be at least %ld, got %s", what, min, a->text);
     *out = v;
     return 0;
 }

@@ -160,7 +160,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, cnn_
         cnn_error(st->diag, at(loc), "'train' blocks cannot be nested");
         return 0;
     }
-    if (got == '}' && !st->in_block) {
+    if (!st->in_block && strcmp(yysymbol_name(got), "'}'") == 0) {
         cnn_error(st->diag, at(loc), "unexpected '}' outside a 'train { }' block");
         return 0;
     }
@@ -168,7 +168,10 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, cnn_
     int n = yypcontext_expected_tokens(ctx, expected, 8);
     char what[96];
     describe(st, got, loc, what, sizeof what);
-    if (n == 1 && strcmp(yysymbol_name(expected[0]), "'{'") == 0)
+    int brace_expected = 0;
+    for (int i = 0; i < n; i++)
+        brace_expected |= strcmp(yysymbol_name(expected[i]), "'{'") == 0;
+    if (brace_expected)
         cnn_error(st->diag, at(loc), "expected '{' after 'train', got %s", what);
     else if (n >= 1 && n <= 3) {
         char list[128] = "";

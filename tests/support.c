@@ -1,0 +1,153 @@
+/* Helpers shared by the tests: run a program, load a .net file or string, tolerant compares. */
+#include "support.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char *slurp(FILE *f)
+{
+    fflush(f);
+    rewind(f);
+    size_t cap = 1024, len = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (len + 1 >= cap) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) {
+                free(buf);
+                return NULL;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+run_result run_program(char *const argv[])
+{
+    run_result r = {.status = -1};
+    FILE *out = tmpfile(), *err = tmpfile();
+    if (!out || !err) {
+        if (out)
+            fclose(out);
+        if (err)
+            fclose(err);
+        return r;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fileno(out), 1);
+        dup2(fileno(err), 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+        r.status = WEXITSTATUS(status);
+    r.out = slurp(out);
+    r.err = slurp(err);
+    fclose(out);
+    fclose(err);
+    return r;
+}
+
+void run_result_free(run_result *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+static int build(test_net *t)
+{
+    cnn_ast ast;
+    if (cnn_parse_source(&t->src, &t->arena, &ast, &t->diag))
+        return -1;
+    return cnn_ir_build(&ast, &t->src, &t->arena, &t->ir, &t->diag);
+}
+
+int test_net_from_string(test_net *t, const char *text)
+{
+    memset(t, 0, sizeof *t);
+    if (cnn_source_from_string(&t->src, "test.net", text))
+        return -1;
+    return build(t);
+}
+
+int test_net_from_file(test_net *t, const char *path)
+{
+    memset(t, 0, sizeof *t);
+    if (cnn_source_read(&t->src, path))
+        return -1;
+    return build(t);
+}
+
+void test_net_free(test_net *t)
+{
+    cnn_source_free(&t->src);
+    cnn_arena_free(&t->arena);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **list_files(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    size_t n = 0, cap = 16;
+    char **names = malloc(cap * sizeof *names);
+    struct dirent *e;
+    size_t sl = strlen(suffix);
+    while (names && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len <= sl || strcmp(e->d_name + len - sl, suffix) != 0)
+            continue;
+        if (n + 2 > cap) {
+            char **bigger = realloc(names, (cap *= 2) * sizeof *names);
+            if (!bigger)
+                break;
+            names = bigger;
+        }
+        size_t need = strlen(dir) + len + 2;
+        names[n] = malloc(need);
+        if (names[n])
+            snprintf(names[n++], need, "%s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    if (!names)
+        return NULL;
+    names[n] = NULL;
+    qsort(names, n, sizeof *names, compare_names);
+    return names;
+}
+
+void free_names(char **names)
+{
+    if (!names)
+        return;
+    for (char **p = names; *p; p++)
+        free(*p);
+    free(names);
+}
+
+int close_enough(double a, double b, double rel_tol, double abs_tol)
+{
+    double scale = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
+    return fabs(a - b) <= abs_tol + rel_tol * scale;
+}

@@ -1,0 +1,45 @@
+/* Helpers shared by the tests: run a program, load a .net file or string, tolerant compares. */
+#ifndef CNN_TEST_SUPPORT_H
+#define CNN_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka.h needs the four headers above first. */
+#include <cmocka.h>
+
+#include "arena.h"
+#include "cnnrt.h"
+#include "ir.h"
+
+typedef struct run_result {
+    int status; /* exit status, or -1 if the program did not exit normally */
+    char *out, *err;
+} run_result;
+
+/* Runs argv[0] with argv, capturing stdout and stderr. */
+run_result run_program(char *const argv[]);
+void run_result_free(run_result *r);
+
+/* A network compiled from text or a file; everything lives until test_net_free. */
+typedef struct test_net {
+    cnn_arena arena;
+    cnn_source src;
+    cnn_ir ir;
+    cnn_diag diag;
+} test_net;
+
+/* 0 on success; on failure the diagnostic is in t->diag. */
+int test_net_from_string(test_net *t, const char *text);
+int test_net_from_file(test_net *t, const char *path);
+void test_net_free(test_net *t);
+
+/* Names of the files in dir ending in suffix, sorted; NULL-terminated, free with free_names. */
+char **list_files(const char *dir, const char *suffix);
+void free_names(char **names);
+
+/* |a - b| <= abs_tol + rel_tol * max(|a|, |b|) */
+int close_enough(double a, double b, double rel_tol, double abs_tol);
+
+#endif
