@@ -1,0 +1,47 @@
+# The two commands a new user needs (make train, make test), and a few for developers.
+# Everything real happens in CMake; this file only installs packages and calls it.
+
+BUILD   ?= build
+ASAN    ?= build-asan
+NET     ?= models/baseline.net
+ARGS    ?=
+JOBS    ?= $(shell nproc)
+
+.PHONY: all train test check asan valgrind deps clean
+
+all: $(BUILD)/cnnc
+
+$(BUILD)/cnnc: FORCE
+	@scripts/deps.sh build
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# Train the baseline network on Fashion-MNIST (NET=... and ARGS=... to change).
+train:
+	@scripts/deps.sh train
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/cnnc run $(NET) train $(ARGS)
+
+# Every test: the CMocka suite, again under ASan+UBSan built with clang, and valgrind.
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory check asan valgrind
+
+# The CMocka suite only (gcc, Release).
+check: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The suite built with clang under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	@CC=clang cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN) -j $(JOBS)
+	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+# cnnc under valgrind on every .net file we have, good and bad: no leak, no invalid access.
+valgrind: all
+	@scripts/valgrind.sh $(BUILD)/cnnc
+
+clean:
+	rm -rf $(BUILD) $(ASAN)
+
+FORCE:

@@ -1,0 +1,45 @@
+#!/bin/sh
+# Runs cnnc under valgrind on every .net file of the repository, good and bad, and through a
+# short training run on a few real images; fails on any invalid access or leak.
+set -eu
+cnnc=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+check() { # check DESCRIPTION ARGS...: cnnc under valgrind must report no error
+  what=$1
+  shift
+  valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
+    --log-file="$tmp/log" "$cnnc" "$@" >/dev/null 2>&1 && status=0 || status=$?
+  if [ "$status" -eq 99 ] || [ -s "$tmp/log" ]; then
+    cat "$tmp/log" >&2
+    echo "valgrind: errors in: cnnc $*" >&2
+    failed=$((failed + 1))
+  else
+    passed=$((passed + 1))
+  fi
+}
+
+for f in models/*.net tests/nets/*.net tests/bad/*.net; do
+  check "$f" --check "$f"
+  check "$f" --summary "$f"
+done
+
+# 64 training and 64 test images cut from Fashion-MNIST, with IDX headers saying so.
+data=/usr/share/datasets/fashion-mnist
+if [ -r "$data/train-images-idx3-ubyte.gz" ]; then
+  for split in train t10k; do
+    { printf '\000\000\010\003\000\000\000\100\000\000\000\034\000\000\000\034'
+      zcat "$data/$split-images-idx3-ubyte.gz" | tail -c +17 | head -c 50176; } \
+      > "$tmp/$split-images-idx3-ubyte"
+    { printf '\000\000\010\001\000\000\000\100'
+      zcat "$data/$split-labels-idx1-ubyte.gz" | tail -c +9 | head -c 64; } \
+      > "$tmp/$split-labels-idx1-ubyte"
+  done
+  check train run tests/nets/mnist_tiny.net train --data "$tmp" --epochs 2 --validation 0.25
+  check "train, dropout and batchnorm" run models/dropout.net train --data "$tmp" --limit 16
+fi
+echo "valgrind: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
