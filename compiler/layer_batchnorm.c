@@ -35,6 +35,96 @@ static int infer(cnn_layer *L, cnn_diag *d)
     return 0;
 }
 
+/* ---- code generation: direct loops over [rows][channels], statistics in double ---- */
+
+static int gen_flags(const cnn_layer *L)
+{
+    (void)L;
+    return GEN_FWD_TRAINING;
+}
+
+static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    emit(e, "static float %s_xhat[%d * %ld]; /* normalized input of the last pass */", L->name,
+         g->batch, cnn_shape_size(L->out));
+    emit(e, "static float %s_invstd[%d];     /* 1/sqrt(var + eps) per channel */", L->name,
+         L->in.c);
+}
+
+static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int C = L->in.c;
+    long per_image = cnn_shape_size(L->in) / C;
+    const char *N = L->name;
+    emit(e, "int rows = n * %ld;", per_image);
+    emit_open(e, "if (training)");
+    emit(e, "double mean[%d] = {0}, var[%d] = {0};", C, C);
+    emit(e, "for (int r = 0; r < rows; r++)");
+    emit(e, "    for (int c = 0; c < %d; c++)", C);
+    emit(e, "        mean[c] += in[r * %d + c];", C);
+    emit(e, "for (int c = 0; c < %d; c++)", C);
+    emit(e, "    mean[c] /= rows;");
+    emit_open(e, "for (int r = 0; r < rows; r++)");
+    emit_open(e, "for (int c = 0; c < %d; c++)", C);
+    emit(e, "double d = in[r * %d + c] - mean[c];", C);
+    emit(e, "var[c] += d * d;");
+    emit_close(e);
+    emit_close(e);
+    emit_open(e, "for (int c = 0; c < %d; c++)", C);
+    emit(e, "var[c] /= rows; /* biased, as Keras normalizes */");
+    emit(e, "%s_invstd[c] = (float)(1.0 / sqrt(var[c] + %.9g));", N, (double)L->eps);
+    emit(e, "%s_moving_mean[c] = (float)(%s_moving_mean[c] * %.9g + mean[c] * %.9g);", N, N,
+         (double)L->momentum, 1.0 - L->momentum);
+    emit(e, "%s_moving_variance[c] = (float)(%s_moving_variance[c] * %.9g + var[c] * %.9g);", N,
+         N, (double)L->momentum, 1.0 - L->momentum);
+    emit_close(e);
+    emit(e, "for (int r = 0; r < rows; r++)");
+    emit_open(e, "    for (int c = 0; c < %d; c++)", C);
+    emit(e, "float xhat = (float)((in[r * %d + c] - mean[c]) * %s_invstd[c]);", C, N);
+    emit(e, "%s_xhat[r * %d + c] = xhat;", N, C);
+    emit(e, "out[r * %d + c] = %s_gamma[c] * xhat + %s_beta[c];", C, N, N);
+    emit_close(e);
+    emit(e, "return;");
+    emit_close(e);
+    emit(e, "/* Inference: the moving statistics. */");
+    emit(e, "for (int c = 0; c < %d; c++)", C);
+    emit(e, "    %s_invstd[c] = 1.0f / sqrtf(%s_moving_variance[c] + %s);", N, N, gen_float(L->eps));
+    emit(e, "for (int r = 0; r < rows; r++)");
+    emit(e, "    for (int c = 0; c < %d; c++)", C);
+    emit(e, "        out[r * %d + c] = %s_gamma[c] * (in[r * %d + c] - %s_moving_mean[c]) * "
+            "%s_invstd[c] + %s_beta[c];", C, N, C, N, N, N);
+}
+
+static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int C = L->in.c;
+    long per_image = cnn_shape_size(L->in) / C;
+    const char *N = L->name;
+    emit(e, "int rows = n * %ld;", per_image);
+    emit(e, "double sum_g[%d] = {0}, sum_gx[%d] = {0};", C, C);
+    emit(e, "for (int r = 0; r < rows; r++)");
+    emit_open(e, "    for (int c = 0; c < %d; c++)", C);
+    emit(e, "sum_g[c] += dout[r * %d + c];", C);
+    emit(e, "sum_gx[c] += dout[r * %d + c] * %s_xhat[r * %d + c];", C, N, C);
+    emit_close(e);
+    emit_open(e, "for (int c = 0; c < %d; c++)", C);
+    emit(e, "%s_gamma_grad[c] += (float)sum_gx[c];", N);
+    emit(e, "%s_beta_grad[c] += (float)sum_g[c];", N);
+    emit_close(e);
+    if (!g->din)
+        return;
+    emit(e, "/* din = gamma invstd / rows * (rows dout - sum(dout) - xhat sum(dout xhat)) */");
+    emit(e, "for (int r = 0; r < rows; r++)");
+    emit_open(e, "    for (int c = 0; c < %d; c++)", C);
+    emit(e, "double k = (double)%s_gamma[c] * %s_invstd[c] / rows;", N, N);
+    emit(e, "din[r * %d + c] = (float)(k * ((double)rows * dout[r * %d + c] - sum_g[c] - "
+            "%s_xhat[r * %d + c] * sum_gx[c]));", C, C, N, C);
+    emit_close(e);
+}
+
 const cnn_layer_desc cnn_layer_batchnorm = {
     .keyword = "batchnorm",
     .type = CNN_LAYER_BATCHNORM,
@@ -45,4 +135,8 @@ const cnn_layer_desc cnn_layer_batchnorm = {
     .max_positional = 0,
     .parse = parse,
     .infer = infer,
+    .gen_flags = gen_flags,
+    .emit_buffers = emit_buffers,
+    .emit_forward = emit_forward,
+    .emit_backward = emit_backward,
 };

@@ -68,6 +68,164 @@ static int infer(cnn_layer *L, cnn_diag *d)
     return 0;
 }
 
+
+/* ---- code generation: im2col across the batch, then one matrix product ---- */
+
+static int gen_flags(const cnn_layer *L)
+{
+    return L->act != CNN_ACT_LINEAR ? GEN_BWD_OUT : 0;
+}
+
+typedef struct conv_dims {
+    int H, W, C, OH, OW, F, P, KKC, ROW; /* P output pixels, KKC window size, ROW = kw*c */
+    int padded;
+} conv_dims;
+
+static conv_dims dims_of(const cnn_layer *L)
+{
+    conv_dims d = {L->in.h, L->in.w, L->in.c, L->out.h, L->out.w, L->out.c, 0, 0, 0, 0};
+    d.P = d.OH * d.OW;
+    d.KKC = L->kh * L->kw * d.C;
+    d.ROW = L->kw * d.C;
+    /* pad=same with a 1x1 kernel or an exact fit adds nothing. */
+    int need_h = (d.OH - 1) * L->sh + L->kh, need_w = (d.OW - 1) * L->sw + L->kw;
+    d.padded = L->pad_same && (need_h > d.H || need_w > d.W);
+    return d;
+}
+
+static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    conv_dims d = dims_of(L);
+    emit(e, "/* im2col of the batch: row (b, oy, ox) holds the %dx%dx%d window under output",
+         L->kh, L->kw, d.C);
+    emit(e, " * pixel (oy, ox); backward reuses it for the gradient of those windows. */");
+    emit(e, "static float %s_cols[%d * %d * %d];", L->name, g->batch, d.P, d.KKC);
+    if (!d.padded)
+        return;
+    emit_blank(e);
+    emit(e, "/* One pixel's channels into a window row, zeros where it falls in the padding. */");
+    emit_open(e, "static void %s_gather(float *dst, const float *in, int b, int iy, int ix)",
+              L->name);
+    emit(e, "if (iy < 0 || iy >= %d || ix < 0 || ix >= %d)", d.H, d.W);
+    emit(e, "    memset(dst, 0, sizeof(float) * %d);", d.C);
+    emit(e, "else");
+    emit(e, "    memcpy(dst, in + ((b * %d + iy) * %d + ix) * %d, sizeof(float) * %d);", d.H, d.W,
+         d.C, d.C);
+    emit_close(e);
+    if (!g->din)
+        return;
+    emit_blank(e);
+    emit(e, "/* The reverse: a window row's gradient added back, the padding's dropped. */");
+    emit_open(e, "static void %s_scatter(float *din, const float *src, int b, int iy, int ix)",
+              L->name);
+    emit(e, "if (iy < 0 || iy >= %d || ix < 0 || ix >= %d)", d.H, d.W);
+    emit(e, "    return;");
+    emit(e, "float *dst = din + ((b * %d + iy) * %d + ix) * %d;", d.H, d.W, d.C);
+    emit(e, "for (int c = 0; c < %d; c++)", d.C);
+    emit(e, "    dst[c] += src[c];");
+    emit_close(e);
+}
+
+/* The loops over every output pixel of every image, with `col` at its window row;
+ * close_pixels ends them. */
+static void open_pixels(cnn_emitter *e, const cnn_layer *L, const conv_dims *d)
+{
+    emit_for(e, "for (int b = 0; b < n; b++)");
+    emit_for(e, "for (int oy = 0; oy < %d; oy++)", d->OH);
+    emit_open(e, "for (int ox = 0; ox < %d; ox++)", d->OW);
+    emit(e, "float *col = %s_cols + ((b * %d + oy) * %d + ox) * %d;", L->name, d->OH, d->OW,
+         d->KKC);
+}
+
+/* Copies the window under (oy, ox) into col (gather), or adds col back onto it (scatter):
+ * one line per kernel row when nothing is padded, else one per kernel tap. Unrolled. */
+static void emit_window(cnn_emitter *e, const cnn_layer *L, const conv_dims *d, int gather)
+{
+    if (d->padded) {
+        for (int ky = 0; ky < L->kh; ky++)
+            for (int kx = 0; kx < L->kw; kx++) {
+                int at = (ky * L->kw + kx) * d->C, dy = ky - L->pad_top, dx = kx - L->pad_left;
+                if (gather)
+                    emit(e, "%s_gather(col + %d, in, b, %s + %d, %s + %d);", L->name, at,
+                         gen_times("oy", L->sh), dy, gen_times("ox", L->sw), dx);
+                else
+                    emit(e, "%s_scatter(din, col + %d, b, %s + %d, %s + %d);", L->name, at,
+                         gen_times("oy", L->sh), dy, gen_times("ox", L->sw), dx);
+            }
+        return;
+    }
+    char pixel[96];
+    snprintf(pixel, sizeof pixel, "(b * %d + %s) * %d + %s", d->H, gen_times("oy", L->sh), d->W,
+             gen_times("ox", L->sw));
+    emit(e, "%sfloat *win = %s + %s;", gather ? "const " : "", gather ? "in" : "din",
+         d->C == 1 ? pixel : gen_times(pixel, d->C));
+    for (int ky = 0; ky < L->kh; ky++) {
+        int from = ky * d->W * d->C, to = ky * d->ROW;
+        if (gather) {
+            emit(e, "memcpy(col + %d, win + %d, sizeof(float) * %d); /* kernel row %d */", to,
+                 from, d->ROW, ky);
+            continue;
+        }
+        emit(e, "for (int i = 0; i < %d; i++) /* kernel row %d */", d->ROW, ky);
+        emit(e, "    win[%d + i] += col[%d + i];", from, to);
+    }
+}
+
+static void close_pixels(cnn_emitter *e)
+{
+    emit_close(e);
+    emit_end_for(e, 2);
+}
+
+static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    conv_dims d = dims_of(L);
+    char rows[32], count[32], kkc[16], f[16], cols[64], kernel[64];
+    snprintf(rows, sizeof rows, "n * %d", d.P);
+    snprintf(count, sizeof count, "n * %d", d.P * d.F);
+    snprintf(kkc, sizeof kkc, "%d", d.KKC);
+    snprintf(f, sizeof f, "%d", d.F);
+    snprintf(cols, sizeof cols, "%s_cols", L->name);
+    snprintf(kernel, sizeof kernel, "%s_kernel", L->name);
+    open_pixels(e, L, &d);
+    emit_window(e, L, &d, 1);
+    close_pixels(e);
+    emit(e, "/* out[n*%d][%d] = bias + cols[n*%d][%d] . kernel[%d][%d] */", d.P, d.F, d.P, d.KKC,
+         d.KKC, d.F);
+    gen_bias_rows(e, L, "out", rows);
+    gen_sgemm(e, 0, 0, rows, f, kkc, cols, kkc, kernel, f, "1.0f", "out", f);
+    gen_activation_forward(e, L, "out", count);
+}
+
+static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    conv_dims d = dims_of(L);
+    char rows[32], count[32], kkc[16], f[16], cols[64], kernel[64], kgrad[64];
+    snprintf(rows, sizeof rows, "n * %d", d.P);
+    snprintf(count, sizeof count, "n * %d", d.P * d.F);
+    snprintf(kkc, sizeof kkc, "%d", d.KKC);
+    snprintf(f, sizeof f, "%d", d.F);
+    snprintf(cols, sizeof cols, "%s_cols", L->name);
+    snprintf(kernel, sizeof kernel, "%s_kernel", L->name);
+    snprintf(kgrad, sizeof kgrad, "%s_kernel_grad", L->name);
+    gen_activation_backward(e, L, "dout", "out", count);
+    gen_bias_grad(e, L, "dout", rows);
+    emit(e, "/* kernel_grad[%d][%d] += cols^T . dout */", d.KKC, d.F);
+    gen_sgemm(e, 1, 0, kkc, f, rows, cols, kkc, "dout", f, "1.0f", kgrad, f);
+    if (!g->din)
+        return;
+    emit(e, "/* The windows' gradient, dout . kernel^T, overwrites cols; then each row is");
+    emit(e, " * added back onto the input pixels it came from (col2im). */");
+    gen_sgemm(e, 0, 1, rows, kkc, f, "dout", f, kernel, f, "0.0f", cols, kkc);
+    emit(e, "memset(din, 0, sizeof(float) * n * %d);", d.H * d.W * d.C);
+    open_pixels(e, L, &d);
+    emit_window(e, L, &d, 0);
+    close_pixels(e);
+}
+
 const cnn_layer_desc cnn_layer_conv = {
     .keyword = "conv",
     .type = CNN_LAYER_CONV,
@@ -78,4 +236,8 @@ const cnn_layer_desc cnn_layer_conv = {
     .max_positional = 3,
     .parse = parse,
     .infer = infer,
+    .gen_flags = gen_flags,
+    .emit_buffers = emit_buffers,
+    .emit_forward = emit_forward,
+    .emit_backward = emit_backward,
 };

@@ -38,6 +38,78 @@ static int infer(cnn_layer *L, cnn_diag *d)
     return 0;
 }
 
+/* ---- code generation: one matrix product across the batch ---- */
+
+static int gen_flags(const cnn_layer *L)
+{
+    /* The kernel's gradient needs the input; the activation's derivative needs the output
+     * (softmax is folded into the loss's gradient). */
+    int needs_out = L->act != CNN_ACT_LINEAR && L->act != CNN_ACT_SOFTMAX;
+    return GEN_BWD_IN | (needs_out ? GEN_BWD_OUT : 0);
+}
+
+static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    if (g->is_last)
+        emit(e, "static float %s_logits[%d * %d]; /* before softmax, for the loss */",
+             g->L->name, g->batch, g->L->out.c);
+}
+
+static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int I = L->in.c, U = L->out.c;
+    char i[16], u[16], kernel[64], z[64], count[32];
+    snprintf(i, sizeof i, "%d", I);
+    snprintf(u, sizeof u, "%d", U);
+    snprintf(kernel, sizeof kernel, "%s_kernel", L->name);
+    snprintf(z, sizeof z, "%s", g->is_last ? "" : "out");
+    if (g->is_last)
+        snprintf(z, sizeof z, "%s_logits", L->name);
+    snprintf(count, sizeof count, "n * %d", U);
+    emit(e, "/* %s[n][%d] = bias + in[n][%d] . kernel[%d][%d] */", g->is_last ? "logits" : "out",
+         U, I, I, U);
+    gen_bias_rows(e, L, z, "n");
+    gen_sgemm(e, 0, 0, "n", u, i, "in", i, kernel, u, "1.0f", z, u);
+    if (!g->is_last) {
+        gen_activation_forward(e, L, "out", count);
+        return;
+    }
+    emit_open(e, "for (int b = 0; b < n; b++) /* softmax */");
+    emit(e, "const float *zb = %s + b * %d;", z, U);
+    emit(e, "float *p = out + b * %d, max = zb[0], sum = 0.0f;", U);
+    emit(e, "for (int j = 1; j < %d; j++)", U);
+    emit(e, "    max = zb[j] > max ? zb[j] : max;");
+    emit_open(e, "for (int j = 0; j < %d; j++)", U);
+    emit(e, "p[j] = expf(zb[j] - max);");
+    emit(e, "sum += p[j];");
+    emit_close(e);
+    emit(e, "for (int j = 0; j < %d; j++)", U);
+    emit(e, "    p[j] /= sum;");
+    emit_close(e);
+}
+
+static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int I = L->in.c, U = L->out.c;
+    char i[16], u[16], kernel[64], kgrad[64], count[32];
+    snprintf(i, sizeof i, "%d", I);
+    snprintf(u, sizeof u, "%d", U);
+    snprintf(kernel, sizeof kernel, "%s_kernel", L->name);
+    snprintf(kgrad, sizeof kgrad, "%s_kernel_grad", L->name);
+    snprintf(count, sizeof count, "n * %d", U);
+    if (!g->is_last)
+        gen_activation_backward(e, L, "dout", "out", count);
+    gen_bias_grad(e, L, "dout", "n");
+    emit(e, "/* kernel_grad[%d][%d] += in^T . dout */", I, U);
+    gen_sgemm(e, 1, 0, i, u, "n", "in", i, "dout", u, "1.0f", kgrad, u);
+    if (!g->din)
+        return;
+    emit(e, "/* din[n][%d] = dout . kernel^T */", I);
+    gen_sgemm(e, 0, 1, "n", i, u, "dout", u, kernel, u, "0.0f", "din", i);
+}
+
 const cnn_layer_desc cnn_layer_dense = {
     .keyword = "dense",
     .type = CNN_LAYER_DENSE,
@@ -48,4 +120,8 @@ const cnn_layer_desc cnn_layer_dense = {
     .max_positional = 2,
     .parse = parse,
     .infer = infer,
+    .gen_flags = gen_flags,
+    .emit_buffers = emit_buffers,
+    .emit_forward = emit_forward,
+    .emit_backward = emit_backward,
 };

@@ -19,6 +19,44 @@ static int infer(cnn_layer *L, cnn_diag *d)
     return 0;
 }
 
+/* ---- code generation ---- */
+
+static int gen_flags(const cnn_layer *L)
+{
+    (void)L;
+    return GEN_FWD_TRAINING | GEN_FWD_RNG;
+}
+
+static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    emit(e, "static float %s_mask[%d * %ld]; /* 0 or 1/(1-rate), drawn in training */",
+         g->L->name, g->batch, cnn_shape_size(g->L->out));
+}
+
+static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    long size = cnn_shape_size(L->out);
+    emit_open(e, "if (!training)");
+    emit(e, "memcpy(out, in, sizeof(float) * n * %ld);", size);
+    emit(e, "return;");
+    emit_close(e);
+    emit(e, "/* One draw per element in memory order, as every cnnc backend draws (cnnrt.h). */");
+    emit_open(e, "for (int i = 0; i < n * %ld; i++)", size);
+    emit(e, "%s_mask[i] = cnn_dropout_keep(rng, %s) ? %s : 0.0f;", L->name, gen_float(L->rate),
+         gen_float(1.0 / (1.0 - L->rate)));
+    emit(e, "out[i] = in[i] * %s_mask[i];", L->name);
+    emit_close(e);
+}
+
+static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    if (!g->din)
+        return;
+    emit(e, "for (int i = 0; i < n * %ld; i++)", cnn_shape_size(g->L->out));
+    emit(e, "    din[i] = dout[i] * %s_mask[i];", g->L->name);
+}
+
 const cnn_layer_desc cnn_layer_dropout = {
     .keyword = "dropout",
     .type = CNN_LAYER_DROPOUT,
@@ -29,4 +67,8 @@ const cnn_layer_desc cnn_layer_dropout = {
     .max_positional = 1,
     .parse = parse,
     .infer = infer,
+    .gen_flags = gen_flags,
+    .emit_buffers = emit_buffers,
+    .emit_forward = emit_forward,
+    .emit_backward = emit_backward,
 };

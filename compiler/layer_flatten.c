@@ -14,6 +14,12 @@ static int infer(cnn_layer *L, cnn_diag *d)
     return 0;
 }
 
+static int gen_flags(const cnn_layer *L)
+{
+    (void)L;
+    return GEN_ALIAS; /* [n][h][w][c] is already [n][h*w*c] */
+}
+
 const cnn_layer_desc cnn_layer_flatten = {
     .keyword = "flatten",
     .type = CNN_LAYER_FLATTEN,
@@ -24,4 +30,5 @@ const cnn_layer_desc cnn_layer_flatten = {
     .max_positional = 0,
     .parse = parse,
     .infer = infer,
+    .gen_flags = gen_flags,
 };

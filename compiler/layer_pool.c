@@ -45,6 +45,108 @@ static int infer(cnn_layer *L, cnn_diag *d)
     return 0;
 }
 
+/* ---- code generation: direct loops, the window unrolled ---- */
+
+static int gen_flags(const cnn_layer *L)
+{
+    (void)L;
+    return 0; /* max pooling keeps the winners' positions; average needs nothing */
+}
+
+static const char *index_type(const cnn_layer *L)
+{
+    return L->kh * L->kw <= 256 ? "unsigned char" : "int";
+}
+
+static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    if (L->pool != CNN_POOL_MAX || !g->din)
+        return;
+    int C = L->in.c, W = L->in.w;
+    emit(e, "/* Which tap of its window each output took (the first maximum), for backward. */");
+    emit(e, "static %s %s_arg[%d * %ld];", index_type(L), L->name, g->batch, cnn_shape_size(L->out));
+    emit(e, "/* The taps' offsets from the window's first element. */");
+    char list[1024] = "";
+    size_t k = 0;
+    for (int ky = 0; ky < L->kh; ky++)
+        for (int kx = 0; kx < L->kw && k + 16 < sizeof list; kx++)
+            k += (size_t)snprintf(list + k, sizeof list - k, "%s%d", k ? ", " : "",
+                                  (ky * W + kx) * C);
+    emit(e, "static const int %s_tap[%d] = {%s};", L->name, L->kh * L->kw, list);
+}
+
+/* Loops over every output element, with `win` at its window's first element;
+ * close_windows ends them. */
+static void open_windows(cnn_emitter *e, const cnn_layer *L, int backward)
+{
+    int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w;
+    emit_for(e, "for (int b = 0; b < n; b++)");
+    emit_for(e, "for (int oy = 0; oy < %d; oy++)", OH);
+    emit_open(e, "for (int ox = 0; ox < %d; ox++)", OW);
+    emit(e, "%sfloat *win = %s + ((b * %d + %s) * %d + %s) * %d;", backward ? "" : "const ",
+         backward ? "din" : "in", H, gen_times("oy", L->sh), W, gen_times("ox", L->sw), C);
+    emit(e, "int at = ((b * %d + oy) * %d + ox) * %d;", OH, OW, C);
+}
+
+static void close_windows(cnn_emitter *e)
+{
+    emit_close(e);
+    emit_end_for(e, 2);
+}
+
+static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int W = L->in.w, C = L->in.c, taps = L->kh * L->kw;
+    open_windows(e, L, 0);
+    emit_open(e, "for (int c = 0; c < %d; c++)", C);
+    if (L->pool == CNN_POOL_AVG) {
+        char sum[2048] = "";
+        size_t k = 0;
+        for (int ky = 0; ky < L->kh; ky++)
+            for (int kx = 0; kx < L->kw && k + 24 < sizeof sum; kx++)
+                k += (size_t)snprintf(sum + k, sizeof sum - k, "%swin[%d + c]", k ? " + " : "",
+                                      (ky * W + kx) * C);
+        emit(e, "out[at + c] = (%s) * %s;", sum, gen_float(1.0 / taps));
+    } else {
+        emit(e, "float best = win[c];");
+        if (g->din)
+            emit(e, "int arg = 0;");
+        for (int t = 1; t < taps; t++) {
+            int off = ((t / L->kw) * W + t % L->kw) * C;
+            if (g->din)
+                emit(e, "if (win[%d + c] > best) { best = win[%d + c]; arg = %d; }", off, off, t);
+            else
+                emit(e, "best = win[%d + c] > best ? win[%d + c] : best;", off, off);
+        }
+        emit(e, "out[at + c] = best;");
+        if (g->din)
+            emit(e, "%s_arg[at + c] = (%s)arg;", L->name, index_type(L));
+    }
+    emit_close(e);
+    close_windows(e);
+}
+
+static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int W = L->in.w, C = L->in.c, taps = L->kh * L->kw;
+    emit(e, "memset(din, 0, sizeof(float) * n * %ld);", cnn_shape_size(L->in));
+    open_windows(e, L, 1);
+    emit_open(e, "for (int c = 0; c < %d; c++)", C);
+    if (L->pool == CNN_POOL_MAX) {
+        emit(e, "win[%s_tap[%s_arg[at + c]] + c] += dout[at + c];", L->name, L->name);
+    } else {
+        emit(e, "float share = dout[at + c] * %s;", gen_float(1.0 / taps));
+        for (int ky = 0; ky < L->kh; ky++)
+            for (int kx = 0; kx < L->kw; kx++)
+                emit(e, "win[%d + c] += share;", (ky * W + kx) * C);
+    }
+    emit_close(e);
+    close_windows(e);
+}
+
 const cnn_layer_desc cnn_layer_pool = {
     .keyword = "pool",
     .type = CNN_LAYER_POOL,
@@ -55,4 +157,8 @@ const cnn_layer_desc cnn_layer_pool = {
     .max_positional = 2,
     .parse = parse,
     .infer = infer,
+    .gen_flags = gen_flags,
+    .emit_buffers = emit_buffers,
+    .emit_forward = emit_forward,
+    .emit_backward = emit_backward,
 };

@@ -3,8 +3,18 @@
 #ifndef CNN_LAYERS_H
 #define CNN_LAYERS_H
 
+#include "codegen.h"
 #include "ir.h"
 #include "options.h"
+
+/* What a layer's generated functions take beyond (out, in, n) and (dout, n). */
+enum {
+    GEN_FWD_TRAINING = 1, /* int training */
+    GEN_FWD_RNG = 2,      /* cnn_rng *rng (dropout) */
+    GEN_BWD_IN = 4,       /* const float *in */
+    GEN_BWD_OUT = 8,      /* const float *out */
+    GEN_ALIAS = 16        /* no code: the output is the input buffer (flatten) */
+};
 
 typedef struct cnn_layer_desc {
     const char *keyword;        /* the statement that makes this layer: "conv" */
@@ -18,6 +28,14 @@ typedef struct cnn_layer_desc {
     int (*parse)(cnn_layer *L, const cnn_stmt *s, const cnn_args *args, cnn_diag *d);
     /* Checks L->in, then sets L->out, the parameter tensors and the forward FLOPs. */
     int (*infer)(cnn_layer *L, cnn_diag *d);
+
+    /* Code generation. The flags say which arguments the generated functions take. */
+    int (*gen_flags)(const cnn_layer *L);
+    /* Static buffers the layer needs besides its output and gradient (may be NULL). */
+    void (*emit_buffers)(cnn_emitter *e, const cnn_gen_layer *g);
+    /* Bodies of NAME_forward and NAME_backward. */
+    void (*emit_forward)(cnn_emitter *e, const cnn_gen_layer *g);
+    void (*emit_backward)(cnn_emitter *e, const cnn_gen_layer *g);
 } cnn_layer_desc;
 
 extern const cnn_layer_desc cnn_layer_conv, cnn_layer_pool, cnn_layer_dropout,

@@ -200,3 +200,11 @@ int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make,
         return rc < 0 ? 2 : 0;
     return cmd_train(prog, &o, make, ctx);
 }
+
+int cnn_cli_main(int argc, char **argv, cnn_model_factory make, void *ctx,
+                 const cnn_train_cfg *cfg)
+{
+    const char *prog = argc > 0 ? strrchr(argv[0], '/') : NULL;
+    prog = prog ? prog + 1 : (argc > 0 ? argv[0] : "trainer");
+    return cnn_cli_run(prog, argc - 1, argv + 1, make, ctx, cfg);
+}

@@ -82,6 +82,10 @@ typedef struct cnn_tensor {
     size_t size;
     float *value;
     float *grad; /* NULL for non-trainable state (batchnorm moving statistics) */
+    /* Optimizer state of a trainable tensor, owned by the backend so that generated code keeps
+     * it in static buffers and checkpoints find it: SGD/RMSprop momentum and Adam's first
+     * moment in slot[0], RMSprop's and Adam's second moment in slot[1]. */
+    float *slot[2];
     cnn_init_kind init;
     int fan_in, fan_out;
     float l1, l2; /* regularization of this tensor, 0 when none */
@@ -151,7 +155,7 @@ void cnn_dataset_batch(const cnn_dataset *ds, const int *idx, int n, float *x, i
 
 /* ---- Optimizers and schedules ---- */
 typedef struct cnn_optimizer cnn_optimizer;
-cnn_optimizer *cnn_optimizer_new(const cnn_model *m, const cnn_train_cfg *cfg);
+cnn_optimizer *cnn_optimizer_new(cnn_model *m, const cnn_train_cfg *cfg);
 /* One update of every trainable tensor from its grad, at learning rate lr. */
 void cnn_optimizer_step(cnn_optimizer *o, cnn_model *m, double lr);
 void cnn_optimizer_free(cnn_optimizer *o);
@@ -193,5 +197,8 @@ typedef cnn_model *(*cnn_model_factory)(void *ctx, int batch);
 /* Runs `train ...` etc. as given in argv (argv[0] is the subcommand). Returns an exit status. */
 int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make, void *ctx,
                 const cnn_train_cfg *cfg);
+/* main() of a compiled trainer: `PROG train ...`, the same commands as `cnnc run FILE.net`. */
+int cnn_cli_main(int argc, char **argv, cnn_model_factory make, void *ctx,
+                 const cnn_train_cfg *cfg);
 
 #endif

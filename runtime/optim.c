@@ -1,58 +1,33 @@
 /* Optimizers with Keras' update rules: SGD (momentum, Nesterov), RMSprop, Adam, AdamW. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cnnrt.h"
 
 struct cnn_optimizer {
     cnn_train_cfg cfg;
-    long step;       /* updates done so far */
-    int n_tensors;
-    float **slot1;   /* per tensor: sgd/rmsprop momentum, adam first moment */
-    float **slot2;   /* per tensor: rmsprop mean square, adam second moment */
+    long step; /* updates done so far */
 };
 
-cnn_optimizer *cnn_optimizer_new(const cnn_model *m, const cnn_train_cfg *cfg)
+cnn_optimizer *cnn_optimizer_new(cnn_model *m, const cnn_train_cfg *cfg)
 {
     cnn_optimizer *o = calloc(1, sizeof *o);
     if (!o)
         return NULL;
     o->cfg = *cfg;
-    o->n_tensors = m->n_tensors;
-    o->slot1 = calloc((size_t)m->n_tensors, sizeof(float *));
-    o->slot2 = calloc((size_t)m->n_tensors, sizeof(float *));
-    if (!o->slot1 || !o->slot2) {
-        cnn_optimizer_free(o);
-        return NULL;
-    }
-    for (int t = 0; t < m->n_tensors; t++) {
-        if (!m->tensors[t].grad)
-            continue;
-        o->slot1[t] = calloc(m->tensors[t].size, sizeof(float));
-        o->slot2[t] = calloc(m->tensors[t].size, sizeof(float));
-        if (!o->slot1[t] || !o->slot2[t]) {
-            cnn_optimizer_free(o);
-            return NULL;
-        }
-    }
+    /* A fresh optimizer starts from zero state. */
+    for (int t = 0; t < m->n_tensors; t++)
+        for (int k = 0; k < 2; k++)
+            if (m->tensors[t].slot[k])
+                memset(m->tensors[t].slot[k], 0, m->tensors[t].size * sizeof(float));
     return o;
 }
 
 void cnn_optimizer_free(cnn_optimizer *o)
 {
-    if (!o)
-        return;
-    for (int t = 0; t < o->n_tensors; t++) {
-        if (o->slot1)
-            free(o->slot1[t]);
-        if (o->slot2)
-            free(o->slot2[t]);
-    }
-    free(o->slot1);
-    free(o->slot2);
     free(o);
 }
-
 void cnn_optimizer_step(cnn_optimizer *o, cnn_model *m, double lr)
 {
     const cnn_train_cfg *c = &o->cfg;
@@ -64,7 +39,7 @@ void cnn_optimizer_step(cnn_optimizer *o, cnn_model *m, double lr)
         cnn_tensor *T = &m->tensors[t];
         if (!T->grad)
             continue;
-        float *w = T->value, *g = T->grad, *s1 = o->slot1[t], *s2 = o->slot2[t];
+        float *w = T->value, *g = T->grad, *s1 = T->slot[0], *s2 = T->slot[1];
         size_t n = T->size;
         switch (c->optimizer) {
         case CNN_OPTIM_SGD:

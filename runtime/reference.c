@@ -427,6 +427,8 @@ static void ref_destroy(cnn_model *m)
         for (int t = 0; t < m->n_tensors; t++) {
             free(m->tensors[t].value);
             free(m->tensors[t].grad);
+            free(m->tensors[t].slot[0]);
+            free(m->tensors[t].slot[1]);
         }
     free(m->tensors);
     free(R->layers);
@@ -519,6 +521,8 @@ cnn_model *cnn_reference_new(const cnn_ir *ir, int max_batch)
             T->value = zalloc(T->size, sizeof(float), &failed);
             if (P->trainable) {
                 T->grad = zalloc(T->size, sizeof(float), &failed);
+                T->slot[0] = zalloc(T->size, sizeof(float), &failed);
+                T->slot[1] = zalloc(T->size, sizeof(float), &failed);
                 rl->gacc[p] = zalloc(T->size, sizeof(double), &failed);
             }
             rl->t[p] = T;

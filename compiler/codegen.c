@@ -1,0 +1,494 @@
+/* Code generation: a .net network as one self-contained C file, specialized to its shapes.
+ * This file lays out the file (header, buffers, the per-layer functions that each layer's
+ * descriptor emits, the model interface, main); layer_*.c emit the layers themselves. */
+#include "codegen.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers.h"
+#include "summary.h"
+
+static const char *init_name(cnn_init_kind k)
+{
+    static const char *const names[] = {"CNN_INIT_ZEROS",          "CNN_INIT_ONES",
+                                        "CNN_INIT_GLOROT_UNIFORM", "CNN_INIT_GLOROT_NORMAL",
+                                        "CNN_INIT_HE_UNIFORM",     "CNN_INIT_HE_NORMAL"};
+    return names[k];
+}
+
+/* ---- helpers for the layer emitters ---- */
+
+const char *gen_float(double v)
+{
+    static char ring[8][40];
+    static int next;
+    char *buf = ring[next++ % 8];
+    snprintf(buf, 32, "%.9g", (double)(float)v);
+    if (!strpbrk(buf, ".eni"))
+        strcat(buf, ".0");
+    strcat(buf, "f");
+    return buf;
+}
+
+const char *gen_times(const char *var, int k)
+{
+    static char ring[8][64];
+    static int next;
+    char *buf = ring[next++ % 8];
+    if (k == 1)
+        snprintf(buf, 64, "%s", var);
+    else
+        snprintf(buf, 64, strchr(var, ' ') ? "(%s) * %d" : "%s * %d", var, k);
+    return buf;
+}
+
+void gen_sgemm(cnn_emitter *e, int trans_a, int trans_b, const char *m, const char *n,
+               const char *k, const char *a, const char *lda, const char *b, const char *ldb,
+               const char *beta, const char *c, const char *ldc)
+{
+    emit(e, "cblas_sgemm(CblasRowMajor, %s, %s, %s, %s, %s, 1.0f, %s, %s, %s, %s, %s, %s, %s);",
+         trans_a ? "CblasTrans" : "CblasNoTrans", trans_b ? "CblasTrans" : "CblasNoTrans", m, n,
+         k, a, lda, b, ldb, beta, c, ldc);
+}
+
+void gen_activation_forward(cnn_emitter *e, const cnn_layer *L, const char *buf,
+                            const char *count)
+{
+    switch (L->act) {
+    case CNN_ACT_LINEAR:
+    case CNN_ACT_SOFTMAX: /* the output layer does its own */
+        return;
+    case CNN_ACT_RELU:
+        emit(e, "for (int i = 0; i < %s; i++) /* relu */", count);
+        emit(e, "    %s[i] = %s[i] > 0.0f ? %s[i] : 0.0f;", buf, buf, buf);
+        return;
+    case CNN_ACT_LEAKY_RELU:
+        emit(e, "for (int i = 0; i < %s; i++) /* leaky_relu */", count);
+        emit(e, "    %s[i] = %s[i] > 0.0f ? %s[i] : %s * %s[i];", buf, buf, buf, gen_float(L->alpha),
+             buf);
+        return;
+    case CNN_ACT_SIGMOID:
+        emit(e, "for (int i = 0; i < %s; i++) /* sigmoid */", count);
+        emit(e, "    %s[i] = 1.0f / (1.0f + expf(-%s[i]));", buf, buf);
+        return;
+    case CNN_ACT_TANH:
+        emit(e, "for (int i = 0; i < %s; i++) /* tanh */", count);
+        emit(e, "    %s[i] = tanhf(%s[i]);", buf, buf);
+        return;
+    }
+}
+
+void gen_activation_backward(cnn_emitter *e, const cnn_layer *L, const char *dbuf,
+                             const char *out, const char *count)
+{
+    switch (L->act) {
+    case CNN_ACT_LINEAR:
+    case CNN_ACT_SOFTMAX:
+        return;
+    case CNN_ACT_RELU:
+        emit(e, "for (int i = 0; i < %s; i++) /* relu' */", count);
+        emit(e, "    if (%s[i] <= 0.0f)", out);
+        emit(e, "        %s[i] = 0.0f;", dbuf);
+        return;
+    case CNN_ACT_LEAKY_RELU:
+        emit(e, "for (int i = 0; i < %s; i++) /* leaky_relu' */", count);
+        emit(e, "    if (%s[i] <= 0.0f)", out);
+        emit(e, "        %s[i] *= %s;", dbuf, gen_float(L->alpha));
+        return;
+    case CNN_ACT_SIGMOID:
+        emit(e, "for (int i = 0; i < %s; i++) /* sigmoid' = y (1 - y) */", count);
+        emit(e, "    %s[i] *= %s[i] * (1.0f - %s[i]);", dbuf, out, out);
+        return;
+    case CNN_ACT_TANH:
+        emit(e, "for (int i = 0; i < %s; i++) /* tanh' = 1 - y^2 */", count);
+        emit(e, "    %s[i] *= 1.0f - %s[i] * %s[i];", dbuf, out, out);
+        return;
+    }
+}
+
+void gen_bias_rows(cnn_emitter *e, const cnn_layer *L, const char *buf, const char *rows)
+{
+    int u = L->out.c;
+    if (L->use_bias) {
+        emit(e, "for (int r = 0; r < %s; r++)", rows);
+        emit(e, "    memcpy(%s + r * %d, %s_bias, sizeof %s_bias);", buf, u, L->name, L->name);
+    } else
+        emit(e, "memset(%s, 0, sizeof(float) * (%s) * %d);", buf, rows, u);
+}
+
+void gen_bias_grad(cnn_emitter *e, const cnn_layer *L, const char *dbuf, const char *rows)
+{
+    if (!L->use_bias)
+        return;
+    int u = L->out.c;
+    emit(e, "for (int r = 0; r < %s; r++)", rows);
+    emit(e, "    for (int j = 0; j < %d; j++)", u);
+    emit(e, "        %s_bias_grad[j] += %s[r * %d + j];", L->name, dbuf, u);
+}
+
+/* ---- the file ---- */
+
+typedef struct plan {
+    const cnn_ir *ir;
+    const cnn_source *src;
+    const cnn_gen_opts *opts;
+    char (*out)[64], (*dout)[64]; /* buffer names per layer ("" for none) */
+    int *flags;
+    int *grad_in;                 /* a gradient must flow into the layer's input */
+} plan;
+
+static void dims_text(const cnn_param *p, char *buf, size_t cap)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < p->rank && k + 12 < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, i ? "x%d" : "%d", p->dims[i]);
+}
+
+static void emit_header(cnn_emitter *e, const plan *P)
+{
+    const cnn_ir *ir = P->ir;
+    char total[32], trainable[32], in[48];
+    cnn_format_count(ir->total_params, total, sizeof total);
+    cnn_format_count(ir->trainable_params, trainable, sizeof trainable);
+    cnn_shape_text(ir->input, in, sizeof in);
+    fprintf(e->out,
+            "/* %s: the network \"%s\", compiled by cnnc %s from %s.\n"
+            " * Do not edit: regenerate with `cnnc %s -o FILE.c`.\n"
+            " *\n"
+            " * Input %s, %d classes, %s parameters (%s trainable), batches of up to %d.\n"
+            " * Activations are [n][h][w][c] (channels last); kernels are in Keras' layouts,\n"
+            " * conv [kh][kw][in][out] and dense [in][out]. Each layer is a pair of functions,\n"
+            " * NAME_forward and NAME_backward, over static buffers of fixed size; gradients\n"
+            " * are accumulated into the parameters' _grad buffers. Convolutions and dense\n"
+            " * layers run as matrix products across the batch (im2col and cblas_sgemm).\n"
+            " * The model interface at the end (cnnrt.h) lets libcnnrt train and evaluate it.\n"
+            " */\n",
+            ir->name, ir->name, P->opts->version, ir->source_name, ir->source_name, in,
+            ir->n_classes, total, trainable, P->opts->batch);
+    emit(e, "#include <math.h>");
+    emit(e, "#include <stdio.h>");
+    emit(e, "#include <string.h>");
+    emit_blank(e);
+    emit(e, "#include <cblas.h>");
+    emit_blank(e);
+    emit(e, "#include \"cnnrt.h\"");
+    emit_blank(e);
+    emit(e, "/* The network input of the last forward pass (the first layer's backward reads it). */");
+    emit(e, "static const float *x;");
+}
+
+static void emit_layer(cnn_emitter *e, const plan *P, int l)
+{
+    const cnn_ir *ir = P->ir;
+    const cnn_layer *L = &ir->layers[l];
+    const cnn_layer_desc *desc = L->desc;
+    int flags = P->flags[l];
+    size_t len;
+    const char *line = cnn_source_line(P->src, L->loc.line, &len);
+    char in[48], out[48], params[32];
+    cnn_shape_text(L->in, in, sizeof in);
+    cnn_shape_text(L->out, out, sizeof out);
+    cnn_format_count(L->weights, params, sizeof params);
+
+    emit_blank(e);
+    emit(e, "/* ==== %s (%s): %.*s", L->name, L->type_name, line ? (int)len : 0, line ? line : "");
+    char flops[48] = "";
+    if (L->flops > 0)
+        snprintf(flops, sizeof flops, ", %.2f MFLOP per image", L->flops / 1e6);
+    emit(e, " *      %s line %d; %s -> %s, %s parameters%s", ir->source_name, L->loc.line, in,
+         out, params, flops);
+    emit(e, " */");
+    for (int p = 0; p < L->n_params; p++) {
+        const cnn_param *T = &L->params[p];
+        char dims[64];
+        dims_text(T, dims, sizeof dims);
+        emit(e, "static float %s_%s[%ld]; /* %s */", L->name, T->suffix, T->size, dims);
+        if (T->trainable) {
+            emit(e, "static float %s_%s_grad[%ld];", L->name, T->suffix, T->size);
+            emit(e, "static float %s_%s_m[%ld], %s_%s_v[%ld]; /* optimizer state */", L->name,
+                 T->suffix, T->size, L->name, T->suffix, T->size);
+        }
+    }
+    if (flags & GEN_ALIAS) {
+        emit(e, "/* Nothing to compute: in [n][h][w][c] order the data is already flat, so the");
+        emit(e, " * next layer reads %s directly. */", l ? P->out[l - 1] : "the input");
+        return;
+    }
+    long size = cnn_shape_size(L->out);
+    emit(e, "static float %s[%d * %ld];", P->out[l], P->opts->batch, size);
+    if (P->dout[l][0])
+        emit(e, "static float %s[%d * %ld];", P->dout[l], P->opts->batch, size);
+    cnn_gen_layer g = {
+        .L = L,
+        .in = l ? P->out[l - 1] : "x",
+        .din = P->grad_in[l] ? P->dout[l - 1] : NULL,
+        .out = "out",
+        .dout = "dout",
+        .batch = P->opts->batch,
+        .is_last = l == ir->n_layers - 1,
+    };
+    if (desc->emit_buffers)
+        desc->emit_buffers(e, &g);
+    /* Inside the functions the buffers are parameters: out, in, dout, din. */
+    g.in = "in";
+    g.din = g.din ? "din" : NULL;
+    emit_blank(e);
+    emit_open(e, "static void %s_forward(float *out, const float *in, int n%s%s)", L->name,
+              (flags & GEN_FWD_TRAINING) ? ", int training" : "",
+              (flags & GEN_FWD_RNG) ? ", cnn_rng *rng" : "");
+    desc->emit_forward(e, &g);
+    emit_close(e);
+    if (!P->dout[l][0])
+        return;
+    emit_blank(e);
+    char args[160];
+    snprintf(args, sizeof args, "%sfloat *dout%s%s, int n", g.din ? "float *din, " : "",
+             (flags & GEN_BWD_IN) ? ", const float *in" : "",
+             (flags & GEN_BWD_OUT) ? ", const float *out" : "");
+    emit_open(e, "static void %s_backward(%s)", L->name, args);
+    desc->emit_backward(e, &g);
+    emit_close(e);
+}
+
+static void emit_driver(cnn_emitter *e, const plan *P)
+{
+    const cnn_ir *ir = P->ir;
+    int last = ir->n_layers - 1, K = ir->n_classes;
+    const cnn_layer *top = &ir->layers[last];
+
+    emit_blank(e);
+    emit(e, "/* ==== the model interface of cnnrt.h ==== */");
+    emit_blank(e);
+    emit_open(e, "static void forward(cnn_model *m, const float *input, int n, int training, cnn_rng *rng)");
+    emit(e, "(void)m;");
+    emit(e, "(void)training;");
+    emit(e, "(void)rng;");
+    emit(e, "x = input;");
+    for (int l = 0; l <= last; l++) {
+        int f = P->flags[l];
+        if (f & GEN_ALIAS)
+            continue;
+        emit(e, "%s_forward(%s, %s, n%s%s);", ir->layers[l].name, P->out[l],
+             l ? P->out[l - 1] : "x", (f & GEN_FWD_TRAINING) ? ", training" : "",
+             (f & GEN_FWD_RNG) ? ", rng" : "");
+    }
+    emit_close(e);
+
+    emit_blank(e);
+    emit(e, "/* Mean cross-entropy from the logits: logsumexp(z) - z[label], in double. */");
+    emit_open(e, "static double loss(cnn_model *m, const int *labels, int n)");
+    emit(e, "(void)m;");
+    emit(e, "double total = 0.0;");
+    emit_open(e, "for (int b = 0; b < n; b++)");
+    emit(e, "const float *z = %s_logits + b * %d;", top->name, K);
+    emit(e, "double max = z[0], sum = 0.0;");
+    emit(e, "for (int j = 1; j < %d; j++)", K);
+    emit(e, "    if (z[j] > max)");
+    emit(e, "        max = z[j];");
+    emit(e, "for (int j = 0; j < %d; j++)", K);
+    emit(e, "    sum += exp(z[j] - max);");
+    emit(e, "total += max + log(sum) - z[labels[b]];");
+    emit_close(e);
+    emit(e, "return total / n;");
+    emit_close(e);
+
+    emit_blank(e);
+    emit_open(e, "static void backward(cnn_model *m, const int *labels, int n)");
+    emit(e, "(void)m;");
+    emit(e, "/* softmax with cross-entropy: d loss / d logits = (p - onehot(label)) / n */");
+    emit(e, "for (int b = 0; b < n; b++)");
+    emit(e, "    for (int j = 0; j < %d; j++)", K);
+    emit(e, "        %s[b * %d + j] = (%s[b * %d + j] - (j == labels[b])) / (float)n;",
+         P->dout[last], K, P->out[last], K);
+    for (int l = last; l >= 0; l--) {
+        int f = P->flags[l];
+        if ((f & GEN_ALIAS) || !P->dout[l][0])
+            continue;
+        const char *in = l ? P->out[l - 1] : "x";
+        char call[320];
+        snprintf(call, sizeof call, "%s_backward(%s%s%s%s%s%s%s, n);", ir->layers[l].name,
+                 P->grad_in[l] ? P->dout[l - 1] : "", P->grad_in[l] ? ", " : "", P->dout[l],
+                 (f & GEN_BWD_IN) ? ", " : "", (f & GEN_BWD_IN) ? in : "",
+                 (f & GEN_BWD_OUT) ? ", " : "", (f & GEN_BWD_OUT) ? P->out[l] : "");
+        emit(e, "%s", call);
+    }
+    emit_close(e);
+
+    emit_blank(e);
+    emit_open(e, "static void destroy(cnn_model *m)");
+    emit(e, "(void)m; /* everything is static */");
+    emit_close(e);
+
+    /* The tensor table. */
+    emit_blank(e);
+    emit_open(e, "static cnn_tensor tensors[] =");
+    for (int l = 0; l <= last; l++) {
+        const cnn_layer *L = &ir->layers[l];
+        for (int p = 0; p < L->n_params; p++) {
+            const cnn_param *T = &L->params[p];
+            char name[96], dims[64] = "";
+            snprintf(name, sizeof name, "%s_%s", L->name, T->suffix);
+            for (int i = 0; i < T->rank; i++) {
+                char d[16];
+                snprintf(d, sizeof d, i ? ", %d" : "%d", T->dims[i]);
+                strcat(dims, d);
+            }
+            emit(e, "{");
+            e->depth++;
+            emit(e, ".name = \"%s/%s\",", L->name, T->suffix);
+            emit(e, ".rank = %d,", T->rank);
+            emit(e, ".dims = {%s},", dims);
+            emit(e, ".size = %ld,", T->size);
+            emit(e, ".value = %s,", name);
+            if (T->trainable) {
+                emit(e, ".grad = %s_grad,", name);
+                emit(e, ".slot = {%s_m, %s_v},", name, name);
+            }
+            emit(e, ".init = %s,", init_name(T->init));
+            emit(e, ".fan_in = %d,", T->fan_in);
+            emit(e, ".fan_out = %d,", T->fan_out);
+            emit(e, ".l1 = %s,", gen_float(T->l1));
+            emit(e, ".l2 = %s,", gen_float(T->l2));
+            e->depth--;
+            emit(e, "},");
+        }
+    }
+    emit_close_semi(e);
+
+    emit_blank(e);
+    emit_open(e, "static const cnn_model_ops ops =");
+    emit(e, ".forward = forward,");
+    emit(e, ".loss = loss,");
+    emit(e, ".backward = backward,");
+    emit(e, ".destroy = destroy,");
+    emit_close_semi(e);
+
+    const cnn_train_cfg *c = &ir->train;
+    static const char *const optim[] = {"CNN_OPTIM_SGD", "CNN_OPTIM_RMSPROP", "CNN_OPTIM_ADAM",
+                                        "CNN_OPTIM_ADAMW"};
+    static const char *const sched[] = {"CNN_SCHED_CONSTANT", "CNN_SCHED_STEP",
+                                        "CNN_SCHED_EXPONENTIAL", "CNN_SCHED_COSINE"};
+    emit_blank(e);
+    emit_open(e, "static cnn_model model =");
+    emit(e, ".name = \"%s\",", ir->name);
+    emit(e, ".backend = \"compiled\",");
+    emit(e, ".in_h = %d,", ir->input.h);
+    emit(e, ".in_w = %d,", ir->input.w);
+    emit(e, ".in_c = %d,", ir->input.c);
+    emit(e, ".n_classes = %d,", K);
+    emit(e, ".max_batch = %d,", P->opts->batch);
+    emit(e, ".n_tensors = (int)(sizeof tensors / sizeof tensors[0]),");
+    emit(e, ".tensors = tensors,");
+    emit(e, ".output = %s,", P->out[last]);
+    emit(e, "/* the train { } block of %s */", ir->source_name);
+    emit(e, ".train = {.loss = CNN_LOSS_CROSSENTROPY, .optimizer = %s, .lr = %.17g,",
+         optim[c->optimizer], c->lr);
+    emit(e, "          .momentum = %.17g, .nesterov = %d, .rho = %.17g, .beta1 = %.17g,",
+         c->momentum, c->nesterov, c->rho, c->beta1);
+    emit(e, "          .beta2 = %.17g, .eps = %.17g, .weight_decay = %.17g,", c->beta2, c->eps,
+         c->weight_decay);
+    emit(e, "          .batch = %d, .epochs = %d, .validation = %.17g, .schedule = %s,", c->batch,
+         c->epochs, c->validation, sched[c->schedule]);
+    emit(e, "          .sched_every = %d, .sched_factor = %.17g, .sched_alpha = %.17g,",
+         c->sched_every, c->sched_factor, c->sched_alpha);
+    emit(e, "          .seed = %lluu},", (unsigned long long)c->seed);
+    emit(e, ".ops = &ops,");
+    emit_close_semi(e);
+
+    emit_blank(e);
+    emit(e, "/* The network, ready for libcnnrt. There is one instance: its buffers are static. */");
+    emit_open(e, "cnn_model *%s_model(void)", ir->name);
+    emit(e, "return &model;");
+    emit_close(e);
+
+    if (!P->opts->with_main)
+        return;
+    emit_blank(e);
+    emit(e, "#ifndef CNNC_NO_MAIN");
+    emit_open(e, "static cnn_model *make(void *ctx, int batch)");
+    emit(e, "(void)ctx;");
+    emit_open(e, "if (batch > %d)", P->opts->batch);
+    emit(e, "fprintf(stderr, \"%s: error: compiled for batches of up to %d, asked for %%d \"",
+         ir->name, P->opts->batch);
+    emit(e, "                \"(regenerate with cnnc --batch N)\\n\", batch);");
+    emit(e, "return NULL;");
+    emit_close(e);
+    emit(e, "return &model;");
+    emit_close(e);
+    emit_blank(e);
+    emit(e, "/* The same command line as `cnnc run %s ...`. */", ir->source_name);
+    emit_open(e, "int main(int argc, char **argv)");
+    emit(e, "return cnn_cli_main(argc, argv, make, NULL, &model.train);");
+    emit_close(e);
+    emit(e, "#endif");
+}
+
+int cnn_generate_c(FILE *out, const cnn_ir *ir, const cnn_source *src, const cnn_gen_opts *opts)
+{
+    int n = ir->n_layers;
+    char (*outn)[64] = calloc((size_t)n, sizeof *outn);
+    char (*doutn)[64] = calloc((size_t)n, sizeof *doutn);
+    int *flags = calloc((size_t)n, sizeof *flags), *grad_in = calloc((size_t)n, sizeof *grad_in);
+    if (!outn || !doutn || !flags || !grad_in) {
+        free(outn), free(doutn), free(flags), free(grad_in);
+        return -1;
+    }
+    int params_before = 0;
+    for (int l = 0; l < n; l++) {
+        const cnn_layer *L = &ir->layers[l];
+        flags[l] = L->desc->gen_flags(L);
+        /* A gradient flows into a layer's input only if some earlier layer learns. */
+        grad_in[l] = params_before;
+        int needs_backward = grad_in[l] || L->trainable > 0;
+        if (flags[l] & GEN_ALIAS) {
+            snprintf(outn[l], sizeof outn[l], "%s", l ? outn[l - 1] : "x");
+            snprintf(doutn[l], sizeof doutn[l], "%s", l && grad_in[l] ? doutn[l - 1] : "");
+        } else {
+            snprintf(outn[l], sizeof outn[l], "%s_out", L->name);
+            if (needs_backward)
+                snprintf(doutn[l], sizeof doutn[l], "%s_dout", L->name);
+        }
+        if (L->trainable > 0)
+            params_before = 1;
+    }
+    plan P = {.ir = ir, .src = src, .opts = opts, .out = outn, .dout = doutn, .flags = flags,
+              .grad_in = grad_in};
+    cnn_emitter e = {.out = out};
+    emit_header(&e, &P);
+    for (int l = 0; l < n; l++)
+        emit_layer(&e, &P, l);
+    emit_driver(&e, &P);
+    free(outn), free(doutn), free(flags), free(grad_in);
+    return ferror(out) ? -1 : 0;
+}
+
+int cnn_generate_h(FILE *out, const cnn_ir *ir, const cnn_gen_opts *opts)
+{
+    char guard[96];
+    size_t k = 0;
+    for (const char *p = ir->name; *p && k + 3 < sizeof guard; p++)
+        guard[k++] = (char)toupper((unsigned char)*p);
+    guard[k] = '\0';
+    cnn_emitter e = {.out = out};
+    emit(&e, "/* %s.h: the public symbols of the network \"%s\", compiled by cnnc %s from %s. */",
+         ir->name, ir->name, opts->version, ir->source_name);
+    emit(&e, "#ifndef %s_H", guard);
+    emit(&e, "#define %s_H", guard);
+    emit_blank(&e);
+    emit(&e, "#include \"cnnrt.h\"");
+    emit_blank(&e);
+    emit(&e, "#define %s_BATCH %d     /* largest batch a forward pass takes */", guard, opts->batch);
+    emit(&e, "#define %s_INPUT_H %d", guard, ir->input.h);
+    emit(&e, "#define %s_INPUT_W %d", guard, ir->input.w);
+    emit(&e, "#define %s_INPUT_C %d", guard, ir->input.c);
+    emit(&e, "#define %s_CLASSES %d", guard, ir->n_classes);
+    emit_blank(&e);
+    emit(&e, "/* The network, ready for libcnnrt (one instance: its buffers are static). */");
+    emit(&e, "cnn_model *%s_model(void);", ir->name);
+    emit_blank(&e);
+    emit(&e, "#endif");
+    return ferror(out) ? -1 : 0;
+}

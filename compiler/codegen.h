@@ -1,0 +1,53 @@
+/* Code generation: a .net network as one self-contained C file, specialized to its shapes. */
+#ifndef CNN_CODEGEN_H
+#define CNN_CODEGEN_H
+
+#include <stdio.h>
+
+#include "emit.h"
+#include "ir.h"
+
+typedef struct cnn_gen_opts {
+    int batch;             /* the compile-time batch size */
+    const char *version;   /* cnnc's, named in the header comment */
+    int with_main;         /* emit main() (guarded by CNNC_NO_MAIN) */
+} cnn_gen_opts;
+
+/* What a layer's emitters know about its place in the network. */
+typedef struct cnn_gen_layer {
+    const cnn_layer *L;
+    const char *in;   /* the input buffer's C name ("x" for the network input) */
+    const char *din;  /* its gradient buffer, NULL when no gradient flows there */
+    const char *out;  /* this layer's output buffer */
+    const char *dout; /* and its gradient */
+    int batch;
+    int is_last;      /* the softmax output layer: dout holds d loss / d logits */
+} cnn_gen_layer;
+
+/* Emits the whole C file for ir. Returns -1 if writing failed. */
+int cnn_generate_c(FILE *out, const cnn_ir *ir, const cnn_source *src, const cnn_gen_opts *opts);
+/* Emits the header declaring the network's public symbols. */
+int cnn_generate_h(FILE *out, const cnn_ir *ir, const cnn_gen_opts *opts);
+
+/* Helpers for the layer emitters. */
+/* A float literal for v that C reads back exactly ("0.0f", "0.300000012f", "1e-07f");
+ * the text lives until eight more calls. */
+const char *gen_float(double v);
+/* "var * k", or just "var" when k is 1: index expressions without noise. */
+const char *gen_times(const char *var, int k);
+/* cblas_sgemm on row-major matrices: C = alpha A.B + beta C, transposes as flags. */
+void gen_sgemm(cnn_emitter *e, int trans_a, int trans_b, const char *m, const char *n,
+               const char *k, const char *a, const char *lda, const char *b, const char *ldb,
+               const char *beta, const char *c, const char *ldc);
+/* Applies the activation in place to count elements of buf (count: a C expression). */
+void gen_activation_forward(cnn_emitter *e, const cnn_layer *L, const char *buf,
+                            const char *count);
+/* Multiplies dbuf by the activation's derivative, computed from the output out. */
+void gen_activation_backward(cnn_emitter *e, const cnn_layer *L, const char *dbuf,
+                             const char *out, const char *count);
+/* Adds the bias to every row of rows x units buf. */
+void gen_bias_rows(cnn_emitter *e, const cnn_layer *L, const char *buf, const char *rows);
+/* Sums the rows of the gradient into the bias gradient. */
+void gen_bias_grad(cnn_emitter *e, const cnn_layer *L, const char *dbuf, const char *rows);
+
+#endif
