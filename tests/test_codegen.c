@@ -1,0 +1,227 @@
+/* Generated code against the reference. Every network of tests/nets/ and models/ is compiled
+ * at test time, as a user would (cnnc, then cc with every warning as an error, gcc and clang),
+ * loaded, given the reference's weights, and must agree with it: outputs and loss, every
+ * gradient, and every weight and moving statistic after 20 training steps. */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "reference.h"
+#include "support.h"
+
+#define BATCH 4
+#define STEPS 20
+
+static char tmpdir[] = "/tmp/cnnc-codegen-XXXXXX";
+
+typedef struct loaded {
+    void *so;
+    cnn_model *m;
+} loaded;
+
+/* cnnc FILE -o DIR/NAME.c --batch 4, then a shared object from it with `cc`. */
+static void build(const char *path, const char *name, loaded *out)
+{
+    char c_file[512], so_file[512], batch[8];
+    snprintf(c_file, sizeof c_file, "%s/%s.c", tmpdir, name);
+    snprintf(so_file, sizeof so_file, "%s/%s.so", tmpdir, name);
+    snprintf(batch, sizeof batch, "%d", BATCH);
+    char *gen[] = {CNNC_PATH, (char *)path, "-o", c_file, "--batch", batch, NULL};
+    run_result r = run_program(gen);
+    if (r.status != 0)
+        fail_msg("cnnc failed on %s: %s", path, r.err);
+    run_result_free(&r);
+
+    /* Warning-free with both compilers, the project's flags and -pedantic. */
+    const char *compilers[] = {TEST_CC, TEST_OTHER_CC};
+    for (int i = 0; i < 2; i++) {
+        if (i == 1 && access(compilers[1], X_OK) != 0)
+            continue;
+        char *cc[] = {(char *)compilers[i], "-std=c11", "-Wall", "-Wextra", "-pedantic", "-Werror",
+                      "-O2", "-fPIC", "-shared", "-DCNNC_NO_MAIN", "-I" SOURCE_DIR "/runtime",
+                      TEST_SANITIZE[0] ? TEST_SANITIZE : "-DCNNC_NOTHING", c_file, "-o", so_file,
+                      "-lopenblas", "-lm", NULL};
+        r = run_program(cc);
+        if (r.status != 0)
+            fail_msg("%s failed on the output for %s:\n%s", compilers[i], path, r.err);
+        run_result_free(&r);
+    }
+    out->so = dlopen(so_file, RTLD_NOW | RTLD_LOCAL);
+    if (!out->so)
+        fail_msg("dlopen %s: %s", so_file, dlerror());
+    char sym[128];
+    snprintf(sym, sizeof sym, "%s_model", name);
+    cnn_model *(*model)(void) = (cnn_model * (*)(void)) dlsym(out->so, sym);
+    assert_non_null(model);
+    out->m = model();
+    assert_int_equal(out->m->max_batch, BATCH);
+}
+
+/* |a - b| within rel of the larger, or within abs_floor (for entries near zero). */
+static int compare_arrays(const char *what, const char *name, const float *ref, const float *gen,
+                          size_t n, double rel, double abs_floor)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!close_enough(ref[i], gen[i], rel, abs_floor)) {
+            if (bad < 5)
+                print_error("%s %s[%zu]: reference %.9g, generated %.9g\n", what, name, i,
+                            ref[i], gen[i]);
+            bad++;
+        }
+    return bad;
+}
+
+static double max_abs(const float *v, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fabs(v[i]) > m ? fabs(v[i]) : m;
+    return m;
+}
+
+static void random_batch(cnn_rng *rng, float *x, size_t size, int *labels, int classes)
+{
+    for (size_t i = 0; i < size * BATCH; i++)
+        x[i] = cnn_rng_uniform(rng);
+    for (int b = 0; b < BATCH; b++)
+        labels[b] = (int)cnn_rng_below(rng, (uint32_t)classes);
+}
+
+static void agree(void **state)
+{
+    const char *path = *state;
+    test_net t;
+    assert_int_equal(test_net_from_file(&t, path), 0);
+    loaded g;
+    build(path, t.ir.name, &g);
+    cnn_model *ref = cnn_reference_new(&t.ir, BATCH), *gen = g.m;
+    assert_non_null(ref);
+
+    /* Same tensor table, same weights (off their initial constants). */
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 11);
+    cnn_init_tensors(ref, &rng);
+    for (int i = 0; i < ref->n_tensors; i++)
+        if (ref->tensors[i].grad)
+            for (size_t j = 0; j < ref->tensors[i].size; j++)
+                ref->tensors[i].value[j] += 0.1f * (cnn_rng_uniform(&rng) - 0.5f);
+    assert_int_equal(cnn_copy_tensors(gen, ref), 0);
+
+    size_t size = cnn_input_size(ref);
+    float *x = malloc(sizeof(float) * size * BATCH);
+    int labels[BATCH];
+    random_batch(&rng, x, size, labels, ref->n_classes);
+    int bad = 0, K = ref->n_classes;
+
+    /* Forward in both modes: outputs and loss to 1e-5 relative, 1e-6 absolute. */
+    for (int training = 1; training >= 0; training--) {
+        cnn_rng r1, r2;
+        cnn_rng_seed(&r1, 3);
+        cnn_rng_seed(&r2, 3);
+        ref->ops->forward(ref, x, BATCH, training, &r1);
+        gen->ops->forward(gen, x, BATCH, training, &r2);
+        bad += compare_arrays(training ? "train output" : "inference output", "p", ref->output,
+                              gen->output, (size_t)BATCH * K, 1e-5, 1e-6);
+        double l1 = ref->ops->loss(ref, labels, BATCH), l2 = gen->ops->loss(gen, labels, BATCH);
+        if (!close_enough(l1, l2, 1e-5, 1e-6)) {
+            print_error("loss: reference %.9g, generated %.9g\n", l1, l2);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+
+    /* Every gradient, after the same training forward, to 1e-4 relative (entries near zero
+     * against 1e-4 of the tensor's largest gradient). */
+    cnn_rng r1, r2;
+    cnn_rng_seed(&r1, 5);
+    cnn_rng_seed(&r2, 5);
+    cnn_zero_grad(ref);
+    cnn_zero_grad(gen);
+    ref->ops->forward(ref, x, BATCH, 1, &r1);
+    gen->ops->forward(gen, x, BATCH, 1, &r2);
+    ref->ops->backward(ref, labels, BATCH);
+    gen->ops->backward(gen, labels, BATCH);
+    for (int i = 0; i < ref->n_tensors; i++) {
+        cnn_tensor *a = &ref->tensors[i], *b = &gen->tensors[i];
+        if (a->grad)
+            bad += compare_arrays("gradient", a->name, a->grad, b->grad, a->size, 1e-4,
+                                  1e-4 * max_abs(a->grad, a->size));
+    }
+    assert_int_equal(bad, 0);
+
+    /* 20 training steps (dropout drawn, batchnorm in training mode, regularization on) on
+     * fresh random batches. With SGD and momentum, not the network's Adam: Adam divides by
+     * sqrt(v), so on a parameter whose true gradient is zero (a bias feeding batchnorm) it
+     * turns float rounding noise into full-size steps, and the comparison would measure that
+     * noise instead of the backends. The optimizers themselves are shared runtime code. */
+    cnn_train_cfg sgd = t.ir.train;
+    cnn_optim_defaults(&sgd, CNN_OPTIM_SGD);
+    sgd.momentum = 0.9;
+    cnn_optimizer *o1 = cnn_optimizer_new(ref, &sgd), *o2 = cnn_optimizer_new(gen, &sgd);
+    assert_true(o1 && o2);
+    for (int step = 0; step < STEPS; step++) {
+        random_batch(&rng, x, size, labels, K);
+        cnn_model *both[2] = {ref, gen};
+        cnn_rng *rngs[2] = {&r1, &r2};
+        cnn_optimizer *opts[2] = {o1, o2};
+        for (int k = 0; k < 2; k++) {
+            cnn_zero_grad(both[k]);
+            both[k]->ops->forward(both[k], x, BATCH, 1, rngs[k]);
+            both[k]->ops->backward(both[k], labels, BATCH);
+            cnn_penalty_grad(both[k]);
+            cnn_optimizer_step(opts[k], both[k], sgd.lr);
+        }
+    }
+    for (int i = 0; i < ref->n_tensors; i++) {
+        cnn_tensor *a = &ref->tensors[i], *b = &gen->tensors[i];
+        bad += compare_arrays("after 20 steps", a->name, a->value, b->value, a->size, 1e-4, 1e-6);
+    }
+    assert_int_equal(bad, 0);
+
+    cnn_optimizer_free(o1);
+    cnn_optimizer_free(o2);
+    free(x);
+    cnn_model_destroy(ref);
+    dlclose(g.so);
+    test_net_free(&t);
+}
+
+static int cleanup(void **state)
+{
+    (void)state;
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir))
+        return 1;
+    char **nets = list_files(SOURCE_DIR "/tests/nets", ".net");
+    char **models = list_files(SOURCE_DIR "/models", ".net");
+    if (!nets || !models)
+        return 1;
+    int nn = 0, nm = 0;
+    while (nets[nn])
+        nn++;
+    while (models[nm])
+        nm++;
+    struct CMUnitTest *tests = calloc((size_t)(nn + nm), sizeof *tests);
+    for (int i = 0; i < nn + nm; i++) {
+        char *path = i < nn ? nets[i] : models[i - nn];
+        tests[i].name = strrchr(path, '/') + 1;
+        tests[i].test_func = agree;
+        tests[i].initial_state = path;
+    }
+    int failed = _cmocka_run_group_tests("generated vs reference", tests, (size_t)(nn + nm), NULL,
+                                         cleanup);
+    free(tests);
+    free_names(nets);
+    free_names(models);
+    return failed;
+}
