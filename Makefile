@@ -3,11 +3,11 @@
 
 BUILD   ?= build
 ASAN    ?= build-asan
-NET     ?= models/baseline.net
+MODEL   ?= baseline
 ARGS    ?=
 JOBS    ?= $(shell nproc)
 
-.PHONY: all train test check asan valgrind deps clean
+.PHONY: all train train-reference generated test check asan valgrind deps clean
 
 all: $(BUILD)/cnnc
 
@@ -16,11 +16,22 @@ $(BUILD)/cnnc: FORCE
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Train the baseline network on Fashion-MNIST (NET=... and ARGS=... to change).
+# Train the baseline network on Fashion-MNIST, compiled by cnnc (MODEL=dropout, l1, l2,
+# batchnorm for the others; ARGS="--epochs 1" etc. for flags).
 train:
 	@scripts/deps.sh train
 	@$(MAKE) --no-print-directory all
-	$(BUILD)/cnnc run $(NET) train $(ARGS)
+	$(BUILD)/$(MODEL) train $(ARGS)
+
+# The same with the interpreted reference: slow, obviously correct.
+train-reference:
+	@scripts/deps.sh train
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/cnnc run models/$(MODEL).net train $(ARGS)
+
+# Rewrite the checked-in generated/ after a change to the compiler or to models/.
+generated: all
+	@scripts/regenerate.sh $(BUILD)/cnnc
 
 # Every test: the CMocka suite, again under ASan+UBSan built with clang, and valgrind.
 test:

@@ -48,9 +48,9 @@ void gen_sgemm(cnn_emitter *e, int trans_a, int trans_b, const char *m, const ch
                const char *k, const char *a, const char *lda, const char *b, const char *ldb,
                const char *beta, const char *c, const char *ldc)
 {
-    emit(e, "cblas_sgemm(CblasRowMajor, %s, %s, %s, %s, %s, 1.0f, %s, %s, %s, %s, %s, %s, %s);",
-         trans_a ? "CblasTrans" : "CblasNoTrans", trans_b ? "CblasTrans" : "CblasNoTrans", m, n,
-         k, a, lda, b, ldb, beta, c, ldc);
+    emit(e, "cblas_sgemm(CblasRowMajor, %s, %s, %s, %s, %s,",
+         trans_a ? "CblasTrans" : "CblasNoTrans", trans_b ? "CblasTrans" : "CblasNoTrans", m, n, k);
+    emit(e, "            1.0f, %s, %s, %s, %s, %s, %s, %s);", a, lda, b, ldb, beta, c, ldc);
 }
 
 void gen_activation_forward(cnn_emitter *e, const cnn_layer *L, const char *buf,
@@ -197,7 +197,7 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
     emit(e, "/* ==== %s (%s): %.*s", L->name, L->type_name, line ? (int)len : 0, line ? line : "");
     char flops[48] = "";
     if (L->flops > 0)
-        snprintf(flops, sizeof flops, ", %.2f MFLOP per image", L->flops / 1e6);
+        snprintf(flops, sizeof flops, ", %.3g MFLOP per image", L->flops / 1e6);
     emit(e, " *      %s line %d; %s -> %s, %s parameters%s", ir->source_name, L->loc.line, in,
          out, params, flops);
     emit(e, " */");
@@ -263,9 +263,16 @@ static void emit_driver(cnn_emitter *e, const plan *P)
     emit(e, "/* ==== the model interface of cnnrt.h ==== */");
     emit_blank(e);
     emit_open(e, "static void forward(cnn_model *m, const float *input, int n, int training, cnn_rng *rng)");
+    int uses_training = 0, uses_rng = 0;
+    for (int l = 0; l <= last; l++) {
+        uses_training |= P->flags[l] & GEN_FWD_TRAINING;
+        uses_rng |= P->flags[l] & GEN_FWD_RNG;
+    }
     emit(e, "(void)m;");
-    emit(e, "(void)training;");
-    emit(e, "(void)rng;");
+    if (!uses_training)
+        emit(e, "(void)training;");
+    if (!uses_rng)
+        emit(e, "(void)rng;");
     emit(e, "x = input;");
     for (int l = 0; l <= last; l++) {
         int f = P->flags[l];

@@ -75,7 +75,8 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
         gen_activation_forward(e, L, "out", count);
         return;
     }
-    emit_open(e, "for (int b = 0; b < n; b++) /* softmax */");
+    emit(e, "/* out = softmax(logits), row by row */");
+    emit_open(e, "for (int b = 0; b < n; b++)");
     emit(e, "const float *zb = %s + b * %d;", z, U);
     emit(e, "float *p = out + b * %d, max = zb[0], sum = 0.0f;", U);
     emit(e, "for (int j = 1; j < %d; j++)", U);

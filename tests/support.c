@@ -35,6 +35,11 @@ static char *slurp(FILE *f)
 
 run_result run_program(char *const argv[])
 {
+    return run_program_in(NULL, argv);
+}
+
+run_result run_program_in(const char *dir, char *const argv[])
+{
     run_result r = {.status = -1};
     FILE *out = tmpfile(), *err = tmpfile();
     if (!out || !err) {
@@ -48,6 +53,8 @@ run_result run_program(char *const argv[])
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
+        if (dir && chdir(dir) != 0)
+            _exit(126);
         dup2(fileno(out), 1);
         dup2(fileno(err), 2);
         execv(argv[0], argv);

@@ -20,6 +20,8 @@ typedef struct run_result {
 
 /* Runs argv[0] with argv, capturing stdout and stderr. */
 run_result run_program(char *const argv[]);
+/* The same, in directory dir. */
+run_result run_program_in(const char *dir, char *const argv[]);
 void run_result_free(run_result *r);
 
 /* A network compiled from text or a file; everything lives until test_net_free. */

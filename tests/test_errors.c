@@ -3,10 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "support.h"
 
 #define BAD_DIR SOURCE_DIR "/tests/bad"
+
+static char tmpdir[] = "/tmp/cnnc-errors-XXXXXX";
 
 /* The n-th line (0-based) of text, copied into buf. */
 static const char *nth_line(const char *text, int n, char *buf, size_t cap)
@@ -41,8 +44,12 @@ static void check_bad_file(void **state)
     char message[512];
     assert_int_equal(sscanf(text, "# expect: %d:%d: %511[^\n]", &line, &col, message), 3);
 
-    char *argv[] = {CNNC_PATH, "--check", (char *)path, NULL};
+    /* Compiled as a user would: the error, and no output file. */
+    char out_c[64];
+    snprintf(out_c, sizeof out_c, "%s/out.c", tmpdir);
+    char *argv[] = {CNNC_PATH, (char *)path, "-o", out_c, NULL};
     run_result r = run_program(argv);
+    assert_int_equal(access(out_c, F_OK), -1);
     char expected[1200], got[1200], source_line[1024], caret[1100];
     snprintf(expected, sizeof expected, "%s:%d:%d: error: %s", path, line, col, message);
     assert_non_null(nth_line(r.err, 0, got, sizeof got));
@@ -89,8 +96,21 @@ static void directory_is_an_error(void **state)
     run_result_free(&r);
 }
 
+static void check_mode_reports_the_same(void **state)
+{
+    (void)state;
+    char *argv[] = {CNNC_PATH, "--check", BAD_DIR "/unknown_layer.net", NULL};
+    run_result r = run_program(argv);
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(r.err, "unknown_layer.net:3:1: error: unknown layer 'convv'"));
+    run_result_free(&r);
+}
+
 int main(void)
 {
+    if (!mkdtemp(tmpdir))
+        return 1;
     char **files = list_files(BAD_DIR, ".net");
     if (!files) {
         fprintf(stderr, "cannot list %s\n", BAD_DIR);
@@ -99,7 +119,7 @@ int main(void)
     int n = 0;
     while (files[n])
         n++;
-    struct CMUnitTest *tests = calloc((size_t)n + 2, sizeof *tests);
+    struct CMUnitTest *tests = calloc((size_t)n + 3, sizeof *tests);
     for (int i = 0; i < n; i++) {
         tests[i].name = strrchr(files[i], '/') + 1;
         tests[i].test_func = check_bad_file;
@@ -107,7 +127,9 @@ int main(void)
     }
     tests[n] = (struct CMUnitTest)cmocka_unit_test(unreadable_file_is_an_error);
     tests[n + 1] = (struct CMUnitTest)cmocka_unit_test(directory_is_an_error);
-    int failed = _cmocka_run_group_tests("malformed .net files", tests, (size_t)n + 2, NULL, NULL);
+    tests[n + 2] = (struct CMUnitTest)cmocka_unit_test(check_mode_reports_the_same);
+    int failed = _cmocka_run_group_tests("malformed .net files", tests, (size_t)n + 3, NULL, NULL);
+    rmdir(tmpdir);
     free(tests);
     free_names(files);
     return failed;

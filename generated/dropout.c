@@ -1,0 +1,633 @@
+/* dropout: the network "dropout", compiled by cnnc 0.1.0 from models/dropout.net.
+ * Do not edit: regenerate with `cnnc models/dropout.net -o FILE.c`.
+ *
+ * Input 28x28x1, 10 classes, 93,322 parameters (93,322 trainable), batches of up to 32.
+ * Activations are [n][h][w][c] (channels last); kernels are in Keras' layouts,
+ * conv [kh][kw][in][out] and dense [in][out]. Each layer is a pair of functions,
+ * NAME_forward and NAME_backward, over static buffers of fixed size; gradients
+ * are accumulated into the parameters' _grad buffers. Convolutions and dense
+ * layers run as matrix products across the batch (im2col and cblas_sgemm).
+ * The model interface at the end (cnnrt.h) lets libcnnrt train and evaluate it.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "cnnrt.h"
+
+/* The network input of the last forward pass (the first layer's backward reads it). */
+static const float *x;
+
+/* ==== conv2d_1 (Conv2D): conv 32 3x3 relu; pool 2
+ *      models/dropout.net line 4; 28x28x1 -> 26x26x32, 320 parameters, 0.389 MFLOP per image
+ */
+static float conv2d_1_kernel[288]; /* 3x3x1x32 */
+static float conv2d_1_kernel_grad[288];
+static float conv2d_1_kernel_m[288], conv2d_1_kernel_v[288]; /* optimizer state */
+static float conv2d_1_bias[32]; /* 32 */
+static float conv2d_1_bias_grad[32];
+static float conv2d_1_bias_m[32], conv2d_1_bias_v[32]; /* optimizer state */
+static float conv2d_1_out[32 * 21632];
+static float conv2d_1_dout[32 * 21632];
+/* im2col of the batch: row (b, oy, ox) holds the 3x3x1 window under output
+ * pixel (oy, ox); backward reuses it for the gradient of those windows. */
+static float conv2d_1_cols[32 * 676 * 9];
+
+static void conv2d_1_forward(float *out, const float *in, int n) {
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < 26; oy++)
+            for (int ox = 0; ox < 26; ox++) {
+                float *col = conv2d_1_cols + ((b * 26 + oy) * 26 + ox) * 9;
+                const float *win = in + (b * 28 + oy) * 28 + ox;
+                memcpy(col + 0, win + 0, sizeof(float) * 3); /* kernel row 0 */
+                memcpy(col + 3, win + 28, sizeof(float) * 3); /* kernel row 1 */
+                memcpy(col + 6, win + 56, sizeof(float) * 3); /* kernel row 2 */
+            }
+    /* out[n*676][32] = bias + cols[n*676][9] . kernel[9][32] */
+    for (int r = 0; r < n * 676; r++)
+        memcpy(out + r * 32, conv2d_1_bias, sizeof conv2d_1_bias);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * 676, 32, 9,
+                1.0f, conv2d_1_cols, 9, conv2d_1_kernel, 32, 1.0f, out, 32);
+    for (int i = 0; i < n * 21632; i++) /* relu */
+        out[i] = out[i] > 0.0f ? out[i] : 0.0f;
+}
+
+static void conv2d_1_backward(float *dout, const float *out, int n) {
+    for (int i = 0; i < n * 21632; i++) /* relu' */
+        if (out[i] <= 0.0f)
+            dout[i] = 0.0f;
+    for (int r = 0; r < n * 676; r++)
+        for (int j = 0; j < 32; j++)
+            conv2d_1_bias_grad[j] += dout[r * 32 + j];
+    /* kernel_grad[9][32] += cols^T . dout */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 9, 32, n * 676,
+                1.0f, conv2d_1_cols, 9, dout, 32, 1.0f, conv2d_1_kernel_grad, 32);
+}
+
+/* ==== max_pooling2d_1 (MaxPooling2D): conv 32 3x3 relu; pool 2
+ *      models/dropout.net line 4; 26x26x32 -> 13x13x32, 0 parameters
+ */
+static float max_pooling2d_1_out[32 * 5408];
+static float max_pooling2d_1_dout[32 * 5408];
+/* Which tap of its window each output took (the first maximum), for backward. */
+static unsigned char max_pooling2d_1_arg[32 * 5408];
+/* The taps' offsets from the window's first element. */
+static const int max_pooling2d_1_tap[4] = {0, 32, 832, 864};
+
+static void max_pooling2d_1_forward(float *out, const float *in, int n) {
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < 13; oy++)
+            for (int ox = 0; ox < 13; ox++) {
+                const float *win = in + ((b * 26 + oy * 2) * 26 + ox * 2) * 32;
+                int at = ((b * 13 + oy) * 13 + ox) * 32;
+                for (int c = 0; c < 32; c++) {
+                    float best = win[c];
+                    int arg = 0;
+                    if (win[32 + c] > best) { best = win[32 + c]; arg = 1; }
+                    if (win[832 + c] > best) { best = win[832 + c]; arg = 2; }
+                    if (win[864 + c] > best) { best = win[864 + c]; arg = 3; }
+                    out[at + c] = best;
+                    max_pooling2d_1_arg[at + c] = (unsigned char)arg;
+                }
+            }
+}
+
+static void max_pooling2d_1_backward(float *din, float *dout, int n) {
+    memset(din, 0, sizeof(float) * n * 21632);
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < 13; oy++)
+            for (int ox = 0; ox < 13; ox++) {
+                float *win = din + ((b * 26 + oy * 2) * 26 + ox * 2) * 32;
+                int at = ((b * 13 + oy) * 13 + ox) * 32;
+                for (int c = 0; c < 32; c++) {
+                    win[max_pooling2d_1_tap[max_pooling2d_1_arg[at + c]] + c] += dout[at + c];
+                }
+            }
+}
+
+/* ==== conv2d_2 (Conv2D): conv 64 3x3 relu
+ *      models/dropout.net line 5; 13x13x32 -> 11x11x64, 18,496 parameters, 4.46 MFLOP per image
+ */
+static float conv2d_2_kernel[18432]; /* 3x3x32x64 */
+static float conv2d_2_kernel_grad[18432];
+static float conv2d_2_kernel_m[18432], conv2d_2_kernel_v[18432]; /* optimizer state */
+static float conv2d_2_bias[64]; /* 64 */
+static float conv2d_2_bias_grad[64];
+static float conv2d_2_bias_m[64], conv2d_2_bias_v[64]; /* optimizer state */
+static float conv2d_2_out[32 * 7744];
+static float conv2d_2_dout[32 * 7744];
+/* im2col of the batch: row (b, oy, ox) holds the 3x3x32 window under output
+ * pixel (oy, ox); backward reuses it for the gradient of those windows. */
+static float conv2d_2_cols[32 * 121 * 288];
+
+static void conv2d_2_forward(float *out, const float *in, int n) {
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < 11; oy++)
+            for (int ox = 0; ox < 11; ox++) {
+                float *col = conv2d_2_cols + ((b * 11 + oy) * 11 + ox) * 288;
+                const float *win = in + ((b * 13 + oy) * 13 + ox) * 32;
+                memcpy(col + 0, win + 0, sizeof(float) * 96); /* kernel row 0 */
+                memcpy(col + 96, win + 416, sizeof(float) * 96); /* kernel row 1 */
+                memcpy(col + 192, win + 832, sizeof(float) * 96); /* kernel row 2 */
+            }
+    /* out[n*121][64] = bias + cols[n*121][288] . kernel[288][64] */
+    for (int r = 0; r < n * 121; r++)
+        memcpy(out + r * 64, conv2d_2_bias, sizeof conv2d_2_bias);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * 121, 64, 288,
+                1.0f, conv2d_2_cols, 288, conv2d_2_kernel, 64, 1.0f, out, 64);
+    for (int i = 0; i < n * 7744; i++) /* relu */
+        out[i] = out[i] > 0.0f ? out[i] : 0.0f;
+}
+
+static void conv2d_2_backward(float *din, float *dout, const float *out, int n) {
+    for (int i = 0; i < n * 7744; i++) /* relu' */
+        if (out[i] <= 0.0f)
+            dout[i] = 0.0f;
+    for (int r = 0; r < n * 121; r++)
+        for (int j = 0; j < 64; j++)
+            conv2d_2_bias_grad[j] += dout[r * 64 + j];
+    /* kernel_grad[288][64] += cols^T . dout */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 288, 64, n * 121,
+                1.0f, conv2d_2_cols, 288, dout, 64, 1.0f, conv2d_2_kernel_grad, 64);
+    /* The windows' gradient, dout . kernel^T, overwrites cols; then each row is
+     * added back onto the input pixels it came from (col2im). */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * 121, 288, 64,
+                1.0f, dout, 64, conv2d_2_kernel, 64, 0.0f, conv2d_2_cols, 288);
+    memset(din, 0, sizeof(float) * n * 5408);
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < 11; oy++)
+            for (int ox = 0; ox < 11; ox++) {
+                float *col = conv2d_2_cols + ((b * 11 + oy) * 11 + ox) * 288;
+                float *win = din + ((b * 13 + oy) * 13 + ox) * 32;
+                for (int i = 0; i < 96; i++) /* kernel row 0 */
+                    win[0 + i] += col[0 + i];
+                for (int i = 0; i < 96; i++) /* kernel row 1 */
+                    win[416 + i] += col[96 + i];
+                for (int i = 0; i < 96; i++) /* kernel row 2 */
+                    win[832 + i] += col[192 + i];
+            }
+}
+
+/* ==== dropout_1 (Dropout): dropout 0.25
+ *      models/dropout.net line 6; 11x11x64 -> 11x11x64, 0 parameters
+ */
+static float dropout_1_out[32 * 7744];
+static float dropout_1_dout[32 * 7744];
+static float dropout_1_mask[32 * 7744]; /* 0 or 1/(1-rate), drawn in training */
+
+static void dropout_1_forward(float *out, const float *in, int n, int training, cnn_rng *rng) {
+    if (!training) {
+        memcpy(out, in, sizeof(float) * n * 7744);
+        return;
+    }
+    /* One draw per element in memory order, as every cnnc backend draws (cnnrt.h). */
+    for (int i = 0; i < n * 7744; i++) {
+        dropout_1_mask[i] = cnn_dropout_keep(rng, 0.25f) ? 1.33333337f : 0.0f;
+        out[i] = in[i] * dropout_1_mask[i];
+    }
+}
+
+static void dropout_1_backward(float *din, float *dout, int n) {
+    for (int i = 0; i < n * 7744; i++)
+        din[i] = dout[i] * dropout_1_mask[i];
+}
+
+/* ==== max_pooling2d_2 (MaxPooling2D): pool 2
+ *      models/dropout.net line 7; 11x11x64 -> 5x5x64, 0 parameters
+ */
+static float max_pooling2d_2_out[32 * 1600];
+static float max_pooling2d_2_dout[32 * 1600];
+/* Which tap of its window each output took (the first maximum), for backward. */
+static unsigned char max_pooling2d_2_arg[32 * 1600];
+/* The taps' offsets from the window's first element. */
+static const int max_pooling2d_2_tap[4] = {0, 64, 704, 768};
+
+static void max_pooling2d_2_forward(float *out, const float *in, int n) {
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < 5; oy++)
+            for (int ox = 0; ox < 5; ox++) {
+                const float *win = in + ((b * 11 + oy * 2) * 11 + ox * 2) * 64;
+                int at = ((b * 5 + oy) * 5 + ox) * 64;
+                for (int c = 0; c < 64; c++) {
+                    float best = win[c];
+                    int arg = 0;
+                    if (win[64 + c] > best) { best = win[64 + c]; arg = 1; }
+                    if (win[704 + c] > best) { best = win[704 + c]; arg = 2; }
+                    if (win[768 + c] > best) { best = win[768 + c]; arg = 3; }
+                    out[at + c] = best;
+                    max_pooling2d_2_arg[at + c] = (unsigned char)arg;
+                }
+            }
+}
+
+static void max_pooling2d_2_backward(float *din, float *dout, int n) {
+    memset(din, 0, sizeof(float) * n * 7744);
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < 5; oy++)
+            for (int ox = 0; ox < 5; ox++) {
+                float *win = din + ((b * 11 + oy * 2) * 11 + ox * 2) * 64;
+                int at = ((b * 5 + oy) * 5 + ox) * 64;
+                for (int c = 0; c < 64; c++) {
+                    win[max_pooling2d_2_tap[max_pooling2d_2_arg[at + c]] + c] += dout[at + c];
+                }
+            }
+}
+
+/* ==== conv2d_3 (Conv2D): conv 64 3x3 relu
+ *      models/dropout.net line 8; 5x5x64 -> 3x3x64, 36,928 parameters, 0.664 MFLOP per image
+ */
+static float conv2d_3_kernel[36864]; /* 3x3x64x64 */
+static float conv2d_3_kernel_grad[36864];
+static float conv2d_3_kernel_m[36864], conv2d_3_kernel_v[36864]; /* optimizer state */
+static float conv2d_3_bias[64]; /* 64 */
+static float conv2d_3_bias_grad[64];
+static float conv2d_3_bias_m[64], conv2d_3_bias_v[64]; /* optimizer state */
+static float conv2d_3_out[32 * 576];
+static float conv2d_3_dout[32 * 576];
+/* im2col of the batch: row (b, oy, ox) holds the 3x3x64 window under output
+ * pixel (oy, ox); backward reuses it for the gradient of those windows. */
+static float conv2d_3_cols[32 * 9 * 576];
+
+static void conv2d_3_forward(float *out, const float *in, int n) {
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < 3; oy++)
+            for (int ox = 0; ox < 3; ox++) {
+                float *col = conv2d_3_cols + ((b * 3 + oy) * 3 + ox) * 576;
+                const float *win = in + ((b * 5 + oy) * 5 + ox) * 64;
+                memcpy(col + 0, win + 0, sizeof(float) * 192); /* kernel row 0 */
+                memcpy(col + 192, win + 320, sizeof(float) * 192); /* kernel row 1 */
+                memcpy(col + 384, win + 640, sizeof(float) * 192); /* kernel row 2 */
+            }
+    /* out[n*9][64] = bias + cols[n*9][576] . kernel[576][64] */
+    for (int r = 0; r < n * 9; r++)
+        memcpy(out + r * 64, conv2d_3_bias, sizeof conv2d_3_bias);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * 9, 64, 576,
+                1.0f, conv2d_3_cols, 576, conv2d_3_kernel, 64, 1.0f, out, 64);
+    for (int i = 0; i < n * 576; i++) /* relu */
+        out[i] = out[i] > 0.0f ? out[i] : 0.0f;
+}
+
+static void conv2d_3_backward(float *din, float *dout, const float *out, int n) {
+    for (int i = 0; i < n * 576; i++) /* relu' */
+        if (out[i] <= 0.0f)
+            dout[i] = 0.0f;
+    for (int r = 0; r < n * 9; r++)
+        for (int j = 0; j < 64; j++)
+            conv2d_3_bias_grad[j] += dout[r * 64 + j];
+    /* kernel_grad[576][64] += cols^T . dout */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 576, 64, n * 9,
+                1.0f, conv2d_3_cols, 576, dout, 64, 1.0f, conv2d_3_kernel_grad, 64);
+    /* The windows' gradient, dout . kernel^T, overwrites cols; then each row is
+     * added back onto the input pixels it came from (col2im). */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * 9, 576, 64,
+                1.0f, dout, 64, conv2d_3_kernel, 64, 0.0f, conv2d_3_cols, 576);
+    memset(din, 0, sizeof(float) * n * 1600);
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < 3; oy++)
+            for (int ox = 0; ox < 3; ox++) {
+                float *col = conv2d_3_cols + ((b * 3 + oy) * 3 + ox) * 576;
+                float *win = din + ((b * 5 + oy) * 5 + ox) * 64;
+                for (int i = 0; i < 192; i++) /* kernel row 0 */
+                    win[0 + i] += col[0 + i];
+                for (int i = 0; i < 192; i++) /* kernel row 1 */
+                    win[320 + i] += col[192 + i];
+                for (int i = 0; i < 192; i++) /* kernel row 2 */
+                    win[640 + i] += col[384 + i];
+            }
+}
+
+/* ==== flatten_1 (Flatten): flatten
+ *      models/dropout.net line 9; 3x3x64 -> 576, 0 parameters
+ */
+/* Nothing to compute: in [n][h][w][c] order the data is already flat, so the
+ * next layer reads conv2d_3_out directly. */
+
+/* ==== dense_1 (Dense): dense 64 relu
+ *      models/dropout.net line 10; 576 -> 64, 36,928 parameters, 0.0737 MFLOP per image
+ */
+static float dense_1_kernel[36864]; /* 576x64 */
+static float dense_1_kernel_grad[36864];
+static float dense_1_kernel_m[36864], dense_1_kernel_v[36864]; /* optimizer state */
+static float dense_1_bias[64]; /* 64 */
+static float dense_1_bias_grad[64];
+static float dense_1_bias_m[64], dense_1_bias_v[64]; /* optimizer state */
+static float dense_1_out[32 * 64];
+static float dense_1_dout[32 * 64];
+
+static void dense_1_forward(float *out, const float *in, int n) {
+    /* out[n][64] = bias + in[n][576] . kernel[576][64] */
+    for (int r = 0; r < n; r++)
+        memcpy(out + r * 64, dense_1_bias, sizeof dense_1_bias);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, 64, 576,
+                1.0f, in, 576, dense_1_kernel, 64, 1.0f, out, 64);
+    for (int i = 0; i < n * 64; i++) /* relu */
+        out[i] = out[i] > 0.0f ? out[i] : 0.0f;
+}
+
+static void dense_1_backward(float *din, float *dout, const float *in, const float *out, int n) {
+    for (int i = 0; i < n * 64; i++) /* relu' */
+        if (out[i] <= 0.0f)
+            dout[i] = 0.0f;
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < 64; j++)
+            dense_1_bias_grad[j] += dout[r * 64 + j];
+    /* kernel_grad[576][64] += in^T . dout */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 576, 64, n,
+                1.0f, in, 576, dout, 64, 1.0f, dense_1_kernel_grad, 64);
+    /* din[n][576] = dout . kernel^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 576, 64,
+                1.0f, dout, 64, dense_1_kernel, 64, 0.0f, din, 576);
+}
+
+/* ==== dense_2 (Dense): dense 10 softmax
+ *      models/dropout.net line 11; 64 -> 10, 650 parameters, 0.00128 MFLOP per image
+ */
+static float dense_2_kernel[640]; /* 64x10 */
+static float dense_2_kernel_grad[640];
+static float dense_2_kernel_m[640], dense_2_kernel_v[640]; /* optimizer state */
+static float dense_2_bias[10]; /* 10 */
+static float dense_2_bias_grad[10];
+static float dense_2_bias_m[10], dense_2_bias_v[10]; /* optimizer state */
+static float dense_2_out[32 * 10];
+static float dense_2_dout[32 * 10];
+static float dense_2_logits[32 * 10]; /* before softmax, for the loss */
+
+static void dense_2_forward(float *out, const float *in, int n) {
+    /* logits[n][10] = bias + in[n][64] . kernel[64][10] */
+    for (int r = 0; r < n; r++)
+        memcpy(dense_2_logits + r * 10, dense_2_bias, sizeof dense_2_bias);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, 10, 64,
+                1.0f, in, 64, dense_2_kernel, 10, 1.0f, dense_2_logits, 10);
+    /* out = softmax(logits), row by row */
+    for (int b = 0; b < n; b++) {
+        const float *zb = dense_2_logits + b * 10;
+        float *p = out + b * 10, max = zb[0], sum = 0.0f;
+        for (int j = 1; j < 10; j++)
+            max = zb[j] > max ? zb[j] : max;
+        for (int j = 0; j < 10; j++) {
+            p[j] = expf(zb[j] - max);
+            sum += p[j];
+        }
+        for (int j = 0; j < 10; j++)
+            p[j] /= sum;
+    }
+}
+
+static void dense_2_backward(float *din, float *dout, const float *in, int n) {
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < 10; j++)
+            dense_2_bias_grad[j] += dout[r * 10 + j];
+    /* kernel_grad[64][10] += in^T . dout */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 64, 10, n,
+                1.0f, in, 64, dout, 10, 1.0f, dense_2_kernel_grad, 10);
+    /* din[n][64] = dout . kernel^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 64, 10,
+                1.0f, dout, 10, dense_2_kernel, 10, 0.0f, din, 64);
+}
+
+/* ==== the model interface of cnnrt.h ==== */
+
+static void forward(cnn_model *m, const float *input, int n, int training, cnn_rng *rng) {
+    (void)m;
+    x = input;
+    conv2d_1_forward(conv2d_1_out, x, n);
+    max_pooling2d_1_forward(max_pooling2d_1_out, conv2d_1_out, n);
+    conv2d_2_forward(conv2d_2_out, max_pooling2d_1_out, n);
+    dropout_1_forward(dropout_1_out, conv2d_2_out, n, training, rng);
+    max_pooling2d_2_forward(max_pooling2d_2_out, dropout_1_out, n);
+    conv2d_3_forward(conv2d_3_out, max_pooling2d_2_out, n);
+    dense_1_forward(dense_1_out, conv2d_3_out, n);
+    dense_2_forward(dense_2_out, dense_1_out, n);
+}
+
+/* Mean cross-entropy from the logits: logsumexp(z) - z[label], in double. */
+static double loss(cnn_model *m, const int *labels, int n) {
+    (void)m;
+    double total = 0.0;
+    for (int b = 0; b < n; b++) {
+        const float *z = dense_2_logits + b * 10;
+        double max = z[0], sum = 0.0;
+        for (int j = 1; j < 10; j++)
+            if (z[j] > max)
+                max = z[j];
+        for (int j = 0; j < 10; j++)
+            sum += exp(z[j] - max);
+        total += max + log(sum) - z[labels[b]];
+    }
+    return total / n;
+}
+
+static void backward(cnn_model *m, const int *labels, int n) {
+    (void)m;
+    /* softmax with cross-entropy: d loss / d logits = (p - onehot(label)) / n */
+    for (int b = 0; b < n; b++)
+        for (int j = 0; j < 10; j++)
+            dense_2_dout[b * 10 + j] = (dense_2_out[b * 10 + j] - (j == labels[b])) / (float)n;
+    dense_2_backward(dense_1_dout, dense_2_dout, dense_1_out, n);
+    dense_1_backward(conv2d_3_dout, dense_1_dout, conv2d_3_out, dense_1_out, n);
+    conv2d_3_backward(max_pooling2d_2_dout, conv2d_3_dout, conv2d_3_out, n);
+    max_pooling2d_2_backward(dropout_1_dout, max_pooling2d_2_dout, n);
+    dropout_1_backward(conv2d_2_dout, dropout_1_dout, n);
+    conv2d_2_backward(max_pooling2d_1_dout, conv2d_2_dout, conv2d_2_out, n);
+    max_pooling2d_1_backward(conv2d_1_dout, max_pooling2d_1_dout, n);
+    conv2d_1_backward(conv2d_1_dout, conv2d_1_out, n);
+}
+
+static void destroy(cnn_model *m) {
+    (void)m; /* everything is static */
+}
+
+static cnn_tensor tensors[] = {
+    {
+        .name = "conv2d_1/kernel",
+        .rank = 4,
+        .dims = {3, 3, 1, 32},
+        .size = 288,
+        .value = conv2d_1_kernel,
+        .grad = conv2d_1_kernel_grad,
+        .slot = {conv2d_1_kernel_m, conv2d_1_kernel_v},
+        .init = CNN_INIT_GLOROT_UNIFORM,
+        .fan_in = 9,
+        .fan_out = 288,
+        .l1 = 0.0f,
+        .l2 = 0.0f,
+    },
+    {
+        .name = "conv2d_1/bias",
+        .rank = 1,
+        .dims = {32},
+        .size = 32,
+        .value = conv2d_1_bias,
+        .grad = conv2d_1_bias_grad,
+        .slot = {conv2d_1_bias_m, conv2d_1_bias_v},
+        .init = CNN_INIT_ZEROS,
+        .fan_in = 0,
+        .fan_out = 0,
+        .l1 = 0.0f,
+        .l2 = 0.0f,
+    },
+    {
+        .name = "conv2d_2/kernel",
+        .rank = 4,
+        .dims = {3, 3, 32, 64},
+        .size = 18432,
+        .value = conv2d_2_kernel,
+        .grad = conv2d_2_kernel_grad,
+        .slot = {conv2d_2_kernel_m, conv2d_2_kernel_v},
+        .init = CNN_INIT_GLOROT_UNIFORM,
+        .fan_in = 288,
+        .fan_out = 576,
+        .l1 = 0.0f,
+        .l2 = 0.0f,
+    },
+    {
+        .name = "conv2d_2/bias",
+        .rank = 1,
+        .dims = {64},
+        .size = 64,
+        .value = conv2d_2_bias,
+        .grad = conv2d_2_bias_grad,
+        .slot = {conv2d_2_bias_m, conv2d_2_bias_v},
+        .init = CNN_INIT_ZEROS,
+        .fan_in = 0,
+        .fan_out = 0,
+        .l1 = 0.0f,
+        .l2 = 0.0f,
+    },
+    {
+        .name = "conv2d_3/kernel",
+        .rank = 4,
+        .dims = {3, 3, 64, 64},
+        .size = 36864,
+        .value = conv2d_3_kernel,
+        .grad = conv2d_3_kernel_grad,
+        .slot = {conv2d_3_kernel_m, conv2d_3_kernel_v},
+        .init = CNN_INIT_GLOROT_UNIFORM,
+        .fan_in = 576,
+        .fan_out = 576,
+        .l1 = 0.0f,
+        .l2 = 0.0f,
+    },
+    {
+        .name = "conv2d_3/bias",
+        .rank = 1,
+        .dims = {64},
+        .size = 64,
+        .value = conv2d_3_bias,
+        .grad = conv2d_3_bias_grad,
+        .slot = {conv2d_3_bias_m, conv2d_3_bias_v},
+        .init = CNN_INIT_ZEROS,
+        .fan_in = 0,
+        .fan_out = 0,
+        .l1 = 0.0f,
+        .l2 = 0.0f,
+    },
+    {
+        .name = "dense_1/kernel",
+        .rank = 2,
+        .dims = {576, 64},
+        .size = 36864,
+        .value = dense_1_kernel,
+        .grad = dense_1_kernel_grad,
+        .slot = {dense_1_kernel_m, dense_1_kernel_v},
+        .init = CNN_INIT_GLOROT_UNIFORM,
+        .fan_in = 576,
+        .fan_out = 64,
+        .l1 = 0.0f,
+        .l2 = 0.0f,
+    },
+    {
+        .name = "dense_1/bias",
+        .rank = 1,
+        .dims = {64},
+        .size = 64,
+        .value = dense_1_bias,
+        .grad = dense_1_bias_grad,
+        .slot = {dense_1_bias_m, dense_1_bias_v},
+        .init = CNN_INIT_ZEROS,
+        .fan_in = 0,
+        .fan_out = 0,
+        .l1 = 0.0f,
+        .l2 = 0.0f,
+    },
+    {
+        .name = "dense_2/kernel",
+        .rank = 2,
+        .dims = {64, 10},
+        .size = 640,
+        .value = dense_2_kernel,
+        .grad = dense_2_kernel_grad,
+        .slot = {dense_2_kernel_m, dense_2_kernel_v},
+        .init = CNN_INIT_GLOROT_UNIFORM,
+        .fan_in = 64,
+        .fan_out = 10,
+        .l1 = 0.0f,
+        .l2 = 0.0f,
+    },
+    {
+        .name = "dense_2/bias",
+        .rank = 1,
+        .dims = {10},
+        .size = 10,
+        .value = dense_2_bias,
+        .grad = dense_2_bias_grad,
+        .slot = {dense_2_bias_m, dense_2_bias_v},
+        .init = CNN_INIT_ZEROS,
+        .fan_in = 0,
+        .fan_out = 0,
+        .l1 = 0.0f,
+        .l2 = 0.0f,
+    },
+};
+
+static const cnn_model_ops ops = {
+    .forward = forward,
+    .loss = loss,
+    .backward = backward,
+    .destroy = destroy,
+};
+
+static cnn_model model = {
+    .name = "dropout",
+    .backend = "compiled",
+    .in_h = 28,
+    .in_w = 28,
+    .in_c = 1,
+    .n_classes = 10,
+    .max_batch = 32,
+    .n_tensors = (int)(sizeof tensors / sizeof tensors[0]),
+    .tensors = tensors,
+    .output = dense_2_out,
+    /* the train { } block of models/dropout.net */
+    .train = {.loss = CNN_LOSS_CROSSENTROPY, .optimizer = CNN_OPTIM_ADAM, .lr = 0.001,
+              .momentum = 0, .nesterov = 0, .rho = 0.90000000000000002, .beta1 = 0.90000000000000002,
+              .beta2 = 0.999, .eps = 9.9999999999999995e-08, .weight_decay = 0,
+              .batch = 32, .epochs = 15, .validation = 0.20000000000000001, .schedule = CNN_SCHED_CONSTANT,
+              .sched_every = 1, .sched_factor = 1, .sched_alpha = 0,
+              .seed = 42u},
+    .ops = &ops,
+};
+
+/* The network, ready for libcnnrt. There is one instance: its buffers are static. */
+cnn_model *dropout_model(void) {
+    return &model;
+}
+
+#ifndef CNNC_NO_MAIN
+static cnn_model *make(void *ctx, int batch) {
+    (void)ctx;
+    if (batch > 32) {
+        fprintf(stderr, "dropout: error: compiled for batches of up to 32, asked for %d "
+                        "(regenerate with cnnc --batch N)\n", batch);
+        return NULL;
+    }
+    return &model;
+}
+
+/* The same command line as `cnnc run models/dropout.net ...`. */
+int main(int argc, char **argv) {
+    return cnn_cli_main(argc, argv, make, NULL, &model.train);
+}
+#endif
