@@ -7,6 +7,8 @@
 #include <xmmintrin.h>
 #endif
 
+#include <cblas.h>
+
 #include "cnnrt.h"
 
 #define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
@@ -16,6 +18,7 @@ typedef struct cli_opts {
     cnn_train_cfg cfg;
     int limit;
     int shuffle;
+    int threads; /* 0: every core */
 } cli_opts;
 
 static void usage(FILE *out, const char *prog)
@@ -29,7 +32,8 @@ static void usage(FILE *out, const char *prog)
             "  --validation F    fraction held out at the end of the training set\n"
             "  --seed N          seed for initialization, shuffling and dropout\n"
             "  --limit N         use only the first N training images\n"
-            "  --no-shuffle      keep the file order in every epoch\n",
+            "  --no-shuffle      keep the file order in every epoch\n"
+            "  --threads N       threads for the whole run, BLAS included (default: every core)\n",
             prog);
 }
 
@@ -91,6 +95,10 @@ static int parse_flags(const char *prog, int argc, char **argv, cli_opts *o)
             if (flag_number(prog, f, val, 0, 9007199254740992.0, 1, &v))
                 return -1;
             o->cfg.seed = (uint64_t)v;
+        } else if (strcmp(f, "--threads") == 0) {
+            if (flag_number(prog, f, val, 1, 1024, 1, &v))
+                return -1;
+            o->threads = (int)v;
         } else if (strcmp(f, "--limit") == 0) {
             if (flag_number(prog, f, val, 1, 1e9, 1, &v))
                 return -1;
@@ -153,8 +161,13 @@ static int cmd_train(const char *prog, cli_opts *o, cnn_model_factory make, void
     cnn_rng_seed(&init_rng, o->cfg.seed);
     cnn_init_tensors(m, &init_rng);
     int n = o->limit > 0 && o->limit < train.n ? o->limit : train.n;
-    printf("%s: training '%s' (%s backend, 1 thread) on %d images from %s\n", prog, m->name,
-           m->backend, n, o->data_dir);
+    /* Only BLAS runs in parallel today, so its thread count is the run's. */
+    if (o->threads > 0)
+        openblas_set_num_threads(o->threads);
+    printf("%s: training '%s' (%s backend) on %d images from %s\n", prog, m->name, m->backend, n,
+           o->data_dir);
+    printf("%s: %d thread%s; BLAS: %s\n", prog, openblas_get_num_threads(),
+           openblas_get_num_threads() == 1 ? "" : "s", openblas_get_config());
     printf("%s: %s lr %g, batch %d, %d epochs, validation %g, schedule %s, seed %llu\n", prog,
            cnn_optim_name(o->cfg.optimizer), o->cfg.lr, o->cfg.batch, o->cfg.epochs,
            o->cfg.validation, cnn_sched_name(o->cfg.schedule), (unsigned long long)o->cfg.seed);
