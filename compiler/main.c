@@ -27,7 +27,8 @@ static void usage(FILE *out)
 
 static cnn_model *make_reference(void *ctx, int batch)
 {
-    cnn_model *m = cnn_reference_new(ctx, batch);
+    /* Batch 0: no training, any size will do; larger batches evaluate a little faster. */
+    cnn_model *m = cnn_reference_new(ctx, batch > 0 ? batch : 256);
     if (!m)
         fprintf(stderr, "cnnc: error: out of memory creating the network\n");
     return m;

@@ -125,6 +125,8 @@ static inline size_t cnn_input_size(const cnn_model *m)
 }
 void cnn_model_destroy(cnn_model *m);
 void cnn_zero_grad(cnn_model *m);
+/* Clears the optimizer state (momentum, moments) of every tensor. */
+void cnn_zero_slots(cnn_model *m);
 /* Initializes every tensor by its init kind (Keras' initializers) from rng. */
 void cnn_init_tensors(cnn_model *m, cnn_rng *rng);
 /* Copies every tensor value from src to dst; -1 if their tensor tables differ. */
@@ -144,23 +146,38 @@ typedef struct cnn_dataset {
 } cnn_dataset;
 
 /* Loads an IDX image file (idx3 n x h x w, or idx4 n x h x w x c) and an idx1 label file,
- * gzip-compressed or plain. On failure writes a message naming the file into err. */
+ * gzip-compressed or plain. labels_path may be NULL for unlabeled images (labels all 0).
+ * On failure writes a message naming the file into err. */
 int cnn_dataset_load(cnn_dataset *ds, const char *images_path, const char *labels_path,
                      char *err, size_t errlen);
 void cnn_dataset_free(cnn_dataset *ds);
 /* Checks that ds fits m: image shape and labels below n_classes; the message names the file. */
 int cnn_dataset_check(const cnn_dataset *ds, const cnn_model *m, char *err, size_t errlen);
+/* The Fashion-MNIST class names, the default for 10-class networks. */
+extern const char *const cnn_fashion_mnist_classes[10];
+/* Splits n items into k folds after a seeded shuffle: fold `fold` (about n/k items) into val,
+ * the rest into train (both in shuffled order). Every item is in exactly one fold. */
+void cnn_kfold_split(int n, int k, int fold, uint64_t seed, int *train, int *n_train, int *val,
+                     int *n_val);
 /* Scales images idx[0..n) to floats in [0, 1] into x. */
 void cnn_dataset_batch(const cnn_dataset *ds, const int *idx, int n, float *x, int *labels);
 
 /* ---- Optimizers and schedules ---- */
 typedef struct cnn_optimizer cnn_optimizer;
+/* An optimizer for m; it works on the model's slots as they are (cnn_zero_slots first for a
+ * fresh start, a checkpoint's for a resumed one). */
 cnn_optimizer *cnn_optimizer_new(cnn_model *m, const cnn_train_cfg *cfg);
+/* Updates done so far (Adam's bias correction depends on it); set when resuming. */
+long cnn_optimizer_steps(const cnn_optimizer *o);
+void cnn_optimizer_set_steps(cnn_optimizer *o, long steps);
 /* One update of every trainable tensor from its grad, at learning rate lr. */
 void cnn_optimizer_step(cnn_optimizer *o, cnn_model *m, double lr);
 void cnn_optimizer_free(cnn_optimizer *o);
 /* The learning rate of epoch (0-based) under cfg's schedule. */
 double cnn_schedule_lr(const cnn_train_cfg *cfg, int epoch);
+/* Reads a schedule from a flag: constant | step[:EVERY[:FACTOR]] | exponential[:RATE[:EVERY]]
+ * | cosine[:ALPHA]. Returns -1 (and leaves cfg alone) if the text is not one. */
+int cnn_schedule_parse(cnn_train_cfg *cfg, const char *text);
 
 /* ---- Training and evaluation ---- */
 typedef struct cnn_eval {
@@ -169,27 +186,61 @@ typedef struct cnn_eval {
     int n;
 } cnn_eval;
 
+/* Where a training run stands, for checkpoints and --resume: with the same seed, a resumed run
+ * continues exactly as the uninterrupted one would have. */
+typedef struct cnn_train_state {
+    int epoch;     /* epochs completed */
+    long step;     /* optimizer updates done */
+    cnn_rng shuffle, dropout;
+} cnn_train_state;
+
 typedef struct cnn_epoch_stats {
-    int epoch;
+    int epoch; /* 1-based */
     double lr;
     cnn_eval train, val;
     double seconds;
+    const cnn_train_state *state; /* after this epoch */
 } cnn_epoch_stats;
 
-/* Evaluates images idx[0..n) of ds in inference mode. */
-cnn_eval cnn_evaluate(cnn_model *m, const cnn_dataset *ds, const int *idx, int n);
+/* Evaluates images idx[0..n) of ds in inference mode. confusion, if not NULL, receives
+ * n_classes x n_classes counts [true][predicted] (added to, not cleared). */
+cnn_eval cnn_evaluate(cnn_model *m, const cnn_dataset *ds, const int *idx, int n, long *confusion);
+/* The predicted class of row b of m->output. */
+int cnn_predicted(const cnn_model *m, int b);
 
 typedef struct cnn_fit_opts {
     cnn_train_cfg cfg;
-    int limit;   /* use only the first `limit` training images, 0 = all */
-    int shuffle; /* reshuffle every epoch from the seed */
-    FILE *log;   /* one line per epoch; NULL for silence */
-    void (*on_epoch)(const cnn_epoch_stats *s, void *ctx);
+    int limit;    /* use only the first `limit` training images, 0 = all */
+    int shuffle;  /* reshuffle every epoch from the seed */
+    FILE *log;    /* one line per epoch; NULL for silence */
+    int progress; /* redraw a progress bar on log while an epoch runs (for terminals) */
+    /* Train on idx[0..n_idx) and validate on val[0..n_val) instead of the split of the first
+     * `limit` images (k-fold cross-validation). */
+    const int *idx, *val;
+    int n_idx, n_val;
+    /* Continue from here (epochs completed, optimizer steps, random streams); NULL: fresh. */
+    const cnn_train_state *resume;
+    /* Called after every epoch; a non-zero return stops training with that status. */
+    int (*on_epoch)(const cnn_epoch_stats *s, const cnn_optimizer *o, void *ctx);
     void *ctx;
 } cnn_fit_opts;
 
-/* Trains m on ds (validation = the last cfg.validation of the used images). Returns 0. */
+/* Trains m on ds (validation = the last cfg.validation of the used images). Returns 0, -1 when
+ * out of memory, or what on_epoch returned. */
 int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts);
+
+/* ---- Checkpoints (docs/checkpoint.md) ---- */
+/* A stable 64-bit fingerprint of the network: its name and its tensor table (names, shapes). */
+uint64_t cnn_fingerprint(const cnn_model *m);
+/* Writes every tensor of m (and, with state, the optimizer slots and the training state) to
+ * path atomically: a temporary file, fsync, rename. Returns 0 or -1 with a message in err. */
+int cnn_checkpoint_save(const char *path, const cnn_model *m, const cnn_train_state *state,
+                        char *err, size_t errlen);
+/* Reads a checkpoint into m; state (if not NULL) receives the training state, and has_state
+ * whether the file had one. Refuses another network's checkpoint, a truncated or corrupt
+ * file, with a message naming the file. m is unchanged on failure. */
+int cnn_checkpoint_load(const char *path, cnn_model *m, cnn_train_state *state, int *has_state,
+                        char *err, size_t errlen);
 
 /* ---- Command line shared by `cnnc run` and compiled trainers ---- */
 /* Makes a model for batch size `batch`; NULL with a message on stderr on failure. */

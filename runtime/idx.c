@@ -126,7 +126,15 @@ int cnn_dataset_load(cnn_dataset *ds, const char *images_path, const char *label
     idx_file img, lab;
     if (idx_read(&img, images_path, 3, 4, err, errlen))
         return -1;
-    if (idx_read(&lab, labels_path, 1, 1, err, errlen)) {
+    if (!labels_path) {
+        lab = (idx_file){.ndim = 1, .dims = {img.dims[0]}, .count = img.dims[0]};
+        lab.data = calloc(img.dims[0], 1);
+        if (!lab.data) {
+            free(img.data);
+            snprintf(err, errlen, "%s: out of memory", images_path);
+            return -1;
+        }
+    } else if (idx_read(&lab, labels_path, 1, 1, err, errlen)) {
         free(img.data);
         return -1;
     }
@@ -144,7 +152,7 @@ int cnn_dataset_load(cnn_dataset *ds, const char *images_path, const char *label
     ds->images = img.data;
     ds->labels = lab.data;
     snprintf(ds->images_path, sizeof ds->images_path, "%s", images_path);
-    snprintf(ds->labels_path, sizeof ds->labels_path, "%s", labels_path);
+    snprintf(ds->labels_path, sizeof ds->labels_path, "%s", labels_path ? labels_path : "(none)");
     return 0;
 }
 
@@ -180,4 +188,30 @@ void cnn_dataset_batch(const cnn_dataset *ds, const int *idx, int n, float *x, i
             x[(size_t)b * size + i] = src[i] * (1.0f / 255.0f);
         labels[b] = ds->labels[idx[b]];
     }
+}
+
+const char *const cnn_fashion_mnist_classes[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
+                                                   "Coat",        "Sandal",  "Shirt",    "Sneaker",
+                                                   "Bag",         "Ankle boot"};
+
+void cnn_kfold_split(int n, int k, int fold, uint64_t seed, int *train, int *n_train, int *val,
+                     int *n_val)
+{
+    /* The same permutation for every fold of one seed, so that the folds partition the items.
+     * It is built in train, the fold copied out, and the rest closed up in place. */
+    cnn_rng rng;
+    cnn_rng_seed(&rng, seed ^ 0x4b464f4c44ULL);
+    for (int i = 0; i < n; i++)
+        train[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)cnn_rng_below(&rng, (uint32_t)i + 1);
+        int t = train[i];
+        train[i] = train[j];
+        train[j] = t;
+    }
+    int lo = (int)((long)n * fold / k), hi = (int)((long)n * (fold + 1) / k);
+    *n_val = hi - lo;
+    memcpy(val, train + lo, sizeof(int) * (size_t)*n_val);
+    memmove(train + lo, train + hi, sizeof(int) * (size_t)(n - hi));
+    *n_train = n - *n_val;
 }

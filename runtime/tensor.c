@@ -57,6 +57,14 @@ void cnn_zero_grad(cnn_model *m)
             memset(m->tensors[i].grad, 0, m->tensors[i].size * sizeof(float));
 }
 
+void cnn_zero_slots(cnn_model *m)
+{
+    for (int t = 0; t < m->n_tensors; t++)
+        for (int k = 0; k < 2; k++)
+            if (m->tensors[t].slot[k])
+                memset(m->tensors[t].slot[k], 0, m->tensors[t].size * sizeof(float));
+}
+
 /* Keras' truncated normal: redraw beyond two standard deviations, and widen the stddev by
  * 1/0.8796 so that the truncated distribution keeps the intended variance. */
 static float truncated_normal(cnn_rng *rng, double stddev)

@@ -16,24 +16,17 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int argmax(const float *p, int n)
+int cnn_predicted(const cnn_model *m, int b)
 {
+    const float *p = m->output + (size_t)b * m->n_classes;
     int best = 0;
-    for (int i = 1; i < n; i++)
+    for (int i = 1; i < m->n_classes; i++)
         if (p[i] > p[best])
             best = i;
     return best;
 }
 
-static int count_correct(const cnn_model *m, const int *labels, int n)
-{
-    int correct = 0;
-    for (int b = 0; b < n; b++)
-        correct += argmax(m->output + (size_t)b * m->n_classes, m->n_classes) == labels[b];
-    return correct;
-}
-
-cnn_eval cnn_evaluate(cnn_model *m, const cnn_dataset *ds, const int *idx, int n)
+cnn_eval cnn_evaluate(cnn_model *m, const cnn_dataset *ds, const int *idx, int n, long *confusion)
 {
     cnn_eval e = {0};
     float *x = malloc(sizeof(float) * cnn_input_size(m) * (size_t)m->max_batch);
@@ -50,7 +43,12 @@ cnn_eval cnn_evaluate(cnn_model *m, const cnn_dataset *ds, const int *idx, int n
         cnn_dataset_batch(ds, idx + start, bn, x, labels);
         m->ops->forward(m, x, bn, 0, NULL);
         loss += m->ops->loss(m, labels, bn) * bn;
-        correct += count_correct(m, labels, bn);
+        for (int b = 0; b < bn; b++) {
+            int p = cnn_predicted(m, b);
+            correct += p == labels[b];
+            if (confusion)
+                confusion[labels[b] * m->n_classes + p]++;
+        }
     }
     free(x);
     free(labels);
@@ -60,68 +58,114 @@ cnn_eval cnn_evaluate(cnn_model *m, const cnn_dataset *ds, const int *idx, int n
     return e;
 }
 
-static void shuffle(int *idx, int n, cnn_rng *rng)
+/* A fresh permutation each epoch, so that it depends on the stream's state alone (which is
+ * what a checkpoint keeps). */
+static void shuffle(int *order, const int *idx, int n, cnn_rng *rng)
 {
+    memcpy(order, idx, sizeof(int) * (size_t)n);
     for (int i = n - 1; i > 0; i--) {
         int j = (int)cnn_rng_below(rng, (uint32_t)i + 1);
-        int t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
     }
+}
+
+static void progress(FILE *out, int epoch, int epochs, int done, int total, double elapsed,
+                     double loss, double acc)
+{
+    int width = 24, filled = total ? (int)((long)width * done / total) : width;
+    char bar[32];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < filled ? '=' : (i == filled ? '>' : '.');
+    bar[width] = '\0';
+    double eta = done ? elapsed * (total - done) / done : 0;
+    fprintf(out, "\repoch %d/%d %6d/%d [%s] %s %3.0fs  loss %.4f  accuracy %.4f", epoch, epochs,
+            done, total, bar, done < total ? "ETA" : "in ", done < total ? eta : elapsed, loss,
+            acc);
+    fflush(out);
 }
 
 int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts)
 {
     const cnn_train_cfg *cfg = &opts->cfg;
     int n = opts->limit > 0 && opts->limit < ds->n ? opts->limit : ds->n;
-    /* As Keras' validation_split: the last fraction of the data, before any shuffling. */
-    int n_train = (int)((double)n * (1.0 - cfg->validation));
-    int n_val = n - n_train;
+    int *split = NULL;
+    const int *train_idx = opts->idx, *val_idx = opts->val;
+    int n_train = opts->n_idx, n_val = opts->n_val;
+    if (!train_idx) {
+        /* As Keras' validation_split: the last fraction of the data, before any shuffling. */
+        n_train = (int)((double)n * (1.0 - cfg->validation));
+        n_val = n - n_train;
+        split = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+        if (!split)
+            return -1;
+        for (int i = 0; i < n; i++)
+            split[i] = i;
+        train_idx = split;
+        val_idx = split + n_train;
+    }
     int batch = cfg->batch < m->max_batch ? cfg->batch : m->max_batch;
-    int *idx = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    int *order = malloc(sizeof(int) * (size_t)(n_train > 0 ? n_train : 1));
     float *x = malloc(sizeof(float) * cnn_input_size(m) * (size_t)batch);
     int *labels = malloc(sizeof(int) * (size_t)batch);
     cnn_optimizer *opt = cnn_optimizer_new(m, cfg);
-    if (!idx || !x || !labels || !opt) {
-        free(idx);
-        free(x);
-        free(labels);
-        cnn_optimizer_free(opt);
-        return -1;
+    int rc = 0;
+    if (!order || !x || !labels || !opt) {
+        rc = -1;
+        goto done;
     }
-    for (int i = 0; i < n; i++)
-        idx[i] = i;
-    cnn_rng shuffle_rng, dropout_rng;
-    cnn_rng_seed(&shuffle_rng, cfg->seed ^ SHUFFLE_STREAM);
-    cnn_rng_seed(&dropout_rng, cfg->seed ^ DROPOUT_STREAM);
-
-    for (int epoch = 0; epoch < cfg->epochs; epoch++) {
+    cnn_train_state st = {0};
+    if (opts->resume) {
+        st = *opts->resume;
+        cnn_optimizer_set_steps(opt, st.step);
+    } else {
+        cnn_zero_slots(m);
+        cnn_rng_seed(&st.shuffle, cfg->seed ^ SHUFFLE_STREAM);
+        cnn_rng_seed(&st.dropout, cfg->seed ^ DROPOUT_STREAM);
+    }
+    for (int epoch = st.epoch; epoch < cfg->epochs; epoch++) {
         double t0 = now_seconds();
         double lr = cnn_schedule_lr(cfg, epoch);
         if (opts->shuffle)
-            shuffle(idx, n_train, &shuffle_rng);
+            shuffle(order, train_idx, n_train, &st.shuffle);
+        else
+            memcpy(order, train_idx, sizeof(int) * (size_t)n_train);
         double loss_sum = 0;
         int correct = 0;
+        double last_draw = 0;
         for (int start = 0; start < n_train; start += batch) {
             int bn = n_train - start < batch ? n_train - start : batch;
-            cnn_dataset_batch(ds, idx + start, bn, x, labels);
+            cnn_dataset_batch(ds, order + start, bn, x, labels);
             cnn_zero_grad(m);
-            m->ops->forward(m, x, bn, 1, &dropout_rng);
+            m->ops->forward(m, x, bn, 1, &st.dropout);
             /* Keras reports the running mean of the optimized loss, penalty included. */
             loss_sum += (m->ops->loss(m, labels, bn) + cnn_penalty(m)) * bn;
-            correct += count_correct(m, labels, bn);
+            for (int b = 0; b < bn; b++)
+                correct += cnn_predicted(m, b) == labels[b];
             m->ops->backward(m, labels, bn);
             cnn_penalty_grad(m);
             cnn_optimizer_step(opt, m, lr);
+            double t = now_seconds();
+            if (opts->progress && opts->log && t - last_draw > 0.1) {
+                int done = start + bn;
+                progress(opts->log, epoch + 1, cfg->epochs, done, n_train, t - t0,
+                         loss_sum / done, (double)correct / done);
+                last_draw = t;
+            }
         }
-        cnn_epoch_stats s = {.epoch = epoch + 1, .lr = lr};
+        st.epoch = epoch + 1;
+        st.step = cnn_optimizer_steps(opt);
+        cnn_epoch_stats s = {.epoch = epoch + 1, .lr = lr, .state = &st};
         s.train.n = n_train;
         s.train.loss = n_train ? loss_sum / n_train : 0;
         s.train.accuracy = n_train ? (double)correct / n_train : 0;
         if (n_val > 0)
-            s.val = cnn_evaluate(m, ds, idx + n_train, n_val);
+            s.val = cnn_evaluate(m, ds, val_idx, n_val, NULL);
         s.seconds = now_seconds() - t0;
         if (opts->log) {
+            if (opts->progress)
+                fputs("\r\033[K", opts->log);
             fprintf(opts->log, "epoch %d/%d  lr %.6g  loss %.4f  accuracy %.4f", s.epoch,
                     cfg->epochs, lr, s.train.loss, s.train.accuracy);
             if (n_val > 0)
@@ -130,12 +174,14 @@ int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts)
             fprintf(opts->log, "  %.1fs\n", s.seconds);
             fflush(opts->log);
         }
-        if (opts->on_epoch)
-            opts->on_epoch(&s, opts->ctx);
+        if (opts->on_epoch && (rc = opts->on_epoch(&s, opt, opts->ctx)) != 0)
+            break;
     }
-    free(idx);
+done:
+    free(split);
+    free(order);
     free(x);
     free(labels);
     cnn_optimizer_free(opt);
-    return 0;
+    return rc;
 }

@@ -165,6 +165,8 @@ static void agree(void **state)
     cnn_train_cfg sgd = t.ir.train;
     cnn_optim_defaults(&sgd, CNN_OPTIM_SGD);
     sgd.momentum = 0.9;
+    cnn_zero_slots(ref);
+    cnn_zero_slots(gen);
     cnn_optimizer *o1 = cnn_optimizer_new(ref, &sgd), *o2 = cnn_optimizer_new(gen, &sgd);
     assert_true(o1 && o2);
     for (int step = 0; step < STEPS; step++) {

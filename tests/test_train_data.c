@@ -9,9 +9,11 @@
 
 #define DIR TEST_DATA_DIR
 
-static void record_loss(const cnn_epoch_stats *s, void *ctx)
+static int record_loss(const cnn_epoch_stats *s, const cnn_optimizer *o, void *ctx)
 {
+    (void)o;
     *(double *)ctx = s->train.loss;
+    return 0;
 }
 
 static void reference_learns_fashion_mnist(void **state)
@@ -50,7 +52,7 @@ static void reference_learns_fashion_mnist(void **state)
     int idx[1000];
     for (int i = 0; i < 1000; i++)
         idx[i] = i;
-    cnn_eval e = cnn_evaluate(m, &test, idx, 1000);
+    cnn_eval e = cnn_evaluate(m, &test, idx, 1000, NULL);
     print_message("after one epoch on 2,000 images: training loss %.4f, test accuracy %.4f "
                   "(loss %.4f) on 1,000 test images\n", epoch_loss, e.accuracy, e.loss);
     /* Chance is 0.10 accuracy and loss ln 10 = 2.30. */
