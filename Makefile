@@ -7,7 +7,7 @@ MODEL   ?= baseline
 ARGS    ?=
 JOBS    ?= $(shell nproc)
 
-.PHONY: all train train-reference generated test check asan valgrind deps clean
+.PHONY: all train train-reference reproduce generated test check asan valgrind deps clean
 
 all: $(BUILD)/cnnc
 
@@ -28,6 +28,12 @@ train-reference:
 	@scripts/deps.sh train
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/cnnc run models/$(MODEL).net train $(ARGS)
+
+# The whole Fashion-MNIST study from models/ into results/ (about 45 minutes on 2 cores).
+reproduce:
+	@scripts/deps.sh train
+	@$(MAKE) --no-print-directory all
+	@scripts/reproduce.sh $(BUILD) results
 
 # Rewrite the checked-in generated/ after a change to the compiler or to models/.
 generated: all

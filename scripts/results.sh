@@ -1,0 +1,93 @@
+#!/bin/sh
+# Writes RESULTS_DIR/RESULTS.md from the logs that reproduce.sh left there, beside the study's
+# published figures.
+set -eu
+out=${1:-results}
+
+# The value of "key" inside the JSON object "section" of a run.json (a flat, known layout).
+json() { # json FILE SECTION KEY
+  sed -n "s/.*\"$2\": {[^}]*\"$3\": \([0-9.eE+-]*\).*/\1/p" "$1" | head -1
+}
+last_epoch() { # last_epoch DIR COLUMN(4 = accuracy, 6 = val_accuracy)
+  tail -1 "$1/epochs.csv" | cut -d, -f"$2"
+}
+fmt() { [ -n "$1" ] && printf '%.4f' "$1" || printf 'n/a'; }
+
+{
+  echo "# The Fashion-MNIST study, reproduced with cnnc"
+  echo
+  echo "Written by \`scripts/results.sh\` from the logs of \`make reproduce\` ($(date -u +%Y-%m-%d),"
+  echo "$(grep -m1 -o '"blas": "[^"]*"' "$out/baseline/run.json" | cut -d'"' -f4 | cut -d' ' -f1-2),"
+  echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))."
+  echo "Each network was compiled by cnnc and trained by its generated trainer with the study's"
+  echo "settings: Adam (lr 0.001), batch 32, 15 epochs, the last 20% of the training set held out"
+  echo "for validation, seed 42. The study's figures are Keras'; 'ours' are cnnc's."
+  echo
+  echo "## Training and validation accuracy after 15 epochs"
+  echo
+  echo "| model | train acc (study) | train acc (ours) | val acc (study) | val acc (ours) | val: ours - study |"
+  echo "|---|---|---|---|---|---|"
+  for row in "baseline 0.9564 0.9146" "dropout 0.9461 0.9140" "l1 0.9175 0.9076" \
+             "l2 0.9460 0.9126" "batchnorm 0.9864 0.9216"; do
+    set -- $row
+    if [ -f "$out/$1/epochs.csv" ]; then
+      tr=$(last_epoch "$out/$1" 4); va=$(last_epoch "$out/$1" 6)
+      d=$(awk -v a="$va" -v b="$3" 'BEGIN { printf "%+.4f", a - b }')
+      echo "| $1 | $2 | $(fmt "$tr") | $3 | $(fmt "$va") | $d |"
+    else
+      echo "| $1 | $2 | not run | $3 | not run | |"
+    fi
+  done
+  echo
+  echo "## Test set (10,000 images)"
+  echo
+  echo "| model | test acc (study) | test acc (ours) | test loss (study) | test loss (ours) |"
+  echo "|---|---|---|---|---|"
+  for row in "baseline 0.9178 0.2650" "dropout - -" "l1 - -" "l2 - -" "batchnorm 0.9079 0.4229" \
+             "baseline-step - -"; do
+    set -- $row
+    if [ -f "$out/$1/run.json" ]; then
+      echo "| $1 | $2 | $(fmt "$(json "$out/$1/run.json" test accuracy)") | $3 | $(fmt "$(json "$out/$1/run.json" test loss)") |"
+    fi
+  done
+  echo
+  echo "\`baseline-step\` is the baseline with the learning rate halved every 5 epochs"
+  echo "(\`--schedule step:5:0.5\`)."
+  if [ -f "$out/baseline-kfold/kfold.csv" ]; then
+    echo
+    echo "## Baseline, 10-fold cross-validation"
+    echo
+    epochs=$(sed -n 's/.*"epochs": \([0-9]*\).*/\1/p' "$out/baseline-kfold/run.json" | head -1)
+    echo "Each fold trains a fresh baseline for $epochs epochs on 9/10 of the training images and"
+    echo "evaluates it on the remaining tenth."
+    echo
+    echo "| fold | accuracy | loss |"
+    echo "|---|---|---|"
+    tail -n +2 "$out/baseline-kfold/kfold.csv" | while IFS=, read -r fold loss acc _; do
+      echo "| $fold | $(fmt "$acc") | $(fmt "$loss") |"
+    done
+    awk -F, 'NR > 1 { a += $3; l += $2; aa += $3 * $3; ll += $2 * $2; n++ }
+      END { ma = a / n; ml = l / n;
+            printf "| mean ± std (ours) | %.4f ± %.4f | %.4f ± %.4f |\n", ma, sqrt(aa / n - ma * ma), ml, sqrt(ll / n - ml * ml) }' \
+      "$out/baseline-kfold/kfold.csv"
+    echo "| mean (study) | 0.9160 | 0.2510 |"
+  fi
+  if [ -f "$out/baseline/confusion.csv" ]; then
+    echo
+    echo "## Confusion matrix of the baseline on the test set"
+    echo
+    echo "Rows: true class; columns: predicted class; counts of the 10,000 test images. In the"
+    echo "study, Shirt was the worst class (72% correct, 12% taken for T-shirt/top)."
+    echo
+    awk -F, 'NR == 1 { printf "| true \\ predicted |"; for (i = 2; i <= NF; i++) printf " %s |", $i; printf "\n|---|"; for (i = 2; i <= NF; i++) printf "---|"; printf "\n"; next }
+             { t = 0; for (i = 2; i <= NF; i++) t += $i; printf "| %s |", $1; for (i = 2; i <= NF; i++) printf " %s |", $i; printf "\n"; row[NR] = $0 }' \
+      "$out/baseline/confusion.csv"
+    echo
+    awk -F, 'NR > 1 { t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%s%s %.1f%%", (NR > 2 ? ", " : "Correct per class: "), $1, 100 * $(NR) / t }
+             END { printf "\n" }' "$out/baseline/confusion.csv"
+    awk -F, 'NR == 1 { for (i = 2; i <= NF; i++) if ($i == "T-shirt/top") c = i }
+             $1 == "Shirt" { t = 0; for (i = 2; i <= NF; i++) t += $i; printf "\nShirt taken for T-shirt/top: %.1f%%.\n", 100 * $c / t }' \
+      "$out/baseline/confusion.csv"
+  fi
+} > "$out/RESULTS.md"
+echo "wrote $out/RESULTS.md"
