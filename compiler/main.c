@@ -19,8 +19,11 @@ static void usage(FILE *out)
           "                                        <name>_model() for embedding)\n"
           "       cnnc --summary FILE.net          print the layers, shapes, parameters, FLOPs\n"
           "       cnnc --check FILE.net            check the file; print nothing unless wrong\n"
-          "       cnnc run FILE.net train [flags]  train with the interpreted reference\n"
-          "                                        (cnnc run FILE.net train --help for flags)\n"
+          "       cnnc run FILE.net COMMAND [flags]\n"
+          "                                        train, eval or predict with the interpreted\n"
+          "                                        reference (cnnc run FILE.net --help)\n"
+          "       cnnc plot DIR...                 pictures of the logs of runs (--log DIR)\n"
+          "       cnnc plot --compare OUT.png DIR...  several runs on one chart\n"
           "       cnnc --version | --help\n",
           out);
 }
@@ -154,6 +157,8 @@ int main(int argc, char **argv)
         printf("cnnc %s\n", CNNC_VERSION);
         return 0;
     }
+    if (strcmp(cmd, "plot") == 0)
+        return cnn_plot_cli("cnnc", argc - 1, argv + 1);
     int summary = strcmp(cmd, "--summary") == 0, check = strcmp(cmd, "--check") == 0,
         run = strcmp(cmd, "run") == 0;
     if (!(summary || check || run))
@@ -172,7 +177,8 @@ int main(int argc, char **argv)
         cnn_summary_print(stdout, &ir);
     else if (run) {
         if (argc < 4) {
-            fprintf(stderr, "cnnc: error: 'run' needs a command after the file: train\n");
+            fprintf(stderr, "cnnc: error: 'run' needs a command after the file: train, eval or "
+                            "predict\n");
             status = 2;
         } else
             status = cnn_cli_run("cnnc run", argc - 3, argv + 3, make_reference, &ir, &ir.train);

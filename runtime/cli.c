@@ -36,6 +36,8 @@ static void usage(FILE *out, const char *prog)
             "usage: %s train [options]     train; then evaluate on the test set\n"
             "       %s eval --load FILE    loss, accuracy and confusion matrix on the test set\n"
             "       %s predict --load FILE the class of each test image, as CSV\n"
+            "       %s plot DIR...         pictures of the logs in each DIR (--log's)\n"
+            "       %s plot --compare OUT.png DIR...  their accuracy and loss on one chart\n"
             "data:\n"
             "  --data DIR            the four IDX files (default " DEFAULT_DATA_DIR ")\n"
             "  --train-images FILE --train-labels FILE --test-images FILE --test-labels FILE\n"
@@ -56,7 +58,7 @@ static void usage(FILE *out, const char *prog)
             "output:\n"
             "  --log DIR             epochs.csv, run.json, confusion.csv (eval.json for eval)\n"
             "  --threads N           threads for the whole run, BLAS included (default: all)\n",
-            prog, prog, prog);
+            prog, prog, prog, prog, prog);
 }
 
 static int bad_flag(cli *c, const char *flag, const char *val, const char *want)
@@ -248,6 +250,56 @@ static int load_class_names(cli *c, int k)
         return -1;
     }
     return 0;
+}
+
+/* ---- plot ---- */
+
+int cnn_plot_cli(const char *prog, int argc, char **argv)
+{
+    const char *compare = NULL;
+    int first = 1;
+    if (argc > 2 && strcmp(argv[1], "--compare") == 0) {
+        compare = argv[2];
+        first = 3;
+    }
+    if (first >= argc) {
+        fprintf(stderr, "%s: error: plot needs run directories (what --log wrote)\n", prog);
+        return 2;
+    }
+    char err[1400], written[4096];
+    if (compare) {
+        if (cnn_plot_compare(compare, argc - first, argv + first, err, sizeof err)) {
+            fprintf(stderr, "%s: error: %s\n", prog, err);
+            return 1;
+        }
+        printf("%s: wrote %s\n", prog, compare);
+        return 0;
+    }
+    for (int i = first; i < argc; i++) {
+        if (cnn_plot_run(argv[i], written, sizeof written, err, sizeof err)) {
+            fprintf(stderr, "%s: error: %s\n", prog, err);
+            return 1;
+        }
+        printf("%s: wrote %s\n", prog, written);
+    }
+    return 0;
+}
+
+/* After a logged run: its pictures, if gnuplot is there; never a reason to fail the run. */
+static void plot_after_run(const cli *c)
+{
+    if (!c->log_dir)
+        return;
+    char err[1400], written[4096];
+    if (!cnn_have_gnuplot()) {
+        printf("%s: note: no pictures: gnuplot is not installed (apt-get install gnuplot-nox)\n",
+               c->prog);
+        return;
+    }
+    if (cnn_plot_run(c->log_dir, written, sizeof written, err, sizeof err))
+        printf("%s: note: no pictures: %s\n", c->prog, err);
+    else
+        printf("%s: wrote %s\n", c->prog, written);
 }
 
 /* ---- train ---- */
@@ -494,6 +546,15 @@ static int cmd_train(cli *c, cnn_model *m)
     if (json)
         fprintf(json, "  \"seconds\": %.3f\n}\n", wall() - t0);
     status = 0;
+    if (json) {
+        fclose(json);
+        json = NULL;
+    }
+    if (r.csv) {
+        fclose(r.csv);
+        r.csv = NULL;
+    }
+    plot_after_run(c);
 done:
     if (json)
         fclose(json);
@@ -540,6 +601,8 @@ static int cmd_eval(cli *c, cnn_model *m)
         fputs("  \"done\": true\n}\n", json);
         fclose(json);
     }
+    if (!rc)
+        plot_after_run(c);
     cnn_dataset_free(&test);
     return rc ? 1 : 0;
 }
@@ -598,6 +661,8 @@ int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make,
         usage(stdout, prog);
         return 0;
     }
+    if (strcmp(argv[0], "plot") == 0) /* needs no network */
+        return cnn_plot_cli(prog, argc, argv);
     if (!cmd) {
         fprintf(stderr, "%s: error: unknown command '%s' (train, eval or predict)\n", prog, argv[0]);
         usage(stderr, prog);

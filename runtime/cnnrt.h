@@ -242,12 +242,23 @@ int cnn_checkpoint_save(const char *path, const cnn_model *m, const cnn_train_st
 int cnn_checkpoint_load(const char *path, cnn_model *m, cnn_train_state *state, int *has_state,
                         char *err, size_t errlen);
 
+/* ---- Pictures (gnuplot) ---- */
+int cnn_have_gnuplot(void);
+/* Draws training.png, confusion.png and kfold.png in dir from the logs found there; written
+ * receives the files' names. -1 with a message (naming the log) when a log is malformed or
+ * gnuplot is missing. */
+int cnn_plot_run(const char *dir, char *written, size_t wlen, char *err, size_t errlen);
+/* One chart comparing the runs' validation (else training) accuracy and loss per epoch. */
+int cnn_plot_compare(const char *png, int n, char *const *dirs, char *err, size_t errlen);
+
 /* ---- Command line shared by `cnnc run` and compiled trainers ---- */
 /* Makes a model for batch size `batch`; NULL with a message on stderr on failure. */
 typedef cnn_model *(*cnn_model_factory)(void *ctx, int batch);
 /* Runs `train ...` etc. as given in argv (argv[0] is the subcommand). Returns an exit status. */
 int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make, void *ctx,
                 const cnn_train_cfg *cfg);
+/* `plot [--compare OUT.png] DIR...` (argv[0] is "plot"). */
+int cnn_plot_cli(const char *prog, int argc, char **argv);
 /* main() of a compiled trainer: `PROG train ...`, the same commands as `cnnc run FILE.net`. */
 int cnn_cli_main(int argc, char **argv, cnn_model_factory make, void *ctx,
                  const cnn_train_cfg *cfg);

@@ -6,9 +6,9 @@ set -eu
 build="gcc make cmake pkg-config flex bison libopenblas-dev libcmocka-dev zlib1g-dev"
 case "${1:-build}" in
   build) want="$build" ;;
-  train) want="$build dataset-fashion-mnist" ;;
+  train) want="$build dataset-fashion-mnist gnuplot-nox" ;;
   # The tests also build with clang's sanitizers, run valgrind, and train on real data.
-  test)  want="$build clang libclang-rt-14-dev valgrind dataset-fashion-mnist" ;;
+  test)  want="$build clang libclang-rt-14-dev valgrind dataset-fashion-mnist gnuplot-nox" ;;
   *) echo "usage: $0 build|test|train" >&2; exit 2 ;;
 esac
 

@@ -38,8 +38,14 @@ if [ -r "$data/train-images-idx3-ubyte.gz" ]; then
       zcat "$data/$split-labels-idx1-ubyte.gz" | tail -c +9 | head -c 64; } \
       > "$tmp/$split-labels-idx1-ubyte"
   done
-  check train run tests/nets/mnist_tiny.net train --data "$tmp" --epochs 2 --validation 0.25
-  check "train, dropout and batchnorm" run models/dropout.net train --data "$tmp" --limit 16
+  check train run tests/nets/mnist_tiny.net train --data "$tmp" --epochs 2 --validation 0.25 \
+    --save "$tmp/ck" --log "$tmp/log"
+  check resume run tests/nets/mnist_tiny.net train --data "$tmp" --epochs 3 --save "$tmp/ck" --resume
+  check eval run tests/nets/mnist_tiny.net eval --data "$tmp" --load "$tmp/ck" --log "$tmp/log"
+  check predict run tests/nets/mnist_tiny.net predict --data "$tmp" --load "$tmp/ck" --limit 5
+  check kfold run tests/nets/mnist_tiny.net train --data "$tmp" --kfold 3 --log "$tmp/kf"
+  check "another network's checkpoint" run models/l1.net eval --data "$tmp" --load "$tmp/ck"
+  check "dropout and batchnorm" run models/dropout.net train --data "$tmp" --limit 16
 fi
 echo "valgrind: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

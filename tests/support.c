@@ -38,7 +38,19 @@ run_result run_program(char *const argv[])
     return run_program_in(NULL, argv);
 }
 
+static run_result run_with(const char *dir, const char *path, char *const argv[]);
+
 run_result run_program_in(const char *dir, char *const argv[])
+{
+    return run_with(dir, NULL, argv);
+}
+
+run_result run_program_path(const char *path, char *const argv[])
+{
+    return run_with(NULL, path, argv);
+}
+
+static run_result run_with(const char *dir, const char *path, char *const argv[])
 {
     run_result r = {.status = -1};
     FILE *out = tmpfile(), *err = tmpfile();
@@ -55,6 +67,8 @@ run_result run_program_in(const char *dir, char *const argv[])
     if (pid == 0) {
         if (dir && chdir(dir) != 0)
             _exit(126);
+        if (path)
+            setenv("PATH", path, 1);
         dup2(fileno(out), 1);
         dup2(fileno(err), 2);
         execv(argv[0], argv);

@@ -22,6 +22,8 @@ typedef struct run_result {
 run_result run_program(char *const argv[]);
 /* The same, in directory dir. */
 run_result run_program_in(const char *dir, char *const argv[]);
+/* The same with PATH set to path (NULL: unchanged). */
+run_result run_program_path(const char *path, char *const argv[]);
 void run_result_free(run_result *r);
 
 /* A network compiled from text or a file; everything lives until test_net_free. */
