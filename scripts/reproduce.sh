@@ -27,4 +27,4 @@ for model in baseline dropout l1 l2 batchnorm; do
 done
 run baseline-step baseline --schedule step:5:0.5
 run baseline-kfold baseline --kfold 10
-"$(dirname "$0")/results.sh" "$out"
+"$(dirname "$0")/results.sh" "$out" "$build/cnnc"

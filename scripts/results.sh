@@ -3,6 +3,22 @@
 # published figures.
 set -eu
 out=${1:-results}
+cnnc=${2:-build/cnnc}
+
+# The pictures: each run's (train --log draws them too, when gnuplot is there), and one chart
+# comparing the five networks. Plots are never a reason to fail.
+pictures=0
+if "$cnnc" plot "$out"/*/ >/dev/null 2>"$out/plot-errors.log" &&
+   "$cnnc" plot --compare "$out/models.png" "$out/baseline" "$out/dropout" "$out/l1" "$out/l2" \
+     "$out/batchnorm" >/dev/null 2>>"$out/plot-errors.log"; then
+  pictures=1
+  rm -f "$out/plot-errors.log"
+else
+  echo "results.sh: no pictures: $(cat "$out/plot-errors.log")" >&2
+fi
+picture() { # picture FILE CAPTION: an image line, when the picture exists
+  [ "$pictures" = 1 ] && [ -f "$out/$1" ] && printf '\n![%s](%s)\n' "$2" "$1" || true
+}
 
 # The value of "key" inside the JSON object "section" of a run.json (a flat, known layout).
 json() { # json FILE SECTION KEY
@@ -38,6 +54,10 @@ fmt() { [ -n "$1" ] && printf '%.4f' "$1" || printf 'n/a'; }
       echo "| $1 | $2 | not run | $3 | not run | |"
     fi
   done
+  picture models.png "Validation accuracy and loss per epoch of the five networks"
+  for m in baseline dropout l1 l2 batchnorm; do
+    picture "$m/training.png" "$m: loss and accuracy per epoch"
+  done
   echo
   echo "## Test set (10,000 images)"
   echo
@@ -52,7 +72,8 @@ fmt() { [ -n "$1" ] && printf '%.4f' "$1" || printf 'n/a'; }
   done
   echo
   echo "\`baseline-step\` is the baseline with the learning rate halved every 5 epochs"
-  echo "(\`--schedule step:5:0.5\`)."
+  echo "(\`--schedule step:5:0.5\`); the dashed line is its learning rate."
+  picture baseline-step/training.png "baseline with the step schedule"
   if [ -f "$out/baseline-kfold/kfold.csv" ]; then
     echo
     echo "## Baseline, 10-fold cross-validation"
@@ -71,6 +92,7 @@ fmt() { [ -n "$1" ] && printf '%.4f' "$1" || printf 'n/a'; }
             printf "| mean ± std (ours) | %.4f ± %.4f | %.4f ± %.4f |\n", ma, sqrt(aa / n - ma * ma), ml, sqrt(ll / n - ml * ml) }' \
       "$out/baseline-kfold/kfold.csv"
     echo "| mean (study) | 0.9160 | 0.2510 |"
+    picture baseline-kfold/kfold.png "accuracy and loss per fold"
   fi
   if [ -f "$out/baseline/confusion.csv" ]; then
     echo
@@ -88,6 +110,7 @@ fmt() { [ -n "$1" ] && printf '%.4f' "$1" || printf 'n/a'; }
     awk -F, 'NR == 1 { for (i = 2; i <= NF; i++) if ($i == "T-shirt/top") c = i }
              $1 == "Shirt" { t = 0; for (i = 2; i <= NF; i++) t += $i; printf "\nShirt taken for T-shirt/top: %.1f%%.\n", 100 * $c / t }' \
       "$out/baseline/confusion.csv"
+    picture baseline/confusion.png "confusion matrix of the baseline, percent of each true class"
   fi
 } > "$out/RESULTS.md"
 echo "wrote $out/RESULTS.md"

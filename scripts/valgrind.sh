@@ -46,6 +46,7 @@ if [ -r "$data/train-images-idx3-ubyte.gz" ]; then
   check kfold run tests/nets/mnist_tiny.net train --data "$tmp" --kfold 3 --log "$tmp/kf"
   check "another network's checkpoint" run models/l1.net eval --data "$tmp" --load "$tmp/ck"
   check "dropout and batchnorm" run models/dropout.net train --data "$tmp" --limit 16
+  check plot plot "$tmp/log" "$tmp/kf"
 fi
 echo "valgrind: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
