@@ -7,7 +7,7 @@ MODEL   ?= baseline
 ARGS    ?=
 JOBS    ?= $(shell nproc)
 
-.PHONY: all train train-reference reproduce generated test check asan valgrind deps clean
+.PHONY: all train train-reference reproduce bench generated test check asan valgrind deps clean
 
 all: $(BUILD)/cnnc
 
@@ -34,6 +34,11 @@ reproduce:
 	@scripts/deps.sh train
 	@$(MAKE) --no-print-directory all
 	@scripts/reproduce.sh $(BUILD) results
+
+# Speed against PyTorch on this machine (bench/run.sh; NET=models/dropout.net for another).
+bench:
+	@scripts/deps.sh build
+	@bench/run.sh $(BUILD) $(or $(NET),models/baseline.net)
 
 # Rewrite the checked-in generated/ after a change to the compiler or to models/.
 generated: all

@@ -3,31 +3,46 @@
 
 #include <stdarg.h>
 
-static void indent(cnn_emitter *e)
+/* One line: indentation, prefix, the formatted text, suffix and newline. */
+static void line(cnn_emitter *e, const char *prefix, const char *suffix, const char *fmt,
+                 va_list ap)
 {
     for (int i = 0; i < e->depth; i++)
         fputs("    ", e->out);
+    fputs(prefix, e->out);
+    vfprintf(e->out, fmt, ap);
+    fputs(suffix, e->out);
+    fputc('\n', e->out);
 }
+
+#define LINE(prefix, suffix)                                                                   \
+    do {                                                                                       \
+        va_list ap;                                                                            \
+        va_start(ap, fmt);                                                                     \
+        line(e, prefix, suffix, fmt, ap);                                                      \
+        va_end(ap);                                                                            \
+    } while (0)
 
 void emit(cnn_emitter *e, const char *fmt, ...)
 {
-    indent(e);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(e->out, fmt, ap);
-    va_end(ap);
-    fputc('\n', e->out);
+    LINE("", "");
 }
 
 void emit_open(cnn_emitter *e, const char *fmt, ...)
 {
-    indent(e);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(e->out, fmt, ap);
-    va_end(ap);
-    fputs(" {\n", e->out);
+    LINE("", " {");
     e->depth++;
+}
+
+void emit_for(cnn_emitter *e, const char *fmt, ...)
+{
+    LINE("", "");
+    e->depth++;
+}
+
+void emit_comment(cnn_emitter *e, const char *fmt, ...)
+{
+    LINE("/* ", " */");
 }
 
 void emit_close(cnn_emitter *e)
@@ -42,34 +57,12 @@ void emit_close_semi(cnn_emitter *e)
     emit(e, "};");
 }
 
-void emit_blank(cnn_emitter *e)
-{
-    fputc('\n', e->out);
-}
-
-void emit_comment(cnn_emitter *e, const char *fmt, ...)
-{
-    indent(e);
-    fputs("/* ", e->out);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(e->out, fmt, ap);
-    va_end(ap);
-    fputs(" */\n", e->out);
-}
-
-void emit_for(cnn_emitter *e, const char *fmt, ...)
-{
-    indent(e);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(e->out, fmt, ap);
-    va_end(ap);
-    fputc('\n', e->out);
-    e->depth++;
-}
-
 void emit_end_for(cnn_emitter *e, int levels)
 {
     e->depth -= levels;
+}
+
+void emit_blank(cnn_emitter *e)
+{
+    fputc('\n', e->out);
 }

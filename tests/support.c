@@ -172,3 +172,10 @@ int close_enough(double a, double b, double rel_tol, double abs_tol)
     double scale = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
     return fabs(a - b) <= abs_tol + rel_tol * scale;
 }
+
+int remove_tree(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}

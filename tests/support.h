@@ -43,6 +43,9 @@ void test_net_free(test_net *t);
 char **list_files(const char *dir, const char *suffix);
 void free_names(char **names);
 
+/* Removes a test's temporary directory and everything in it; 0 on success. */
+int remove_tree(const char *dir);
+
 /* |a - b| <= abs_tol + rel_tol * max(|a|, |b|) */
 int close_enough(double a, double b, double rel_tol, double abs_tol);
 

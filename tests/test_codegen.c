@@ -245,9 +245,7 @@ static void two_networks_link_into_one_program(void **state)
 static int cleanup(void **state)
 {
     (void)state;
-    char cmd[64];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return remove_tree(tmpdir);
 }
 
 int main(void)

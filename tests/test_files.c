@@ -414,9 +414,7 @@ static void checkpoint_survives_an_interrupted_write(void **state)
 static int cleanup(void **state)
 {
     (void)state;
-    char cmd[64];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return remove_tree(dir);
 }
 
 int main(void)

@@ -145,9 +145,7 @@ static void batch_option_and_stdout(void **state)
 static int cleanup(void **state)
 {
     (void)state;
-    char cmd[64];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return remove_tree(tmpdir);
 }
 
 int main(void)

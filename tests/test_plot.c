@@ -155,9 +155,7 @@ static void missing_gnuplot_says_how_to_install_it(void **state)
 static int cleanup(void **state)
 {
     (void)state;
-    char cmd[64];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return remove_tree(dir);
 }
 
 int main(void)
