@@ -20,15 +20,35 @@ static const char *init_name(cnn_init_kind k)
 
 /* ---- helpers for the layer emitters ---- */
 
+/* The shortest decimal text that reads back to the same float: 0.99f, not 0.99000001. */
+static void shortest(char *buf, size_t cap, double v)
+{
+    float f = (float)v;
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, cap, "%.*g", digits, (double)f);
+        if ((float)strtod(buf, NULL) == f)
+            break;
+    }
+    if (!strpbrk(buf, ".eni"))
+        strncat(buf, ".0", cap - strlen(buf) - 1);
+}
+
 const char *gen_float(double v)
 {
     static char ring[8][40];
     static int next;
     char *buf = ring[next++ % 8];
-    snprintf(buf, 32, "%.9g", (double)(float)v);
-    if (!strpbrk(buf, ".eni"))
-        strcat(buf, ".0");
+    shortest(buf, 38, v);
     strcat(buf, "f");
+    return buf;
+}
+
+const char *gen_real(double v)
+{
+    static char ring[8][40];
+    static int next;
+    char *buf = ring[next++ % 8];
+    shortest(buf, 40, v);
     return buf;
 }
 

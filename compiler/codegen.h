@@ -33,6 +33,8 @@ int cnn_generate_h(FILE *out, const cnn_ir *ir, const cnn_gen_opts *opts);
 /* A float literal for v that C reads back exactly ("0.0f", "0.300000012f", "1e-07f");
  * the text lives until eight more calls. */
 const char *gen_float(double v);
+/* The same as a double literal (no suffix): for arithmetic done in double. */
+const char *gen_real(double v);
 /* "var * k", or just "var" when k is 1: index expressions without noise. */
 const char *gen_times(const char *var, int k);
 /* cblas_sgemm on row-major matrices: C = alpha A.B + beta C, transposes as flags. */

@@ -1,4 +1,6 @@
 /* batchnorm: batch normalization over the last axis (Keras BatchNormalization). */
+#include <stdlib.h>
+
 #include "layers.h"
 
 enum { O_MOMENTUM, O_EPS };
@@ -74,18 +76,23 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
     emit_close(e);
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
     emit(e, "var[c] /= rows; /* biased, as Keras normalizes */");
-    emit(e, "%s_invstd[c] = (float)(1.0 / sqrt(var[c] + %.9g));", N, (double)L->eps);
-    emit(e, "%s_moving_mean[c] = (float)(%s_moving_mean[c] * %.9g + mean[c] * %.9g);", N, N,
-         (double)L->momentum, 1.0 - L->momentum);
-    emit(e, "%s_moving_variance[c] = (float)(%s_moving_variance[c] * %.9g + var[c] * %.9g);", N,
-         N, (double)L->momentum, 1.0 - L->momentum);
+    /* momentum and its complement as written in the .net file: 0.99 and 0.01 */
+    char keep[40], take[40];
+    snprintf(keep, sizeof keep, "%s", gen_real(L->momentum));
+    snprintf(take, sizeof take, "%s", gen_real(1.0 - strtod(keep, NULL)));
+    emit(e, "%s_invstd[c] = (float)(1.0 / sqrt(var[c] + %s));", N, gen_real(L->eps));
+    emit(e, "%s_moving_mean[c] = (float)(%s_moving_mean[c] * %s + mean[c] * %s);", N, N, keep,
+         take);
+    emit(e, "%s_moving_variance[c] = (float)(%s_moving_variance[c] * %s + var[c] * %s);", N, N,
+         keep, take);
     emit_close(e);
-    emit(e, "for (int r = 0; r < rows; r++)");
-    emit_open(e, "    for (int c = 0; c < %d; c++)", C);
+    emit_for(e, "for (int r = 0; r < rows; r++)");
+    emit_open(e, "for (int c = 0; c < %d; c++)", C);
     emit(e, "float xhat = (float)((in[r * %d + c] - mean[c]) * %s_invstd[c]);", C, N);
     emit(e, "%s_xhat[r * %d + c] = xhat;", N, C);
     emit(e, "out[r * %d + c] = %s_gamma[c] * xhat + %s_beta[c];", C, N, N);
     emit_close(e);
+    emit_end_for(e, 1);
     emit(e, "return;");
     emit_close(e);
     emit(e, "/* Inference: the moving statistics. */");
@@ -105,11 +112,12 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
     const char *N = L->name;
     emit(e, "int rows = n * %ld;", per_image);
     emit(e, "double sum_g[%d] = {0}, sum_gx[%d] = {0};", C, C);
-    emit(e, "for (int r = 0; r < rows; r++)");
-    emit_open(e, "    for (int c = 0; c < %d; c++)", C);
+    emit_for(e, "for (int r = 0; r < rows; r++)");
+    emit_open(e, "for (int c = 0; c < %d; c++)", C);
     emit(e, "sum_g[c] += dout[r * %d + c];", C);
     emit(e, "sum_gx[c] += dout[r * %d + c] * %s_xhat[r * %d + c];", C, N, C);
     emit_close(e);
+    emit_end_for(e, 1);
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
     emit(e, "%s_gamma_grad[c] += (float)sum_gx[c];", N);
     emit(e, "%s_beta_grad[c] += (float)sum_g[c];", N);
@@ -117,12 +125,13 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
     if (!g->din)
         return;
     emit(e, "/* din = gamma invstd / rows * (rows dout - sum(dout) - xhat sum(dout xhat)) */");
-    emit(e, "for (int r = 0; r < rows; r++)");
-    emit_open(e, "    for (int c = 0; c < %d; c++)", C);
+    emit_for(e, "for (int r = 0; r < rows; r++)");
+    emit_open(e, "for (int c = 0; c < %d; c++)", C);
     emit(e, "double k = (double)%s_gamma[c] * %s_invstd[c] / rows;", N, N);
     emit(e, "din[r * %d + c] = (float)(k * ((double)rows * dout[r * %d + c] - sum_g[c] - "
             "%s_xhat[r * %d + c] * sum_gx[c]));", C, C, N, C);
     emit_close(e);
+    emit_end_for(e, 1);
 }
 
 const cnn_layer_desc cnn_layer_batchnorm = {

@@ -99,21 +99,21 @@ static void batch_normalization_1_forward(float *out, const float *in, int n, in
         }
         for (int c = 0; c < 32; c++) {
             var[c] /= rows; /* biased, as Keras normalizes */
-            batch_normalization_1_invstd[c] = (float)(1.0 / sqrt(var[c] + 0.00100000005));
-            batch_normalization_1_moving_mean[c] = (float)(batch_normalization_1_moving_mean[c] * 0.99000001 + mean[c] * 0.00999999046);
-            batch_normalization_1_moving_variance[c] = (float)(batch_normalization_1_moving_variance[c] * 0.99000001 + var[c] * 0.00999999046);
+            batch_normalization_1_invstd[c] = (float)(1.0 / sqrt(var[c] + 0.001));
+            batch_normalization_1_moving_mean[c] = (float)(batch_normalization_1_moving_mean[c] * 0.99 + mean[c] * 0.01);
+            batch_normalization_1_moving_variance[c] = (float)(batch_normalization_1_moving_variance[c] * 0.99 + var[c] * 0.01);
         }
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < 32; c++) {
-            float xhat = (float)((in[r * 32 + c] - mean[c]) * batch_normalization_1_invstd[c]);
-            batch_normalization_1_xhat[r * 32 + c] = xhat;
-            out[r * 32 + c] = batch_normalization_1_gamma[c] * xhat + batch_normalization_1_beta[c];
-        }
+                float xhat = (float)((in[r * 32 + c] - mean[c]) * batch_normalization_1_invstd[c]);
+                batch_normalization_1_xhat[r * 32 + c] = xhat;
+                out[r * 32 + c] = batch_normalization_1_gamma[c] * xhat + batch_normalization_1_beta[c];
+            }
         return;
     }
     /* Inference: the moving statistics. */
     for (int c = 0; c < 32; c++)
-        batch_normalization_1_invstd[c] = 1.0f / sqrtf(batch_normalization_1_moving_variance[c] + 0.00100000005f);
+        batch_normalization_1_invstd[c] = 1.0f / sqrtf(batch_normalization_1_moving_variance[c] + 0.001f);
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < 32; c++)
             out[r * 32 + c] = batch_normalization_1_gamma[c] * (in[r * 32 + c] - batch_normalization_1_moving_mean[c]) * batch_normalization_1_invstd[c] + batch_normalization_1_beta[c];
@@ -124,9 +124,9 @@ static void batch_normalization_1_backward(float *din, float *dout, int n) {
     double sum_g[32] = {0}, sum_gx[32] = {0};
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < 32; c++) {
-        sum_g[c] += dout[r * 32 + c];
-        sum_gx[c] += dout[r * 32 + c] * batch_normalization_1_xhat[r * 32 + c];
-    }
+            sum_g[c] += dout[r * 32 + c];
+            sum_gx[c] += dout[r * 32 + c] * batch_normalization_1_xhat[r * 32 + c];
+        }
     for (int c = 0; c < 32; c++) {
         batch_normalization_1_gamma_grad[c] += (float)sum_gx[c];
         batch_normalization_1_beta_grad[c] += (float)sum_g[c];
@@ -134,9 +134,9 @@ static void batch_normalization_1_backward(float *din, float *dout, int n) {
     /* din = gamma invstd / rows * (rows dout - sum(dout) - xhat sum(dout xhat)) */
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < 32; c++) {
-        double k = (double)batch_normalization_1_gamma[c] * batch_normalization_1_invstd[c] / rows;
-        din[r * 32 + c] = (float)(k * ((double)rows * dout[r * 32 + c] - sum_g[c] - batch_normalization_1_xhat[r * 32 + c] * sum_gx[c]));
-    }
+            double k = (double)batch_normalization_1_gamma[c] * batch_normalization_1_invstd[c] / rows;
+            din[r * 32 + c] = (float)(k * ((double)rows * dout[r * 32 + c] - sum_g[c] - batch_normalization_1_xhat[r * 32 + c] * sum_gx[c]));
+        }
 }
 
 /* ==== max_pooling2d_1 (MaxPooling2D): pool 2

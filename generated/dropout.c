@@ -184,7 +184,7 @@ static void dropout_1_forward(float *out, const float *in, int n, int training, 
     }
     /* One draw per element in memory order, as every cnnc backend draws (cnnrt.h). */
     for (int i = 0; i < n * 7744; i++) {
-        dropout_1_mask[i] = cnn_dropout_keep(rng, 0.25f) ? 1.33333337f : 0.0f;
+        dropout_1_mask[i] = cnn_dropout_keep(rng, 0.25f) ? 1.3333334f : 0.0f;
         out[i] = in[i] * dropout_1_mask[i];
     }
 }

@@ -511,7 +511,7 @@ static cnn_tensor tensors[] = {
         .init = CNN_INIT_GLOROT_UNIFORM,
         .fan_in = 576,
         .fan_out = 64,
-        .l1 = 0.00100000005f,
+        .l1 = 0.001f,
         .l2 = 0.0f,
     },
     {
@@ -539,7 +539,7 @@ static cnn_tensor tensors[] = {
         .init = CNN_INIT_GLOROT_UNIFORM,
         .fan_in = 64,
         .fan_out = 10,
-        .l1 = 0.00100000005f,
+        .l1 = 0.001f,
         .l2 = 0.0f,
     },
     {

@@ -512,7 +512,7 @@ static cnn_tensor tensors[] = {
         .fan_in = 576,
         .fan_out = 64,
         .l1 = 0.0f,
-        .l2 = 0.00100000005f,
+        .l2 = 0.001f,
     },
     {
         .name = "dense_1/bias",
@@ -540,7 +540,7 @@ static cnn_tensor tensors[] = {
         .fan_in = 64,
         .fan_out = 10,
         .l1 = 0.0f,
-        .l2 = 0.00100000005f,
+        .l2 = 0.001f,
     },
     {
         .name = "dense_2/bias",
