@@ -348,10 +348,10 @@ static void json_config(FILE *f, const cli *c, const cnn_model *m)
 
 static void print_header(const cli *c, const cnn_model *m, int n)
 {
-    printf("%s: %s '%s' (%s backend) on %d images\n", c->prog,
-           strcmp(c->command, "train") == 0 ? "training" : "evaluating", m->name, m->backend, n);
-    printf("%s: %d thread%s; BLAS: %s\n", c->prog, openblas_get_num_threads(),
-           openblas_get_num_threads() == 1 ? "" : "s", openblas_get_config());
+    printf("%s: %s '%s' (%s backend) on %d images; %d thread%s; BLAS: %s\n", c->prog,
+           strcmp(c->command, "train") == 0 ? "training" : "evaluating", m->name, m->backend, n,
+           openblas_get_num_threads(), openblas_get_num_threads() == 1 ? "" : "s",
+           openblas_get_config());
 }
 
 /* Test-set evaluation with the confusion matrix, printed and (with --log) written. */
@@ -472,6 +472,7 @@ static int cmd_train(cli *c, cnn_model *m)
     int have_test = load_split(c, &test, 1, 1, m) == 0;
     if (!have_test)
         fprintf(stderr, "%s: note: no test set, so no test evaluation at the end\n", c->prog);
+    print_header(c, m, c->limit > 0 && c->limit < train.n ? c->limit : train.n);
     int status = 1;
     FILE *json = NULL;
     run r = {.c = c, .m = m};
@@ -517,8 +518,6 @@ static int cmd_train(cli *c, cnn_model *m)
                 cnn_write_epoch_csv_header(r.csv);
         }
     }
-    int n = c->limit > 0 && c->limit < train.n ? c->limit : train.n;
-    print_header(c, m, n);
     printf("%s: %s lr %g, batch %d, %d epochs, validation %g, schedule %s, seed %llu\n", c->prog,
            cnn_optim_name(c->cfg.optimizer), c->cfg.lr, c->cfg.batch, c->cfg.epochs,
            c->cfg.validation, cnn_sched_name(c->cfg.schedule), (unsigned long long)c->cfg.seed);
