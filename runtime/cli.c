@@ -457,6 +457,45 @@ done:
     return rc;
 }
 
+/* A resumed run continues its log: epochs.csv keeps its header and the rows of the epochs the
+ * checkpoint has (a row written after the last checkpoint would be done again), then grows. */
+static FILE *reopen_epochs_csv(const cli *c, int epochs_done)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/epochs.csv", c->log_dir);
+    FILE *old = fopen(path, "r");
+    char *kept = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&kept, &len);
+    if (!mem) {
+        if (old)
+            fclose(old);
+        return NULL;
+    }
+    char line[512];
+    int header = 0;
+    while (old && fgets(line, sizeof line, old)) {
+        if (!header) {
+            header = 1;
+            fputs(line, mem);
+        } else if (atoi(line) >= 1 && atoi(line) <= epochs_done)
+            fputs(line, mem);
+    }
+    if (old)
+        fclose(old);
+    fclose(mem);
+    FILE *f = cnn_log_open(c->prog, c->log_dir, "epochs.csv");
+    if (f) {
+        if (header)
+            fwrite(kept, 1, len, f);
+        else
+            cnn_write_epoch_csv_header(f);
+        fflush(f);
+    }
+    free(kept);
+    return f;
+}
+
 static double wall(void)
 {
     struct timespec ts;
@@ -512,11 +551,11 @@ static int cmd_train(cli *c, cnn_model *m)
             goto done;
         }
         json = cnn_log_open(c->prog, c->log_dir, "run.json");
-        if (!c->kfold) {
-            r.csv = cnn_log_open(c->prog, c->log_dir, resuming ? "epochs-resumed.csv" : "epochs.csv");
-            if (r.csv)
-                cnn_write_epoch_csv_header(r.csv);
-        }
+        if (!c->kfold)
+            r.csv = resuming ? reopen_epochs_csv(c, resume.epoch)
+                             : cnn_log_open(c->prog, c->log_dir, "epochs.csv");
+        if (r.csv && !resuming)
+            cnn_write_epoch_csv_header(r.csv);
     }
     printf("%s: %s lr %g, batch %d, %d epochs, validation %g, schedule %s, seed %llu\n", c->prog,
            cnn_optim_name(c->cfg.optimizer), c->cfg.lr, c->cfg.batch, c->cfg.epochs,
