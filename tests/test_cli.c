@@ -1,0 +1,228 @@
+/* The trainers' command line, through `cnnc run` on a tiny network and IDX files written here:
+ * train with checkpoints and logs, an interrupted run resumed to the very same bytes, eval,
+ * predict, class names, and the errors of bad flags and missing data. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "support.h"
+
+static char dir[] = "/tmp/cnnc-cli-XXXXXX";
+static char net[600], data[600];
+
+static char *at(const char *name)
+{
+    static char buf[6][700];
+    static int next;
+    char *p = buf[next++ % 6];
+    snprintf(p, 700, "%s/%s", dir, name);
+    return p;
+}
+
+static void write_idx(const char *name, int n, int images)
+{
+    FILE *f = fopen(at(name), "wb");
+    assert_non_null(f);
+    unsigned char head[16] = {0, 0, 8, (unsigned char)(images ? 3 : 1), 0, 0, 0, (unsigned char)n,
+                              0, 0, 0, 4, 0, 0, 0, 4};
+    fwrite(head, 1, images ? 16 : 8, f);
+    /* Class c: a bright pixel at 5c, so the network can learn it. */
+    for (int i = 0; i < n; i++) {
+        int c = i % 3;
+        if (!images) {
+            fputc(c, f);
+            continue;
+        }
+        for (int p = 0; p < 16; p++)
+            fputc(p == 5 * c ? 250 : (i * 7 + p * 13) % 40, f);
+    }
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(data, sizeof data, "%s/data", dir);
+    mkdir(data, 0777);
+    write_idx("data/train-images-idx3-ubyte", 96, 1);
+    write_idx("data/train-labels-idx1-ubyte", 96, 0);
+    write_idx("data/t10k-images-idx3-ubyte", 24, 1);
+    write_idx("data/t10k-labels-idx1-ubyte", 24, 0);
+    snprintf(net, sizeof net, "%s/tiny.net", dir);
+    FILE *f = fopen(net, "w");
+    fputs("input 4x4x1\nconv 2 3x3 relu\nflatten\ndropout 0.2\ndense 3 softmax\n"
+          "train { epochs 3; batch 8; validation 0.25; seed 5 }\n", f);
+    fclose(f);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return remove_tree(dir);
+}
+
+/* cnnc run tiny.net ARGS... --data DIR */
+static run_result cli(const char *const *args)
+{
+    char *argv[32] = {CNNC_PATH, "run", net};
+    int n = 3;
+    for (; *args; args++)
+        argv[n++] = (char *)*args;
+    argv[n++] = "--data";
+    argv[n++] = data;
+    argv[n] = NULL;
+    return run_program(argv);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    rewind(f);
+    char *buf = malloc(*len + 1);
+    if (fread(buf, 1, *len, f) != *len)
+        *len = 0;
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* The tests run in order: this one writes the checkpoint the later ones read. */
+static void train_saves_logs_and_evaluates(void **state)
+{
+    (void)state;
+    run_result r = cli((const char *[]){"train", "--save", at("full.ckpt"), "--log", at("log"),
+                                        NULL});
+    assert_int_equal(r.status, 0);
+    /* The first line names backend, threads and BLAS. */
+    assert_non_null(strstr(r.out, "training 'tiny' (reference backend) on 96 images; "));
+    assert_non_null(strstr(r.out, "BLAS: "));
+    assert_non_null(strstr(r.out, "epoch 3/3"));
+    assert_non_null(strstr(r.out, "test: loss "));
+    assert_non_null(strstr(r.out, "confusion matrix (rows: true class, columns: predicted class)"));
+    run_result_free(&r);
+    size_t len;
+    char *csv = slurp(at("log/epochs.csv"), &len);
+    assert_non_null(csv);
+    assert_true(strncmp(csv, "epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds\n1,", 55) == 0);
+    assert_non_null(strstr(csv, "\n3,0.001,"));
+    free(csv);
+    char *json = slurp(at("log/run.json"), &len);
+    assert_non_null(strstr(json, "\"network\": \"tiny\""));
+    assert_non_null(strstr(json, "\"test\": {\"loss\": "));
+    assert_non_null(strstr(json, "\"per_class_accuracy\": ["));
+    free(json);
+    char *conf = slurp(at("log/confusion.csv"), &len);
+    assert_true(strncmp(conf, "true\\predicted,class 0,class 1,class 2\n", 39) == 0);
+    free(conf);
+}
+
+static void interrupted_run_resumes_to_the_same_bytes(void **state)
+{
+    (void)state;
+    /* 2 epochs, then --resume to 3: the checkpoint must equal the uninterrupted run's. */
+    run_result r = cli((const char *[]){"train", "--epochs", "2", "--save", at("part.ckpt"),
+                                        "--log", at("part"), NULL});
+    assert_int_equal(r.status, 0);
+    run_result_free(&r);
+    r = cli((const char *[]){"train", "--save", at("part.ckpt"), "--resume", "--log", at("part"),
+                             NULL});
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "resuming from"));
+    assert_non_null(strstr(r.out, "2 of 3 epochs were done"));
+    assert_null(strstr(r.out, "epoch 1/3"));
+    run_result_free(&r);
+    size_t la, lb;
+    char *a = slurp(at("full.ckpt"), &la), *b = slurp(at("part.ckpt"), &lb);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    free(a);
+    free(b);
+    /* And the log reads as one run: three epochs, one header. */
+    char *csv = slurp(at("part/epochs.csv"), &la);
+    int lines = 0;
+    for (char *p = csv; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 4);
+    free(csv);
+}
+
+static void eval_and_predict(void **state)
+{
+    (void)state;
+    run_result r = cli((const char *[]){"eval", "--load", at("full.ckpt"), NULL});
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "(24 images)"));
+    assert_non_null(strstr(r.out, "accuracy per class:"));
+    run_result_free(&r);
+    FILE *f = fopen(at("names.txt"), "w");
+    fputs("low\nmiddle\nhigh\n", f);
+    fclose(f);
+    r = cli((const char *[]){"predict", "--load", at("full.ckpt"), "--limit", "5", "--classes",
+                             at("names.txt"), NULL});
+    assert_int_equal(r.status, 0);
+    assert_true(strncmp(r.out, "index,predicted,class,probability,label\n0,", 42) == 0);
+    int lines = 0;
+    for (char *p = r.out; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 6);
+    assert_true(strstr(r.out, ",low,") || strstr(r.out, ",middle,") || strstr(r.out, ",high,"));
+    run_result_free(&r);
+}
+
+static void errors_are_clear(void **state)
+{
+    (void)state;
+    const struct {
+        const char *args[8];
+        int status;
+        const char *message;
+    } cases[] = {
+        {{"train", "--epochs", "0", NULL}, 2, "--epochs needs a whole number from 1 to"},
+        {{"train", "--lr", "fast", NULL}, 2, "--lr needs a number from"},
+        {{"train", "--schedule", "sometimes", NULL}, 2, "--schedule needs constant, step"},
+        {{"train", "--frobnicate", NULL}, 2, "unknown option '--frobnicate'"},
+        {{"fly", NULL}, 2, "unknown command 'fly' (train, eval or predict)"},
+        {{"eval", NULL}, 1, "eval needs the weights: --load FILE"},
+        {{"eval", "--load", "/nonexistent.ckpt", NULL}, 1, "/nonexistent.ckpt: cannot open"},
+        {{"train", "--resume", NULL}, 1, "--resume needs a checkpoint"},
+        {{"train", "--train-images", "/nonexistent-images", NULL}, 1,
+         "/nonexistent-images: cannot open"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_result r = cli(cases[i].args);
+        if (r.status != cases[i].status || !strstr(r.err, cases[i].message))
+            fail_msg("case %zu: status %d, stderr '%s'; wanted %d and '%s'", i, r.status, r.err,
+                     cases[i].status, cases[i].message);
+        run_result_free(&r);
+    }
+    FILE *f = fopen(at("two.txt"), "w");
+    fputs("a\nb\n", f);
+    fclose(f);
+    run_result r = cli((const char *[]){"eval", "--load", at("full.ckpt"), "--classes",
+                                        at("two.txt"), NULL});
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "two.txt: names 2 classes, the network has 3"));
+    run_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(train_saves_logs_and_evaluates),
+        cmocka_unit_test(interrupted_run_resumes_to_the_same_bytes),
+        cmocka_unit_test(eval_and_predict),
+        cmocka_unit_test(errors_are_clear),
+    };
+    return cmocka_run_group_tests_name("command line", tests, setup, teardown);
+}
