@@ -235,8 +235,14 @@ static int plot_training(const char *dir, const table *t, const char *title, cha
     quoted(g, title);
     fprintf(g, "\nset xlabel 'epoch'\nset xtics 1\nset xrange [0.5:%g]\n", at(t, t->rows - 1, 0) + 0.5);
     fputs("set key top right box opaque\nset title 'Loss'\nset ylabel 'loss'\n", g);
-    if (lr_changes)
-        fputs("set y2label 'learning rate'\nset y2tics\nset ytics nomirror\nset format y2 '%.1e'\n", g);
+    if (lr_changes) {
+        double lr_max = 0;
+        for (int r = 0; r < t->rows; r++)
+            lr_max = fmax(lr_max, at(t, r, 1));
+        /* Headroom, so that the largest rate stays clear of the border and the legend. */
+        fprintf(g, "set y2label 'learning rate'\nset y2tics\nset ytics nomirror\n"
+                   "set format y2 '%%.1e'\nset y2range [0:%.9g]\n", lr_max * 1.35);
+    }
     fputs("plot $d using 1:3 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'training'", g);
     if (has_val)
         fputs(", $d using 1:5 with linespoints lw 2 pt 5 lc rgb '#d62728' title 'validation'", g);
