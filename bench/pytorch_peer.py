@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """The peer of bench/run.sh: PyTorch on CPU running the same network as cnnc, with the same
 batch size, optimizer (Adam, Keras' epsilon) and thread count, timed the same way.
-usage: pytorch_peer.py train|infer|latency|memory THREADS NET.net [DATA_DIR]
+usage: pytorch_peer.py train|infer|latency|memory|fit THREADS NET.net [DATA_DIR]
+`fit` trains on Fashion-MNIST as cnnc's trainers do (Keras' initialization and settings,
+15 epochs, the last 20% held out) and prints the figures per epoch: a cross-check of results.
 Prints `key value` lines. Needs Debian's python3-torch (run with /usr/bin/python3)."""
 import gzip
 import os
@@ -60,6 +62,55 @@ def build(path):
     return nn.Sequential(*layers), penalties, shape
 
 
+def load(data, split):
+    with gzip.open(os.path.join(data, split + "-images-idx3-ubyte.gz")) as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
+    with gzip.open(os.path.join(data, split + "-labels-idx1-ubyte.gz")) as f:
+        y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
+    return x, y
+
+
+def evaluate(model, x, y):
+    model.eval()
+    correct, loss = 0, 0.0
+    with torch.no_grad():
+        for s in range(0, len(x), 256):
+            xb = torch.from_numpy(x[s:s + 256].astype(np.float32) / 255.0)
+            yb = torch.from_numpy(y[s:s + 256])
+            out = model(xb)
+            loss += nn.functional.cross_entropy(out, yb, reduction="sum").item()
+            correct += (out.argmax(1) == yb).sum().item()
+    return loss / len(x), correct / len(x)
+
+
+def fit(model, penalties, step, data, epochs):
+    # Keras' initialization: glorot-uniform kernels, zero biases.
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    x, y = load(data, "train")
+    xt, yt = load(data, "t10k")
+    n_train = int(len(x) * 0.8)  # Keras' validation_split=0.2: the last fifth
+    xv, yv, x, y = x[n_train:], y[n_train:], x[:n_train], y[:n_train]
+    rng = np.random.default_rng(42)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = rng.permutation(n_train)
+        correct, t0 = 0, time.time()
+        for s in range(0, n_train, 32):
+            idx = order[s:s + 32]
+            xb = torch.from_numpy(x[idx].astype(np.float32) / 255.0)
+            yb = torch.from_numpy(y[idx])
+            step(xb, yb)
+        _, acc = evaluate(model, x, y)
+        vl, va = evaluate(model, xv, yv)
+        print("epoch %d train_acc %.4f val_loss %.4f val_acc %.4f %.1fs" %
+              (epoch, acc, vl, va, time.time() - t0), flush=True)
+    tl, ta = evaluate(model, xt, yt)
+    print("test_loss %.4f\ntest_accuracy %.4f" % (tl, ta))
+
+
 def main():
     mode, threads, net = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     data = sys.argv[4] if len(sys.argv) > 4 else "/usr/share/datasets/fashion-mnist"
@@ -69,7 +120,7 @@ def main():
     model, penalties, _ = build(net)
     opt = torch.optim.Adam(model.parameters(), lr=0.001, eps=1e-7)
     lossf = nn.CrossEntropyLoss()
-    batch = {"train": 32, "infer": 256, "latency": 1, "memory": 32}[mode]
+    batch = {"train": 32, "infer": 256, "latency": 1, "memory": 32, "fit": 32}[mode]
 
     def step(x, y):
         opt.zero_grad()
@@ -79,6 +130,8 @@ def main():
         loss.backward()
         opt.step()
 
+    if mode == "fit":
+        return fit(model, penalties, step, data, int(os.environ.get("EPOCHS", "15")))
     if mode == "memory":  # a training run over the real data, kept as bytes, as cnnc does
         with gzip.open(os.path.join(data, "train-images-idx3-ubyte.gz")) as f:
             images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)

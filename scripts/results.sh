@@ -74,6 +74,21 @@ fmt() { [ -n "$1" ] && printf '%.4f' "$1" || printf 'n/a'; }
   echo "\`baseline-step\` is the baseline with the learning rate halved every 5 epochs"
   echo "(\`--schedule step:5:0.5\`); the dashed line is its learning rate."
   picture baseline-step/training.png "baseline with the step schedule"
+  if ls "$out"/baseline-seed-*/run.json >/dev/null 2>&1; then
+    echo
+    echo "### The baseline with other seeds"
+    echo
+    echo "The same network and settings, only the seed changed (\`scripts/seeds.sh\`): how much"
+    echo "the figures move from one run to the next."
+    echo
+    echo "| seed | train acc | val acc | test acc | test loss |"
+    echo "|---|---|---|---|---|"
+    for d in "$out/baseline" "$out"/baseline-seed-*; do
+      [ -f "$d/run.json" ] || continue
+      seed=$(sed -n 's/.*"seed": \([0-9]*\).*/\1/p' "$d/run.json" | head -1)
+      echo "| $seed | $(fmt "$(last_epoch "$d" 4)") | $(fmt "$(last_epoch "$d" 6)") | $(fmt "$(json "$d/run.json" test accuracy)") | $(fmt "$(json "$d/run.json" test loss)") |"
+    done
+  fi
   if [ -f "$out/baseline-kfold/kfold.csv" ]; then
     echo
     echo "## Baseline, 10-fold cross-validation"
