@@ -7,11 +7,14 @@ cnnc=${2:-build/cnnc}
 
 # The pictures: each run's (train --log draws them too, when gnuplot is there), and one chart
 # comparing the five networks. Plots are never a reason to fail.
-pictures=0
-if "$cnnc" plot "$out"/*/ >/dev/null 2>"$out/plot-errors.log" &&
-   "$cnnc" plot --compare "$out/models.png" "$out/baseline" "$out/dropout" "$out/l1" "$out/l2" \
-     "$out/batchnorm" >/dev/null 2>>"$out/plot-errors.log"; then
-  pictures=1
+pictures=1
+for d in "$out"/*/; do
+  ls "$d"epochs.csv "$d"confusion.csv "$d"kfold.csv >/dev/null 2>&1 || continue
+  "$cnnc" plot "$d" >/dev/null 2>>"$out/plot-errors.log" || pictures=0
+done
+"$cnnc" plot --compare "$out/models.png" "$out/baseline" "$out/dropout" "$out/l1" "$out/l2" \
+  "$out/batchnorm" >/dev/null 2>>"$out/plot-errors.log" || pictures=0
+if [ "$pictures" = 1 ]; then
   rm -f "$out/plot-errors.log"
 else
   echo "results.sh: no pictures: $(cat "$out/plot-errors.log")" >&2
@@ -89,6 +92,21 @@ fmt() { [ -n "$1" ] && printf '%.4f' "$1" || printf 'n/a'; }
       echo "| $seed | $(fmt "$(last_epoch "$d" 4)") | $(fmt "$(last_epoch "$d" 6)") | $(fmt "$(json "$d/run.json" test accuracy)") | $(fmt "$(json "$d/run.json" test loss)") |"
     done
   fi
+  if [ -f "$out/pytorch-batchnorm/fit.log" ]; then
+    echo
+    echo "### Cross-check: the batchnorm network in PyTorch"
+    echo
+    echo "The same network trained by PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null)"
+    echo "with Keras' initialization and the study's settings (\`bench/pytorch_peer.py fit 1"
+    echo "models/batchnorm.net\`; its training accuracy is measured after each epoch in inference"
+    echo "mode, not as Keras' running mean):"
+    echo
+    echo "| epoch | train acc | val acc | val loss |"
+    echo "|---|---|---|---|"
+    awk '/^epoch/ { printf "| %s | %s | %s | %s |\n", $2, $4, $8, $6 }' "$out/pytorch-batchnorm/fit.log" | tail -3
+    echo
+    echo "PyTorch, test set: accuracy $(sed -n 's/^test_accuracy //p' "$out/pytorch-batchnorm/fit.log"), loss $(sed -n 's/^test_loss //p' "$out/pytorch-batchnorm/fit.log")."
+  fi
   if [ -f "$out/baseline-kfold/kfold.csv" ]; then
     echo
     echo "## Baseline, 10-fold cross-validation"
@@ -126,6 +144,12 @@ fmt() { [ -n "$1" ] && printf '%.4f' "$1" || printf 'n/a'; }
              $1 == "Shirt" { t = 0; for (i = 2; i <= NF; i++) t += $i; printf "\nShirt taken for T-shirt/top: %.1f%%.\n", 100 * $c / t }' \
       "$out/baseline/confusion.csv"
     picture baseline/confusion.png "confusion matrix of the baseline, percent of each true class"
+  fi
+  if [ -f "$out/findings.md" ]; then
+    echo
+    echo "## What we found"
+    echo
+    cat "$out/findings.md"
   fi
 } > "$out/RESULTS.md"
 echo "wrote $out/RESULTS.md"
