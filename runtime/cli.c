@@ -17,6 +17,7 @@
 
 #define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
 
+
 typedef struct cli {
     const char *prog, *command;
     cnn_train_cfg cfg;
@@ -684,6 +685,7 @@ static int cmd_predict(cli *c, cnn_model *m)
 int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make, void *ctx,
                 const cnn_train_cfg *cfg)
 {
+    (void)cnn_flush_denormals_early; /* links fpmode.c: FTZ/DAZ before OpenBLAS's threads */
     cli c = {.prog = prog, .cfg = *cfg, .data_dir = DEFAULT_DATA_DIR, .shuffle = 1,
              .make = make, .ctx = ctx};
     if (argc < 1) {
