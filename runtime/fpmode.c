@@ -7,8 +7,8 @@
 
 /* Denormal floats slow training severalfold and change no accuracy, so trainers flush them to
  * zero (FTZ/DAZ). Threads inherit the floating-point mode of the thread that creates them, and
- * OpenBLAS creates its workers while it loads, before main: a mode set in main misses them
- * (measured: the baseline's two-thread epochs took 1.7 times as long). An executable's
+ * OpenBLAS creates its workers while it loads, before main: a mode set in main misses them,
+ * and the products they compute would meet denormals at full cost. An executable's
  * preinit_array runs before any library's initializer, so the mode is set there. Only programs
  * that reference cnn_flush_denormals_early link this object: trainers (through the command
  * line), cnnc and the benchmark, not programs that embed a network. */
