@@ -27,8 +27,6 @@ typedef struct cli {
     int limit, shuffle, threads, kfold, resume;
     char **class_names; /* n_classes of them */
     int n_names;
-    cnn_model_factory make;
-    void *ctx;
 } cli;
 
 static void usage(FILE *out, const char *prog)
@@ -102,7 +100,6 @@ static int parse_flags(cli *c, int argc, char **argv)
             c->resume = 1;
             continue;
         }
-        const char *const *path_flag = NULL;
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         struct {
             const char *name;
@@ -120,7 +117,6 @@ static int parse_flags(cli *c, int argc, char **argv)
                 *paths[k].dst = val;
                 matched = 1;
             }
-        (void)path_flag;
         if (matched) {
             i++;
             continue;
@@ -686,8 +682,7 @@ int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make,
                 const cnn_train_cfg *cfg)
 {
     (void)cnn_flush_denormals_early; /* links fpmode.c: FTZ/DAZ before OpenBLAS's threads */
-    cli c = {.prog = prog, .cfg = *cfg, .data_dir = DEFAULT_DATA_DIR, .shuffle = 1,
-             .make = make, .ctx = ctx};
+    cli c = {.prog = prog, .cfg = *cfg, .data_dir = DEFAULT_DATA_DIR, .shuffle = 1};
     if (argc < 1) {
         usage(stderr, prog);
         return 2;

@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char *slurp(FILE *f)
+static char *slurp(FILE *f, size_t *size)
 {
     fflush(f);
     rewind(f);
@@ -30,7 +30,19 @@ static char *slurp(FILE *f)
     }
     if (buf)
         buf[len] = '\0';
+    if (size)
+        *size = len;
     return buf;
+}
+
+char *read_whole_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *text = slurp(f, len);
+    fclose(f);
+    return text;
 }
 
 run_result run_program(char *const argv[])
@@ -77,8 +89,8 @@ static run_result run_with(const char *dir, const char *path, char *const argv[]
     int status = 0;
     if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
         r.status = WEXITSTATUS(status);
-    r.out = slurp(out);
-    r.err = slurp(err);
+    r.out = slurp(out, NULL);
+    r.err = slurp(err, NULL);
     fclose(out);
     fclose(err);
     return r;
@@ -178,4 +190,35 @@ int remove_tree(const char *dir)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
+}
+
+int network_tests(void (*fn)(void **), int extra, struct CMUnitTest **tests, char ***paths)
+{
+    char **nets = list_files(SOURCE_DIR "/tests/nets", ".net");
+    char **models = list_files(SOURCE_DIR "/models", ".net");
+    int nn = 0, nm = 0;
+    while (nets && nets[nn])
+        nn++;
+    while (models && models[nm])
+        nm++;
+    *paths = calloc((size_t)(nn + nm) + 1, sizeof **paths);
+    *tests = calloc((size_t)(nn + nm + extra), sizeof **tests);
+    for (int i = 0; i < nn + nm && *paths && *tests; i++) {
+        char *path = i < nn ? nets[i] : models[i - nn];
+        (*paths)[i] = path;
+        (*tests)[i].name = strrchr(path, '/') + 1;
+        (*tests)[i].test_func = fn;
+        (*tests)[i].initial_state = path;
+    }
+    free(nets); /* the paths themselves now belong to *paths */
+    free(models);
+    return nn + nm;
+}
+
+void perturb_trainable(cnn_model *m, cnn_rng *rng, float scale)
+{
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].grad)
+            for (size_t j = 0; j < m->tensors[i].size; j++)
+                m->tensors[i].value[j] += scale * (cnn_rng_uniform(rng) - 0.5f);
 }

@@ -43,6 +43,18 @@ void test_net_free(test_net *t);
 char **list_files(const char *dir, const char *suffix);
 void free_names(char **names);
 
+/* A whole file's contents, NUL-terminated (len, if not NULL, gets its size); NULL if unreadable. */
+char *read_whole_file(const char *path, size_t *len);
+
+/* One test per network of tests/nets/ and models/, each running fn with its path as state,
+ * followed by `extra` zeroed slots for the caller. Returns the count of networks; *paths owns
+ * the paths (free_names) and *tests the array (free). */
+int network_tests(void (*fn)(void **), int extra, struct CMUnitTest **tests, char ***paths);
+
+/* Moves every trainable value of m by a uniform amount in [-scale/2, scale/2): no gradient is
+ * then checked only at an initializer's constant (zero biases, unit gammas). */
+void perturb_trainable(cnn_model *m, cnn_rng *rng, float scale);
+
 /* Removes a test's temporary directory and everything in it; 0 on success. */
 int remove_tree(const char *dir);
 

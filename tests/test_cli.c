@@ -79,22 +79,6 @@ static run_result cli(const char *const *args)
     return run_program(argv);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    char *buf = malloc(*len + 1);
-    if (fread(buf, 1, *len, f) != *len)
-        *len = 0;
-    buf[*len] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* The tests run in order: this one writes the checkpoint the later ones read. */
 static void train_saves_logs_and_evaluates(void **state)
 {
@@ -110,17 +94,17 @@ static void train_saves_logs_and_evaluates(void **state)
     assert_non_null(strstr(r.out, "confusion matrix (rows: true class, columns: predicted class)"));
     run_result_free(&r);
     size_t len;
-    char *csv = slurp(at("log/epochs.csv"), &len);
+    char *csv = read_whole_file(at("log/epochs.csv"), &len);
     assert_non_null(csv);
     assert_true(strncmp(csv, "epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds\n1,", 55) == 0);
     assert_non_null(strstr(csv, "\n3,0.001,"));
     free(csv);
-    char *json = slurp(at("log/run.json"), &len);
+    char *json = read_whole_file(at("log/run.json"), &len);
     assert_non_null(strstr(json, "\"network\": \"tiny\""));
     assert_non_null(strstr(json, "\"test\": {\"loss\": "));
     assert_non_null(strstr(json, "\"per_class_accuracy\": ["));
     free(json);
-    char *conf = slurp(at("log/confusion.csv"), &len);
+    char *conf = read_whole_file(at("log/confusion.csv"), &len);
     assert_true(strncmp(conf, "true\\predicted,class 0,class 1,class 2\n", 39) == 0);
     free(conf);
 }
@@ -141,7 +125,7 @@ static void interrupted_run_resumes_to_the_same_bytes(void **state)
     assert_null(strstr(r.out, "epoch 1/3"));
     run_result_free(&r);
     size_t la, lb;
-    char *a = slurp(at("full.ckpt"), &la), *b = slurp(at("part.ckpt"), &lb);
+    char *a = read_whole_file(at("full.ckpt"), &la), *b = read_whole_file(at("part.ckpt"), &lb);
     assert_non_null(a);
     assert_non_null(b);
     assert_int_equal(la, lb);
@@ -149,7 +133,7 @@ static void interrupted_run_resumes_to_the_same_bytes(void **state)
     free(a);
     free(b);
     /* And the log reads as one run: three epochs, one header. */
-    char *csv = slurp(at("part/epochs.csv"), &la);
+    char *csv = read_whole_file(at("part/epochs.csv"), &la);
     int lines = 0;
     for (char *p = csv; *p; p++)
         lines += *p == '\n';

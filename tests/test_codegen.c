@@ -109,10 +109,7 @@ static void agree(void **state)
     cnn_rng rng;
     cnn_rng_seed(&rng, 11);
     cnn_init_tensors(ref, &rng);
-    for (int i = 0; i < ref->n_tensors; i++)
-        if (ref->tensors[i].grad)
-            for (size_t j = 0; j < ref->tensors[i].size; j++)
-                ref->tensors[i].value[j] += 0.1f * (cnn_rng_uniform(&rng) - 0.5f);
+    perturb_trainable(ref, &rng, 0.1f);
     assert_int_equal(cnn_copy_tensors(gen, ref), 0);
 
     size_t size = cnn_input_size(ref);
@@ -252,27 +249,13 @@ int main(void)
 {
     if (!mkdtemp(tmpdir))
         return 1;
-    char **nets = list_files(SOURCE_DIR "/tests/nets", ".net");
-    char **models = list_files(SOURCE_DIR "/models", ".net");
-    if (!nets || !models)
-        return 1;
-    int nn = 0, nm = 0;
-    while (nets[nn])
-        nn++;
-    while (models[nm])
-        nm++;
-    struct CMUnitTest *tests = calloc((size_t)(nn + nm) + 1, sizeof *tests);
-    for (int i = 0; i < nn + nm; i++) {
-        char *path = i < nn ? nets[i] : models[i - nn];
-        tests[i].name = strrchr(path, '/') + 1;
-        tests[i].test_func = agree;
-        tests[i].initial_state = path;
-    }
-    tests[nn + nm] = (struct CMUnitTest)cmocka_unit_test(two_networks_link_into_one_program);
-    int failed = _cmocka_run_group_tests("generated vs reference", tests, (size_t)(nn + nm) + 1,
-                                         NULL, cleanup);
+    struct CMUnitTest *tests;
+    char **paths;
+    int n = network_tests(agree, 1, &tests, &paths);
+    tests[n] = (struct CMUnitTest)cmocka_unit_test(two_networks_link_into_one_program);
+    int failed = _cmocka_run_group_tests("generated vs reference", tests, (size_t)n + 1, NULL,
+                                         cleanup);
     free(tests);
-    free_names(nets);
-    free_names(models);
+    free_names(paths);
     return failed;
 }

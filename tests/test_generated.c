@@ -11,25 +11,6 @@
 
 static char tmpdir[] = "/tmp/cnnc-generated-XXXXXX";
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static void matches_cnnc(void **state)
 {
     const char *path = *state; /* SOURCE_DIR/models/NAME.net */
@@ -47,7 +28,8 @@ static void matches_cnnc(void **state)
     run_result_free(&r);
     const char *pairs[2][2] = {{c_in, c_out}, {h_in, h_out}};
     for (int i = 0; i < 2; i++) {
-        char *want = read_file(pairs[i][1]), *have = read_file(pairs[i][0]);
+        char *want = read_whole_file(pairs[i][1], NULL);
+        char *have = read_whole_file(pairs[i][0], NULL);
         assert_non_null(want);
         if (!have || strcmp(want, have) != 0)
             fail_msg("%s is stale: run `make generated` and commit it", pairs[i][0]);
@@ -109,7 +91,7 @@ static void failed_compile_keeps_old_output(void **state)
     run_result r = run_program(argv);
     assert_int_equal(r.status, 1);
     run_result_free(&r);
-    char *text = read_file(c_out);
+    char *text = read_whole_file(c_out, NULL);
     assert_string_equal(text, "previous contents\n");
     free(text);
 }

@@ -38,10 +38,7 @@ static void check_network(void **state)
     cnn_init_tensors(m, &rng);
     /* Move every trainable value off its initial constant (zero biases, unit gammas), so that
      * no gradient is checked only at a special point. */
-    for (int i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].grad)
-            for (size_t j = 0; j < m->tensors[i].size; j++)
-                m->tensors[i].value[j] += 0.2f * (cnn_rng_uniform(&rng) - 0.5f);
+    perturb_trainable(m, &rng, 0.2f);
     size_t in_size = cnn_input_size(m);
     float *x = malloc(sizeof(float) * in_size * BATCH);
     int labels[BATCH];
@@ -111,25 +108,11 @@ static void check_network(void **state)
 
 int main(void)
 {
-    char **nets = list_files(SOURCE_DIR "/tests/nets", ".net");
-    char **models = list_files(SOURCE_DIR "/models", ".net");
-    if (!nets || !models)
-        return 1;
-    int n = 0, nn = 0, nm = 0;
-    while (nets[nn])
-        nn++;
-    while (models[nm])
-        nm++;
-    struct CMUnitTest *tests = calloc((size_t)(nn + nm), sizeof *tests);
-    for (int i = 0; i < nn + nm; i++, n++) {
-        char *path = i < nn ? nets[i] : models[i - nn];
-        tests[n].name = strrchr(path, '/') + 1;
-        tests[n].test_func = check_network;
-        tests[n].initial_state = path;
-    }
+    struct CMUnitTest *tests;
+    char **paths;
+    int n = network_tests(check_network, 0, &tests, &paths);
     int failed = _cmocka_run_group_tests("gradients", tests, (size_t)n, NULL, NULL);
     free(tests);
-    free_names(nets);
-    free_names(models);
+    free_names(paths);
     return failed;
 }
