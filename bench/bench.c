@@ -48,8 +48,12 @@ int main(int argc, char **argv)
     }
     const char *mode = argv[1];
     int threads = atoi(argv[2]);
-    openblas_set_num_threads(threads);
-    (void)cnn_flush_denormals_early; /* FTZ/DAZ before OpenBLAS's threads, as the trainers */
+    (void)cnn_flush_denormals_early; /* FTZ/DAZ from the start, as the trainers */
+    char err[160];
+    if (cnn_set_threads(threads, err, sizeof err)) {
+        fprintf(stderr, "bench: %s\n", err);
+        return 1;
+    }
 #ifdef BENCH_REFERENCE
     if (argc < 4)
         return 2;
@@ -110,6 +114,7 @@ int main(int argc, char **argv)
     cnn_optimizer_free(opt);
     free(x);
     free(labels);
+    cnn_set_threads(1, err, sizeof err);
 #ifdef BENCH_REFERENCE
     cnn_model_destroy(m);
     cnn_source_free(&src);

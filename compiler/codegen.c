@@ -107,15 +107,15 @@ void gen_activation_backward(cnn_emitter *e, const cnn_layer *L, const char *dbu
     case CNN_ACT_LINEAR:
     case CNN_ACT_SOFTMAX:
         return;
+    /* Selects, not conditional stores: these loops vectorize. */
     case CNN_ACT_RELU:
         emit(e, "for (int i = 0; i < %s; i++) /* relu' */", count);
-        emit(e, "    if (%s[i] <= 0.0f)", out);
-        emit(e, "        %s[i] = 0.0f;", dbuf);
+        emit(e, "    %s[i] = %s[i] > 0.0f ? %s[i] : 0.0f;", dbuf, out, dbuf);
         return;
     case CNN_ACT_LEAKY_RELU:
         emit(e, "for (int i = 0; i < %s; i++) /* leaky_relu' */", count);
-        emit(e, "    if (%s[i] <= 0.0f)", out);
-        emit(e, "        %s[i] *= %s;", dbuf, gen_float(L->alpha));
+        emit(e, "    %s[i] = %s[i] > 0.0f ? %s[i] : %s * %s[i];", dbuf, out, dbuf,
+             gen_float(L->alpha), dbuf);
         return;
     case CNN_ACT_SIGMOID:
         emit(e, "for (int i = 0; i < %s; i++) /* sigmoid' = y (1 - y) */", count);
@@ -143,9 +143,23 @@ void gen_bias_grad(cnn_emitter *e, const cnn_layer *L, const char *dbuf, const c
     if (!L->use_bias)
         return;
     int u = L->out.c;
+    /* This part's share of the units, summed in a local: the compiler cannot tell the
+     * gradient buffers apart, and would otherwise store the bias gradient for every row. */
+    emit_block(e);
+    emit(e, "int j0 = %d * part / parts, j1 = %d * (part + 1) / parts;", u, u);
+    emit(e, "float sum[%d] = {0};", u);
     emit(e, "for (int r = 0; r < %s; r++)", rows);
-    emit(e, "    for (int j = 0; j < %d; j++)", u);
-    emit(e, "        %s_bias_grad[j] += %s[r * %d + j];", L->name, dbuf, u);
+    emit(e, "    for (int j = j0; j < j1; j++)");
+    emit(e, "        sum[j] += %s[r * %d + j];", dbuf, u);
+    emit(e, "for (int j = j0; j < j1; j++)");
+    emit(e, "    %s_bias_grad[j] += sum[j];", L->name);
+    emit_close(e);
+}
+
+/* Rows r0 .. r1-1 of a gradient with `rows` rows: this part's share. */
+void gen_row_share(cnn_emitter *e, int rows)
+{
+    emit(e, "int r0 = %d * part / parts, r1 = %d * (part + 1) / parts;", rows, rows);
 }
 
 /* ---- the file ---- */
@@ -157,6 +171,7 @@ typedef struct plan {
     char (*out)[64], (*dout)[64]; /* buffer names per layer ("" for none) */
     int *flags;
     int *grad_in;                 /* a gradient must flow into the layer's input */
+    int *has_backward, *has_grads; /* which functions a layer got */
 } plan;
 
 static void dims_text(const cnn_param *p, char *buf, size_t cap)
@@ -255,21 +270,49 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
     /* Inside the functions the buffers are parameters: out, in, dout, din. */
     g.in = "in";
     g.din = g.din ? "din" : NULL;
+    long in_size = cnn_shape_size(L->in);
     emit_blank(e);
-    emit_open(e, "static void %s_forward(float *out, const float *in, int n%s%s)", L->name,
+    emit_open(e, "static void %s_forward(float *out, const float *in, int b0, int n%s%s)", L->name,
               (flags & GEN_FWD_TRAINING) ? ", int training" : "",
               (flags & GEN_FWD_RNG) ? ", cnn_rng *rng" : "");
+    emit(e, "out += %s;", gen_times("b0", (int)size));
+    emit(e, "in += %s;", gen_times("b0", (int)in_size));
     desc->emit_forward(e, &g);
     emit_close(e);
     if (!P->dout[l][0])
         return;
+    /* Backward has nothing to do in some layers (a linear first layer): no function then. */
+    char *body = NULL;
+    size_t body_len = 0;
+    FILE *mem = open_memstream(&body, &body_len);
+    if (!mem)
+        return;
+    cnn_emitter sub = {.out = mem, .depth = e->depth + 1};
+    desc->emit_backward(&sub, &g);
+    fclose(mem);
+    P->has_backward[l] = body_len > 0;
+    if (body_len > 0) {
+        emit_blank(e);
+        char args[160];
+        snprintf(args, sizeof args, "%sfloat *dout%s, int b0, int n", g.din ? "float *din, " : "",
+                 (flags & GEN_BWD_OUT) ? ", const float *out" : "");
+        emit_open(e, "static void %s_backward(%s)", L->name, args);
+        if (g.din)
+            emit(e, "din += %s;", gen_times("b0", (int)in_size));
+        emit(e, "dout += %s;", gen_times("b0", (int)size));
+        if (flags & GEN_BWD_OUT)
+            emit(e, "out += %s;", gen_times("b0", (int)size));
+        fputs(body, e->out);
+        emit_close(e);
+    }
+    free(body);
+    P->has_grads[l] = desc->emit_grads && L->trainable > 0;
+    if (!P->has_grads[l])
+        return;
     emit_blank(e);
-    char args[160];
-    snprintf(args, sizeof args, "%sfloat *dout%s%s, int n", g.din ? "float *din, " : "",
-             (flags & GEN_BWD_IN) ? ", const float *in" : "",
-             (flags & GEN_BWD_OUT) ? ", const float *out" : "");
-    emit_open(e, "static void %s_backward(%s)", L->name, args);
-    desc->emit_backward(e, &g);
+    emit_open(e, "static void %s_grads(const float *dout%s, int n, int part, int parts)", L->name,
+              (flags & GEN_GRAD_IN) ? ", const float *in" : "");
+    desc->emit_grads(e, &g);
     emit_close(e);
 }
 
@@ -282,26 +325,56 @@ static void emit_driver(cnn_emitter *e, const plan *P)
     emit_blank(e);
     emit(e, "/* ==== the model interface of cnnrt.h ==== */");
     emit_blank(e);
-    emit_open(e, "static void forward(cnn_model *m, const float *input, int n, int training, cnn_rng *rng)");
     int uses_training = 0, uses_rng = 0;
     for (int l = 0; l <= last; l++) {
         uses_training |= P->flags[l] & GEN_FWD_TRAINING;
         uses_rng |= P->flags[l] & GEN_FWD_RNG;
     }
-    emit(e, "(void)m;");
-    if (!uses_training)
-        emit(e, "(void)training;");
-    if (!uses_rng)
-        emit(e, "(void)rng;");
-    emit(e, "x = input;");
+    emit(e, "/* The batch of the current pass, for the threads' parts (cnn_parallel). */");
+    emit(e, "static int batch_n;");
+    if (uses_training)
+        emit(e, "static int batch_training;");
+    if (uses_rng)
+        emit(e, "static cnn_rng *batch_rng;");
+    emit(e, "static const int *batch_labels;");
+    emit_blank(e);
+    emit(e, "/* One thread's share of a forward pass: images b0 .. b0+n-1. */");
+    emit_open(e, "static void forward_part(void *arg, int part, int parts)");
+    emit(e, "(void)arg;");
+    emit(e, "int b0 = batch_n * part / parts, n = batch_n * (part + 1) / parts - b0;");
     for (int l = 0; l <= last; l++) {
         int f = P->flags[l];
         if (f & GEN_ALIAS)
             continue;
-        emit(e, "%s_forward(%s, %s, n%s%s);", ir->layers[l].name, P->out[l],
-             l ? P->out[l - 1] : "x", (f & GEN_FWD_TRAINING) ? ", training" : "",
-             (f & GEN_FWD_RNG) ? ", rng" : "");
+        const char *name = ir->layers[l].name;
+        char extra[64];
+        snprintf(extra, sizeof extra, "%s%s", (f & GEN_FWD_TRAINING) ? ", batch_training" : "",
+                 (f & GEN_FWD_RNG) ? ", batch_rng" : "");
+        if (f & GEN_SERIAL) {
+            emit(e, "cnn_barrier(); /* %s sees the whole batch, in one thread */", name);
+            emit(e, "if (part == 0)");
+            emit(e, "    %s_forward(%s, %s, 0, batch_n%s);", name, P->out[l],
+                 l ? P->out[l - 1] : "x", extra);
+            emit(e, "cnn_barrier();");
+        } else
+            emit(e, "%s_forward(%s, %s, b0, n%s);", name, P->out[l], l ? P->out[l - 1] : "x",
+                 extra);
     }
+    emit_close(e);
+    emit_blank(e);
+    emit_open(e, "static void forward(cnn_model *m, const float *input, int n, int training, cnn_rng *rng)");
+    emit(e, "(void)m;");
+    emit(e, "x = input;");
+    emit(e, "batch_n = n;");
+    if (uses_training)
+        emit(e, "batch_training = training;");
+    else
+        emit(e, "(void)training;");
+    if (uses_rng)
+        emit(e, "batch_rng = rng;");
+    else
+        emit(e, "(void)rng;");
+    emit(e, "cnn_parallel(forward_part, NULL, n);");
     emit_close(e);
 
     emit_blank(e);
@@ -323,25 +396,48 @@ static void emit_driver(cnn_emitter *e, const plan *P)
     emit_close(e);
 
     emit_blank(e);
-    emit_open(e, "static void backward(cnn_model *m, const int *labels, int n)");
-    emit(e, "(void)m;");
-    emit(e, "/* softmax with cross-entropy: d loss / d logits = (p - onehot(label)) / n */");
-    emit(e, "for (int b = 0; b < n; b++)");
+    emit_open(e, "static void backward_part(void *arg, int part, int parts)");
+    emit(e, "(void)arg;");
+    emit(e, "int b0 = batch_n * part / parts, n = batch_n * (part + 1) / parts - b0;");
+    emit(e, "/* softmax with cross-entropy: d loss / d logits = (p - onehot(label)) / batch */");
+    emit(e, "for (int b = b0; b < b0 + n; b++)");
     emit(e, "    for (int j = 0; j < %d; j++)", K);
-    emit(e, "        %s[b * %d + j] = (%s[b * %d + j] - (j == labels[b])) / (float)n;",
+    emit(e, "        %s[b * %d + j] = (%s[b * %d + j] - (j == batch_labels[b])) / (float)batch_n;",
          P->dout[last], K, P->out[last], K);
     for (int l = last; l >= 0; l--) {
         int f = P->flags[l];
-        if ((f & GEN_ALIAS) || !P->dout[l][0])
+        if ((f & GEN_ALIAS) || !P->has_backward[l])
             continue;
-        const char *in = l ? P->out[l - 1] : "x";
+        const char *name = ir->layers[l].name;
         char call[320];
-        snprintf(call, sizeof call, "%s_backward(%s%s%s%s%s%s%s, n);", ir->layers[l].name,
+        snprintf(call, sizeof call, "%s_backward(%s%s%s%s%s, %s);", name,
                  P->grad_in[l] ? P->dout[l - 1] : "", P->grad_in[l] ? ", " : "", P->dout[l],
-                 (f & GEN_BWD_IN) ? ", " : "", (f & GEN_BWD_IN) ? in : "",
-                 (f & GEN_BWD_OUT) ? ", " : "", (f & GEN_BWD_OUT) ? P->out[l] : "");
-        emit(e, "%s", call);
+                 (f & GEN_BWD_OUT) ? ", " : "", (f & GEN_BWD_OUT) ? P->out[l] : "",
+                 (f & GEN_SERIAL) ? "0, batch_n" : "b0, n");
+        if (f & GEN_SERIAL) {
+            emit(e, "cnn_barrier(); /* %s sees the whole batch, in one thread */", name);
+            emit(e, "if (part == 0)");
+            emit(e, "    %s", call);
+            emit(e, "cnn_barrier();");
+        } else
+            emit(e, "%s", call);
     }
+    emit(e, "/* The parameters' gradients sum over every image: each part takes a share of rows. */");
+    emit(e, "cnn_barrier();");
+    for (int l = last; l >= 0; l--) {
+        if (!P->has_grads[l])
+            continue;
+        int f = P->flags[l];
+        emit(e, "%s_grads(%s%s%s, batch_n, part, parts);", ir->layers[l].name, P->dout[l],
+             (f & GEN_GRAD_IN) ? ", " : "", (f & GEN_GRAD_IN) ? (l ? P->out[l - 1] : "x") : "");
+    }
+    emit_close(e);
+    emit_blank(e);
+    emit_open(e, "static void backward(cnn_model *m, const int *labels, int n)");
+    emit(e, "(void)m;");
+    emit(e, "batch_labels = labels;");
+    emit(e, "batch_n = n;");
+    emit(e, "cnn_parallel(backward_part, NULL, n);");
     emit_close(e);
 
     emit_blank(e);
@@ -459,8 +555,9 @@ int cnn_generate_c(FILE *out, const cnn_ir *ir, const cnn_source *src, const cnn
     char (*outn)[64] = calloc((size_t)n, sizeof *outn);
     char (*doutn)[64] = calloc((size_t)n, sizeof *doutn);
     int *flags = calloc((size_t)n, sizeof *flags), *grad_in = calloc((size_t)n, sizeof *grad_in);
-    if (!outn || !doutn || !flags || !grad_in) {
-        free(outn), free(doutn), free(flags), free(grad_in);
+    int *has_backward = calloc((size_t)n, sizeof(int)), *has_grads = calloc((size_t)n, sizeof(int));
+    if (!outn || !doutn || !flags || !grad_in || !has_backward || !has_grads) {
+        free(outn), free(doutn), free(flags), free(grad_in), free(has_backward), free(has_grads);
         return -1;
     }
     int params_before = 0;
@@ -482,13 +579,13 @@ int cnn_generate_c(FILE *out, const cnn_ir *ir, const cnn_source *src, const cnn
             params_before = 1;
     }
     plan P = {.ir = ir, .src = src, .opts = opts, .out = outn, .dout = doutn, .flags = flags,
-              .grad_in = grad_in};
+              .grad_in = grad_in, .has_backward = has_backward, .has_grads = has_grads};
     cnn_emitter e = {.out = out};
     emit_header(&e, &P);
     for (int l = 0; l < n; l++)
         emit_layer(&e, &P, l);
     emit_driver(&e, &P);
-    free(outn), free(doutn), free(flags), free(grad_in);
+    free(outn), free(doutn), free(flags), free(grad_in), free(has_backward), free(has_grads);
     return ferror(out) ? -1 : 0;
 }
 

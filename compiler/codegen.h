@@ -49,7 +49,9 @@ void gen_activation_backward(cnn_emitter *e, const cnn_layer *L, const char *dbu
                              const char *out, const char *count);
 /* Adds the bias to every row of rows x units buf. */
 void gen_bias_rows(cnn_emitter *e, const cnn_layer *L, const char *buf, const char *rows);
-/* Sums the rows of the gradient into the bias gradient. */
+/* In NAME_grads: sums the rows of the gradient into this part's share of the bias gradient. */
 void gen_bias_grad(cnn_emitter *e, const cnn_layer *L, const char *dbuf, const char *rows);
+/* In NAME_grads: declares r0, r1, this part's share of a gradient's rows. */
+void gen_row_share(cnn_emitter *e, int rows);
 
 #endif

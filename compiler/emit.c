@@ -34,6 +34,12 @@ void emit_open(cnn_emitter *e, const char *fmt, ...)
     e->depth++;
 }
 
+void emit_block(cnn_emitter *e)
+{
+    emit(e, "{");
+    e->depth++;
+}
+
 void emit_for(cnn_emitter *e, const char *fmt, ...)
 {
     LINE("", "");

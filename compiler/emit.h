@@ -11,6 +11,8 @@ typedef struct cnn_emitter {
 
 /* One line at the current indentation (the format has no trailing newline). */
 void emit(cnn_emitter *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A bare block, for locals that live only in it; emit_close ends it. */
+void emit_block(cnn_emitter *e);
 /* "header {" and one level deeper. */
 void emit_open(cnn_emitter *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One level shallower and "}" (or "};" for initializers). */

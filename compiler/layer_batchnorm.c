@@ -42,7 +42,7 @@ static int infer(cnn_layer *L, cnn_diag *d)
 static int gen_flags(const cnn_layer *L)
 {
     (void)L;
-    return GEN_FWD_TRAINING;
+    return GEN_FWD_TRAINING | GEN_SERIAL; /* batch statistics */
 }
 
 static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
@@ -62,6 +62,7 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
     const char *N = L->name;
     emit(e, "int rows = n * %ld;", per_image);
     emit_open(e, "if (training)");
+    emit(e, "float *xhat = %s_xhat + %s;", N, gen_times("b0", (int)cnn_shape_size(L->in)));
     emit(e, "double mean[%d] = {0}, var[%d] = {0};", C, C);
     emit(e, "for (int r = 0; r < rows; r++)");
     emit(e, "    for (int c = 0; c < %d; c++)", C);
@@ -88,9 +89,9 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
     emit_close(e);
     emit_for(e, "for (int r = 0; r < rows; r++)");
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
-    emit(e, "float xhat = (float)((in[r * %d + c] - mean[c]) * %s_invstd[c]);", C, N);
-    emit(e, "%s_xhat[r * %d + c] = xhat;", N, C);
-    emit(e, "out[r * %d + c] = %s_gamma[c] * xhat + %s_beta[c];", C, N, N);
+    emit(e, "float v = (float)((in[r * %d + c] - mean[c]) * %s_invstd[c]);", C, N);
+    emit(e, "xhat[r * %d + c] = v;", C);
+    emit(e, "out[r * %d + c] = %s_gamma[c] * v + %s_beta[c];", C, N, N);
     emit_close(e);
     emit_end_for(e, 1);
     emit(e, "return;");
@@ -111,11 +112,12 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
     long per_image = cnn_shape_size(L->in) / C;
     const char *N = L->name;
     emit(e, "int rows = n * %ld;", per_image);
+    emit(e, "const float *xhat = %s_xhat + %s;", N, gen_times("b0", (int)cnn_shape_size(L->in)));
     emit(e, "double sum_g[%d] = {0}, sum_gx[%d] = {0};", C, C);
     emit_for(e, "for (int r = 0; r < rows; r++)");
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
     emit(e, "sum_g[c] += dout[r * %d + c];", C);
-    emit(e, "sum_gx[c] += dout[r * %d + c] * %s_xhat[r * %d + c];", C, N, C);
+    emit(e, "sum_gx[c] += dout[r * %d + c] * xhat[r * %d + c];", C, C);
     emit_close(e);
     emit_end_for(e, 1);
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
@@ -129,7 +131,7 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
     emit(e, "double k = (double)%s_gamma[c] * %s_invstd[c] / rows;", N, N);
     emit(e, "din[r * %d + c] = (float)(k * ((double)rows * dout[r * %d + c] - sum_g[c] - "
-            "%s_xhat[r * %d + c] * sum_gx[c]));", C, C, N, C);
+            "xhat[r * %d + c] * sum_gx[c]));", C, C, C);
     emit_close(e);
     emit_end_for(e, 1);
 }

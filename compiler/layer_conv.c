@@ -99,8 +99,11 @@ static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
     conv_dims d = dims_of(L);
     emit(e, "/* im2col of the batch: row (b, oy, ox) holds the %dx%dx%d window under output",
          L->kh, L->kw, d.C);
-    emit(e, " * pixel (oy, ox); backward reuses it for the gradient of those windows. */");
+    emit(e, " * pixel (oy, ox). The kernel's gradient reads it again after backward. */");
     emit(e, "static float %s_cols[%d * %d * %d];", L->name, g->batch, d.P, d.KKC);
+    if (g->din)
+        emit(e, "static float %s_dcols[%d * %d * %d]; /* the windows' gradients */", L->name,
+             g->batch, d.P, d.KKC);
     if (!d.padded)
         return;
     emit_blank(e);
@@ -127,15 +130,14 @@ static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
     emit_close(e);
 }
 
-/* The loops over every output pixel of every image, with `col` at its window row;
+/* The loops over every output pixel of every image, with `col` at its row of cols;
  * close_pixels ends them. */
-static void open_pixels(cnn_emitter *e, const cnn_layer *L, const conv_dims *d)
+static void open_pixels(cnn_emitter *e, const conv_dims *d, const char *cols)
 {
     emit_for(e, "for (int b = 0; b < n; b++)");
     emit_for(e, "for (int oy = 0; oy < %d; oy++)", d->OH);
     emit_open(e, "for (int ox = 0; ox < %d; ox++)", d->OW);
-    emit(e, "float *col = %s_cols + ((b * %d + oy) * %d + ox) * %d;", L->name, d->OH, d->OW,
-         d->KKC);
+    emit(e, "float *col = %s + ((b * %d + oy) * %d + ox) * %d;", cols, d->OH, d->OW, d->KKC);
 }
 
 /* Copies the window under (oy, ox) into col (gather), or adds col back onto it (scatter):
@@ -182,20 +184,20 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     conv_dims d = dims_of(L);
-    char rows[32], count[32], kkc[16], f[16], cols[64], kernel[64];
+    char rows[32], count[32], kkc[16], f[16], kernel[64];
     snprintf(rows, sizeof rows, "n * %d", d.P);
     snprintf(count, sizeof count, "n * %d", d.P * d.F);
     snprintf(kkc, sizeof kkc, "%d", d.KKC);
     snprintf(f, sizeof f, "%d", d.F);
-    snprintf(cols, sizeof cols, "%s_cols", L->name);
     snprintf(kernel, sizeof kernel, "%s_kernel", L->name);
-    open_pixels(e, L, &d);
+    emit(e, "float *cols = %s_cols + b0 * %d;", L->name, d.P * d.KKC);
+    open_pixels(e, &d, "cols");
     emit_window(e, L, &d, 1);
     close_pixels(e);
     emit(e, "/* out[n*%d][%d] = bias + cols[n*%d][%d] . kernel[%d][%d] */", d.P, d.F, d.P, d.KKC,
          d.KKC, d.F);
     gen_bias_rows(e, L, "out", rows);
-    gen_sgemm(e, 0, 0, rows, f, kkc, cols, kkc, kernel, f, "1.0f", "out", f);
+    gen_sgemm(e, 0, 0, rows, f, kkc, "cols", kkc, kernel, f, "1.0f", "out", f);
     gen_activation_forward(e, L, "out", count);
 }
 
@@ -203,27 +205,44 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     conv_dims d = dims_of(L);
-    char rows[32], count[32], kkc[16], f[16], cols[64], kernel[64], kgrad[64];
+    char rows[32], count[32], kkc[16], f[16], kernel[64];
     snprintf(rows, sizeof rows, "n * %d", d.P);
     snprintf(count, sizeof count, "n * %d", d.P * d.F);
     snprintf(kkc, sizeof kkc, "%d", d.KKC);
     snprintf(f, sizeof f, "%d", d.F);
-    snprintf(cols, sizeof cols, "%s_cols", L->name);
     snprintf(kernel, sizeof kernel, "%s_kernel", L->name);
-    snprintf(kgrad, sizeof kgrad, "%s_kernel_grad", L->name);
     gen_activation_backward(e, L, "dout", "out", count);
-    gen_bias_grad(e, L, "dout", rows);
-    emit(e, "/* kernel_grad[%d][%d] += cols^T . dout */", d.KKC, d.F);
-    gen_sgemm(e, 1, 0, kkc, f, rows, cols, kkc, "dout", f, "1.0f", kgrad, f);
     if (!g->din)
         return;
-    emit(e, "/* The windows' gradient, dout . kernel^T, overwrites cols; then each row is");
-    emit(e, " * added back onto the input pixels it came from (col2im). */");
-    gen_sgemm(e, 0, 1, rows, kkc, f, "dout", f, kernel, f, "0.0f", cols, kkc);
+    emit(e, "/* The windows' gradients, dout . kernel^T; then each row is added back onto");
+    emit(e, " * the input pixels it came from (col2im). */");
+    emit(e, "float *dcols = %s_dcols + b0 * %d;", L->name, d.P * d.KKC);
+    gen_sgemm(e, 0, 1, rows, kkc, f, "dout", f, kernel, f, "0.0f", "dcols", kkc);
     emit(e, "memset(din, 0, sizeof(float) * n * %d);", d.H * d.W * d.C);
-    open_pixels(e, L, &d);
+    open_pixels(e, &d, "dcols");
     emit_window(e, L, &d, 0);
     close_pixels(e);
+}
+
+static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    conv_dims d = dims_of(L);
+    char rows[32], kkc[16], f[16], m[16], cols[64], kgrad[64];
+    snprintf(rows, sizeof rows, "n * %d", d.P);
+    snprintf(kkc, sizeof kkc, "%d", d.KKC);
+    snprintf(f, sizeof f, "%d", d.F);
+    snprintf(m, sizeof m, "r1 - r0");
+    snprintf(cols, sizeof cols, "%s_cols + r0", L->name);
+    snprintf(kgrad, sizeof kgrad, "%s_kernel_grad + %s", L->name, gen_times("r0", d.F));
+    gen_row_share(e, d.KKC);
+    emit(e, "/* kernel_grad[r0..r1][%d] += cols[n*%d][r0..r1]^T . dout[n*%d][%d] */", d.F, d.P,
+         d.P, d.F);
+    emit(e, "if (r1 > r0)");
+    e->depth++;
+    gen_sgemm(e, 1, 0, m, f, rows, cols, kkc, "dout", f, "1.0f", kgrad, f);
+    e->depth--;
+    gen_bias_grad(e, L, "dout", rows);
 }
 
 const cnn_layer_desc cnn_layer_conv = {
@@ -240,4 +259,5 @@ const cnn_layer_desc cnn_layer_conv = {
     .emit_buffers = emit_buffers,
     .emit_forward = emit_forward,
     .emit_backward = emit_backward,
+    .emit_grads = emit_grads,
 };

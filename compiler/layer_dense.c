@@ -45,7 +45,7 @@ static int gen_flags(const cnn_layer *L)
     /* The kernel's gradient needs the input; the activation's derivative needs the output
      * (softmax is folded into the loss's gradient). */
     int needs_out = L->act != CNN_ACT_LINEAR && L->act != CNN_ACT_SOFTMAX;
-    return GEN_BWD_IN | (needs_out ? GEN_BWD_OUT : 0);
+    return GEN_GRAD_IN | (needs_out ? GEN_BWD_OUT : 0);
 }
 
 static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
@@ -63,10 +63,10 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
     snprintf(i, sizeof i, "%d", I);
     snprintf(u, sizeof u, "%d", U);
     snprintf(kernel, sizeof kernel, "%s_kernel", L->name);
-    snprintf(z, sizeof z, "%s", g->is_last ? "" : "out");
-    if (g->is_last)
-        snprintf(z, sizeof z, "%s_logits", L->name);
+    snprintf(z, sizeof z, "%s", g->is_last ? "logits" : "out");
     snprintf(count, sizeof count, "n * %d", U);
+    if (g->is_last)
+        emit(e, "float *logits = %s_logits + %s;", L->name, gen_times("b0", U));
     emit(e, "/* %s[n][%d] = bias + in[n][%d] . kernel[%d][%d] */", g->is_last ? "logits" : "out",
          U, I, I, U);
     gen_bias_rows(e, L, z, "n");
@@ -94,21 +94,34 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     int I = L->in.c, U = L->out.c;
-    char i[16], u[16], kernel[64], kgrad[64], count[32];
+    char i[16], u[16], kernel[64], count[32];
     snprintf(i, sizeof i, "%d", I);
     snprintf(u, sizeof u, "%d", U);
     snprintf(kernel, sizeof kernel, "%s_kernel", L->name);
-    snprintf(kgrad, sizeof kgrad, "%s_kernel_grad", L->name);
     snprintf(count, sizeof count, "n * %d", U);
     if (!g->is_last)
         gen_activation_backward(e, L, "dout", "out", count);
-    gen_bias_grad(e, L, "dout", "n");
-    emit(e, "/* kernel_grad[%d][%d] += in^T . dout */", I, U);
-    gen_sgemm(e, 1, 0, i, u, "n", "in", i, "dout", u, "1.0f", kgrad, u);
     if (!g->din)
         return;
     emit(e, "/* din[n][%d] = dout . kernel^T */", I);
     gen_sgemm(e, 0, 1, "n", i, u, "dout", u, kernel, u, "0.0f", "din", i);
+}
+
+static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int I = L->in.c, U = L->out.c;
+    char i[16], u[16], kgrad[64];
+    snprintf(i, sizeof i, "%d", I);
+    snprintf(u, sizeof u, "%d", U);
+    snprintf(kgrad, sizeof kgrad, "%s_kernel_grad + %s", L->name, gen_times("r0", U));
+    gen_row_share(e, I);
+    emit(e, "/* kernel_grad[r0..r1][%d] += in[n][r0..r1]^T . dout[n][%d] */", U, U);
+    emit(e, "if (r1 > r0)");
+    e->depth++;
+    gen_sgemm(e, 1, 0, "r1 - r0", u, "n", "in + r0", i, "dout", u, "1.0f", kgrad, u);
+    e->depth--;
+    gen_bias_grad(e, L, "dout", "n");
 }
 
 const cnn_layer_desc cnn_layer_dense = {
@@ -125,4 +138,5 @@ const cnn_layer_desc cnn_layer_dense = {
     .emit_buffers = emit_buffers,
     .emit_forward = emit_forward,
     .emit_backward = emit_backward,
+    .emit_grads = emit_grads,
 };

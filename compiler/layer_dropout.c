@@ -24,7 +24,7 @@ static int infer(cnn_layer *L, cnn_diag *d)
 static int gen_flags(const cnn_layer *L)
 {
     (void)L;
-    return GEN_FWD_TRAINING | GEN_FWD_RNG;
+    return GEN_FWD_TRAINING | GEN_FWD_RNG | GEN_SERIAL; /* one random sequence */
 }
 
 static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
@@ -41,11 +41,12 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
     emit(e, "memcpy(out, in, sizeof(float) * n * %ld);", size);
     emit(e, "return;");
     emit_close(e);
+    emit(e, "float *mask = %s_mask + %s;", L->name, gen_times("b0", (int)size));
     emit(e, "/* One draw per element in memory order, as every cnnc backend draws (cnnrt.h). */");
     emit_open(e, "for (int i = 0; i < n * %ld; i++)", size);
-    emit(e, "%s_mask[i] = cnn_dropout_keep(rng, %s) ? %s : 0.0f;", L->name, gen_float(L->rate),
+    emit(e, "mask[i] = cnn_dropout_keep(rng, %s) ? %s : 0.0f;", gen_float(L->rate),
          gen_float(1.0 / (1.0 - L->rate)));
-    emit(e, "out[i] = in[i] * %s_mask[i];", L->name);
+    emit(e, "out[i] = in[i] * mask[i];");
     emit_close(e);
 }
 
@@ -53,8 +54,10 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     if (!g->din)
         return;
-    emit(e, "for (int i = 0; i < n * %ld; i++)", cnn_shape_size(g->L->out));
-    emit(e, "    din[i] = dout[i] * %s_mask[i];", g->L->name);
+    long size = cnn_shape_size(g->L->out);
+    emit(e, "const float *mask = %s_mask + %s;", g->L->name, gen_times("b0", (int)size));
+    emit(e, "for (int i = 0; i < n * %ld; i++)", size);
+    emit(e, "    din[i] = dout[i] * mask[i];");
 }
 
 const cnn_layer_desc cnn_layer_dropout = {

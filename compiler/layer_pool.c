@@ -58,6 +58,13 @@ static const char *index_type(const cnn_layer *L)
     return L->kh * L->kw <= 256 ? "unsigned char" : "int";
 }
 
+/* The windows cover the input exactly once (2x2 windows, stride 2, even sizes). */
+static int tiles(const cnn_layer *L)
+{
+    return L->sh == L->kh && L->sw == L->kw && L->out.h * L->kh == L->in.h &&
+           L->out.w * L->kw == L->in.w;
+}
+
 static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
@@ -66,6 +73,8 @@ static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
     int C = L->in.c, W = L->in.w;
     emit(e, "/* Which tap of its window each output took (the first maximum), for backward. */");
     emit(e, "static %s %s_arg[%d * %ld];", index_type(L), L->name, g->batch, cnn_shape_size(L->out));
+    if (tiles(L))
+        return; /* backward writes every tap: no table of offsets */
     emit(e, "/* The taps' offsets from the window's first element. */");
     char list[1024] = "";
     size_t k = 0;
@@ -99,6 +108,9 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     int W = L->in.w, C = L->in.c, taps = L->kh * L->kw;
+    if (L->pool == CNN_POOL_MAX && g->din)
+        emit(e, "%s *winner = %s_arg + %s;", index_type(L), L->name,
+             gen_times("b0", (int)cnn_shape_size(L->out)));
     open_windows(e, L, 0);
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
     if (L->pool == CNN_POOL_AVG) {
@@ -122,7 +134,7 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
         }
         emit(e, "out[at + c] = best;");
         if (g->din)
-            emit(e, "%s_arg[at + c] = (%s)arg;", L->name, index_type(L));
+            emit(e, "winner[at + c] = (%s)arg;", index_type(L));
     }
     emit_close(e);
     close_windows(e);
@@ -132,16 +144,29 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     int W = L->in.w, C = L->in.c, taps = L->kh * L->kw;
-    emit(e, "memset(din, 0, sizeof(float) * n * %ld);", cnn_shape_size(L->in));
+    /* Windows that tile the input exactly write every input element once: assigned, with no
+     * clearing pass first. Otherwise (overlaps, uncovered edges) clear, then add. */
+    int tiled = tiles(L);
+    const char *op = tiled ? "=" : "+=";
+    if (L->pool == CNN_POOL_MAX)
+        emit(e, "const %s *winner = %s_arg + %s;", index_type(L), L->name,
+             gen_times("b0", (int)cnn_shape_size(L->out)));
+    if (!tiled)
+        emit(e, "memset(din, 0, sizeof(float) * n * %ld);", cnn_shape_size(L->in));
     open_windows(e, L, 1);
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
-    if (L->pool == CNN_POOL_MAX) {
-        emit(e, "win[%s_tap[%s_arg[at + c]] + c] += dout[at + c];", L->name, L->name);
+    if (L->pool == CNN_POOL_MAX && tiled) {
+        emit(e, "float d = dout[at + c];");
+        emit(e, "int arg = winner[at + c];");
+        for (int t = 0; t < taps; t++)
+            emit(e, "win[%d + c] = arg == %d ? d : 0.0f;", ((t / L->kw) * W + t % L->kw) * C, t);
+    } else if (L->pool == CNN_POOL_MAX) {
+        emit(e, "win[%s_tap[winner[at + c]] + c] += dout[at + c];", L->name);
     } else {
         emit(e, "float share = dout[at + c] * %s;", gen_float(1.0 / taps));
         for (int ky = 0; ky < L->kh; ky++)
             for (int kx = 0; kx < L->kw; kx++)
-                emit(e, "win[%d + c] += share;", (ky * W + kx) * C);
+                emit(e, "win[%d + c] %s share;", (ky * W + kx) * C, op);
     }
     emit_close(e);
     close_windows(e);

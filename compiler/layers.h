@@ -7,13 +7,15 @@
 #include "ir.h"
 #include "options.h"
 
-/* What a layer's generated functions take beyond (out, in, n) and (dout, n). */
+/* What a layer's generated functions take beyond the buffers and the images' range. */
 enum {
-    GEN_FWD_TRAINING = 1, /* int training */
-    GEN_FWD_RNG = 2,      /* cnn_rng *rng (dropout) */
-    GEN_BWD_IN = 4,       /* const float *in */
-    GEN_BWD_OUT = 8,      /* const float *out */
-    GEN_ALIAS = 16        /* no code: the output is the input buffer (flatten) */
+    GEN_FWD_TRAINING = 1, /* forward: int training */
+    GEN_FWD_RNG = 2,      /* forward: cnn_rng *rng (dropout) */
+    GEN_GRAD_IN = 4,      /* grads: const float *in (dense: the kernel's gradient) */
+    GEN_BWD_OUT = 8,      /* backward: const float *out (the activation's derivative) */
+    GEN_ALIAS = 16,       /* no code: the output is the input buffer (flatten) */
+    GEN_SERIAL = 32       /* forward and backward see the whole batch at once, in one thread
+                             (batch statistics, one random sequence) */
 };
 
 typedef struct cnn_layer_desc {
@@ -29,13 +31,20 @@ typedef struct cnn_layer_desc {
     /* Checks L->in, then sets L->out, the parameter tensors and the forward FLOPs. */
     int (*infer)(cnn_layer *L, cnn_diag *d);
 
-    /* Code generation. The flags say which arguments the generated functions take. */
+    /* Code generation. The flags say which arguments the generated functions take.
+     * The batch is split between threads: NAME_forward and NAME_backward see n images
+     * starting at image b0, with out, in, dout and din already pointing at image b0 (a
+     * layer's own per-image buffers it offsets itself); GEN_SERIAL layers get the whole
+     * batch. NAME_grads then adds the parameters' gradients over the whole batch, each of
+     * `parts` threads one share of the rows (`part`); it reads dout after backward. */
     int (*gen_flags)(const cnn_layer *L);
     /* Static buffers the layer needs besides its output and gradient (may be NULL). */
     void (*emit_buffers)(cnn_emitter *e, const cnn_gen_layer *g);
-    /* Bodies of NAME_forward and NAME_backward. */
+    /* Bodies of NAME_forward, NAME_backward (may emit nothing) and NAME_grads (NULL when
+     * the layer has no trainable parameters or computes their gradients in backward). */
     void (*emit_forward)(cnn_emitter *e, const cnn_gen_layer *g);
     void (*emit_backward)(cnn_emitter *e, const cnn_gen_layer *g);
+    void (*emit_grads)(cnn_emitter *e, const cnn_gen_layer *g);
 } cnn_layer_desc;
 
 extern const cnn_layer_desc cnn_layer_conv, cnn_layer_pool, cnn_layer_dropout,

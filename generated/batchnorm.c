@@ -32,14 +32,17 @@ static float conv2d_1_bias_m[32], conv2d_1_bias_v[32]; /* optimizer state */
 static float conv2d_1_out[32 * 21632];
 static float conv2d_1_dout[32 * 21632];
 /* im2col of the batch: row (b, oy, ox) holds the 3x3x1 window under output
- * pixel (oy, ox); backward reuses it for the gradient of those windows. */
+ * pixel (oy, ox). The kernel's gradient reads it again after backward. */
 static float conv2d_1_cols[32 * 676 * 9];
 
-static void conv2d_1_forward(float *out, const float *in, int n) {
+static void conv2d_1_forward(float *out, const float *in, int b0, int n) {
+    out += b0 * 21632;
+    in += b0 * 784;
+    float *cols = conv2d_1_cols + b0 * 6084;
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < 26; oy++)
             for (int ox = 0; ox < 26; ox++) {
-                float *col = conv2d_1_cols + ((b * 26 + oy) * 26 + ox) * 9;
+                float *col = cols + ((b * 26 + oy) * 26 + ox) * 9;
                 const float *win = in + (b * 28 + oy) * 28 + ox;
                 memcpy(col + 0, win + 0, sizeof(float) * 3); /* kernel row 0 */
                 memcpy(col + 3, win + 28, sizeof(float) * 3); /* kernel row 1 */
@@ -49,21 +52,33 @@ static void conv2d_1_forward(float *out, const float *in, int n) {
     for (int r = 0; r < n * 676; r++)
         memcpy(out + r * 32, conv2d_1_bias, sizeof conv2d_1_bias);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * 676, 32, 9,
-                1.0f, conv2d_1_cols, 9, conv2d_1_kernel, 32, 1.0f, out, 32);
+                1.0f, cols, 9, conv2d_1_kernel, 32, 1.0f, out, 32);
     for (int i = 0; i < n * 21632; i++) /* relu */
         out[i] = out[i] > 0.0f ? out[i] : 0.0f;
 }
 
-static void conv2d_1_backward(float *dout, const float *out, int n) {
+static void conv2d_1_backward(float *dout, const float *out, int b0, int n) {
+    dout += b0 * 21632;
+    out += b0 * 21632;
     for (int i = 0; i < n * 21632; i++) /* relu' */
-        if (out[i] <= 0.0f)
-            dout[i] = 0.0f;
-    for (int r = 0; r < n * 676; r++)
-        for (int j = 0; j < 32; j++)
-            conv2d_1_bias_grad[j] += dout[r * 32 + j];
-    /* kernel_grad[9][32] += cols^T . dout */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 9, 32, n * 676,
-                1.0f, conv2d_1_cols, 9, dout, 32, 1.0f, conv2d_1_kernel_grad, 32);
+        dout[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+static void conv2d_1_grads(const float *dout, int n, int part, int parts) {
+    int r0 = 9 * part / parts, r1 = 9 * (part + 1) / parts;
+    /* kernel_grad[r0..r1][32] += cols[n*676][r0..r1]^T . dout[n*676][32] */
+    if (r1 > r0)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, 32, n * 676,
+                    1.0f, conv2d_1_cols + r0, 9, dout, 32, 1.0f, conv2d_1_kernel_grad + r0 * 32, 32);
+    {
+        int j0 = 32 * part / parts, j1 = 32 * (part + 1) / parts;
+        float sum[32] = {0};
+        for (int r = 0; r < n * 676; r++)
+            for (int j = j0; j < j1; j++)
+                sum[j] += dout[r * 32 + j];
+        for (int j = j0; j < j1; j++)
+            conv2d_1_bias_grad[j] += sum[j];
+    }
 }
 
 /* ==== batch_normalization_1 (BatchNormalization): batchnorm
@@ -82,9 +97,12 @@ static float batch_normalization_1_dout[32 * 21632];
 static float batch_normalization_1_xhat[32 * 21632]; /* normalized input of the last pass */
 static float batch_normalization_1_invstd[32];     /* 1/sqrt(var + eps) per channel */
 
-static void batch_normalization_1_forward(float *out, const float *in, int n, int training) {
+static void batch_normalization_1_forward(float *out, const float *in, int b0, int n, int training) {
+    out += b0 * 21632;
+    in += b0 * 21632;
     int rows = n * 676;
     if (training) {
+        float *xhat = batch_normalization_1_xhat + b0 * 21632;
         double mean[32] = {0}, var[32] = {0};
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < 32; c++)
@@ -105,9 +123,9 @@ static void batch_normalization_1_forward(float *out, const float *in, int n, in
         }
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < 32; c++) {
-                float xhat = (float)((in[r * 32 + c] - mean[c]) * batch_normalization_1_invstd[c]);
-                batch_normalization_1_xhat[r * 32 + c] = xhat;
-                out[r * 32 + c] = batch_normalization_1_gamma[c] * xhat + batch_normalization_1_beta[c];
+                float v = (float)((in[r * 32 + c] - mean[c]) * batch_normalization_1_invstd[c]);
+                xhat[r * 32 + c] = v;
+                out[r * 32 + c] = batch_normalization_1_gamma[c] * v + batch_normalization_1_beta[c];
             }
         return;
     }
@@ -119,13 +137,16 @@ static void batch_normalization_1_forward(float *out, const float *in, int n, in
             out[r * 32 + c] = batch_normalization_1_gamma[c] * (in[r * 32 + c] - batch_normalization_1_moving_mean[c]) * batch_normalization_1_invstd[c] + batch_normalization_1_beta[c];
 }
 
-static void batch_normalization_1_backward(float *din, float *dout, int n) {
+static void batch_normalization_1_backward(float *din, float *dout, int b0, int n) {
+    din += b0 * 21632;
+    dout += b0 * 21632;
     int rows = n * 676;
+    const float *xhat = batch_normalization_1_xhat + b0 * 21632;
     double sum_g[32] = {0}, sum_gx[32] = {0};
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < 32; c++) {
             sum_g[c] += dout[r * 32 + c];
-            sum_gx[c] += dout[r * 32 + c] * batch_normalization_1_xhat[r * 32 + c];
+            sum_gx[c] += dout[r * 32 + c] * xhat[r * 32 + c];
         }
     for (int c = 0; c < 32; c++) {
         batch_normalization_1_gamma_grad[c] += (float)sum_gx[c];
@@ -135,7 +156,7 @@ static void batch_normalization_1_backward(float *din, float *dout, int n) {
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < 32; c++) {
             double k = (double)batch_normalization_1_gamma[c] * batch_normalization_1_invstd[c] / rows;
-            din[r * 32 + c] = (float)(k * ((double)rows * dout[r * 32 + c] - sum_g[c] - batch_normalization_1_xhat[r * 32 + c] * sum_gx[c]));
+            din[r * 32 + c] = (float)(k * ((double)rows * dout[r * 32 + c] - sum_g[c] - xhat[r * 32 + c] * sum_gx[c]));
         }
 }
 
@@ -146,10 +167,11 @@ static float max_pooling2d_1_out[32 * 5408];
 static float max_pooling2d_1_dout[32 * 5408];
 /* Which tap of its window each output took (the first maximum), for backward. */
 static unsigned char max_pooling2d_1_arg[32 * 5408];
-/* The taps' offsets from the window's first element. */
-static const int max_pooling2d_1_tap[4] = {0, 32, 832, 864};
 
-static void max_pooling2d_1_forward(float *out, const float *in, int n) {
+static void max_pooling2d_1_forward(float *out, const float *in, int b0, int n) {
+    out += b0 * 5408;
+    in += b0 * 21632;
+    unsigned char *winner = max_pooling2d_1_arg + b0 * 5408;
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < 13; oy++)
             for (int ox = 0; ox < 13; ox++) {
@@ -162,20 +184,27 @@ static void max_pooling2d_1_forward(float *out, const float *in, int n) {
                     if (win[832 + c] > best) { best = win[832 + c]; arg = 2; }
                     if (win[864 + c] > best) { best = win[864 + c]; arg = 3; }
                     out[at + c] = best;
-                    max_pooling2d_1_arg[at + c] = (unsigned char)arg;
+                    winner[at + c] = (unsigned char)arg;
                 }
             }
 }
 
-static void max_pooling2d_1_backward(float *din, float *dout, int n) {
-    memset(din, 0, sizeof(float) * n * 21632);
+static void max_pooling2d_1_backward(float *din, float *dout, int b0, int n) {
+    din += b0 * 21632;
+    dout += b0 * 5408;
+    const unsigned char *winner = max_pooling2d_1_arg + b0 * 5408;
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < 13; oy++)
             for (int ox = 0; ox < 13; ox++) {
                 float *win = din + ((b * 26 + oy * 2) * 26 + ox * 2) * 32;
                 int at = ((b * 13 + oy) * 13 + ox) * 32;
                 for (int c = 0; c < 32; c++) {
-                    win[max_pooling2d_1_tap[max_pooling2d_1_arg[at + c]] + c] += dout[at + c];
+                    float d = dout[at + c];
+                    int arg = winner[at + c];
+                    win[0 + c] = arg == 0 ? d : 0.0f;
+                    win[32 + c] = arg == 1 ? d : 0.0f;
+                    win[832 + c] = arg == 2 ? d : 0.0f;
+                    win[864 + c] = arg == 3 ? d : 0.0f;
                 }
             }
 }
@@ -192,14 +221,18 @@ static float conv2d_2_bias_m[64], conv2d_2_bias_v[64]; /* optimizer state */
 static float conv2d_2_out[32 * 7744];
 static float conv2d_2_dout[32 * 7744];
 /* im2col of the batch: row (b, oy, ox) holds the 3x3x32 window under output
- * pixel (oy, ox); backward reuses it for the gradient of those windows. */
+ * pixel (oy, ox). The kernel's gradient reads it again after backward. */
 static float conv2d_2_cols[32 * 121 * 288];
+static float conv2d_2_dcols[32 * 121 * 288]; /* the windows' gradients */
 
-static void conv2d_2_forward(float *out, const float *in, int n) {
+static void conv2d_2_forward(float *out, const float *in, int b0, int n) {
+    out += b0 * 7744;
+    in += b0 * 5408;
+    float *cols = conv2d_2_cols + b0 * 34848;
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < 11; oy++)
             for (int ox = 0; ox < 11; ox++) {
-                float *col = conv2d_2_cols + ((b * 11 + oy) * 11 + ox) * 288;
+                float *col = cols + ((b * 11 + oy) * 11 + ox) * 288;
                 const float *win = in + ((b * 13 + oy) * 13 + ox) * 32;
                 memcpy(col + 0, win + 0, sizeof(float) * 96); /* kernel row 0 */
                 memcpy(col + 96, win + 416, sizeof(float) * 96); /* kernel row 1 */
@@ -209,30 +242,27 @@ static void conv2d_2_forward(float *out, const float *in, int n) {
     for (int r = 0; r < n * 121; r++)
         memcpy(out + r * 64, conv2d_2_bias, sizeof conv2d_2_bias);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * 121, 64, 288,
-                1.0f, conv2d_2_cols, 288, conv2d_2_kernel, 64, 1.0f, out, 64);
+                1.0f, cols, 288, conv2d_2_kernel, 64, 1.0f, out, 64);
     for (int i = 0; i < n * 7744; i++) /* relu */
         out[i] = out[i] > 0.0f ? out[i] : 0.0f;
 }
 
-static void conv2d_2_backward(float *din, float *dout, const float *out, int n) {
+static void conv2d_2_backward(float *din, float *dout, const float *out, int b0, int n) {
+    din += b0 * 5408;
+    dout += b0 * 7744;
+    out += b0 * 7744;
     for (int i = 0; i < n * 7744; i++) /* relu' */
-        if (out[i] <= 0.0f)
-            dout[i] = 0.0f;
-    for (int r = 0; r < n * 121; r++)
-        for (int j = 0; j < 64; j++)
-            conv2d_2_bias_grad[j] += dout[r * 64 + j];
-    /* kernel_grad[288][64] += cols^T . dout */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 288, 64, n * 121,
-                1.0f, conv2d_2_cols, 288, dout, 64, 1.0f, conv2d_2_kernel_grad, 64);
-    /* The windows' gradient, dout . kernel^T, overwrites cols; then each row is
-     * added back onto the input pixels it came from (col2im). */
+        dout[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    /* The windows' gradients, dout . kernel^T; then each row is added back onto
+     * the input pixels it came from (col2im). */
+    float *dcols = conv2d_2_dcols + b0 * 34848;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * 121, 288, 64,
-                1.0f, dout, 64, conv2d_2_kernel, 64, 0.0f, conv2d_2_cols, 288);
+                1.0f, dout, 64, conv2d_2_kernel, 64, 0.0f, dcols, 288);
     memset(din, 0, sizeof(float) * n * 5408);
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < 11; oy++)
             for (int ox = 0; ox < 11; ox++) {
-                float *col = conv2d_2_cols + ((b * 11 + oy) * 11 + ox) * 288;
+                float *col = dcols + ((b * 11 + oy) * 11 + ox) * 288;
                 float *win = din + ((b * 13 + oy) * 13 + ox) * 32;
                 for (int i = 0; i < 96; i++) /* kernel row 0 */
                     win[0 + i] += col[0 + i];
@@ -241,6 +271,23 @@ static void conv2d_2_backward(float *din, float *dout, const float *out, int n) 
                 for (int i = 0; i < 96; i++) /* kernel row 2 */
                     win[832 + i] += col[192 + i];
             }
+}
+
+static void conv2d_2_grads(const float *dout, int n, int part, int parts) {
+    int r0 = 288 * part / parts, r1 = 288 * (part + 1) / parts;
+    /* kernel_grad[r0..r1][64] += cols[n*121][r0..r1]^T . dout[n*121][64] */
+    if (r1 > r0)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, 64, n * 121,
+                    1.0f, conv2d_2_cols + r0, 288, dout, 64, 1.0f, conv2d_2_kernel_grad + r0 * 64, 64);
+    {
+        int j0 = 64 * part / parts, j1 = 64 * (part + 1) / parts;
+        float sum[64] = {0};
+        for (int r = 0; r < n * 121; r++)
+            for (int j = j0; j < j1; j++)
+                sum[j] += dout[r * 64 + j];
+        for (int j = j0; j < j1; j++)
+            conv2d_2_bias_grad[j] += sum[j];
+    }
 }
 
 /* ==== max_pooling2d_2 (MaxPooling2D): conv 64 3x3 relu; pool 2
@@ -253,7 +300,10 @@ static unsigned char max_pooling2d_2_arg[32 * 1600];
 /* The taps' offsets from the window's first element. */
 static const int max_pooling2d_2_tap[4] = {0, 64, 704, 768};
 
-static void max_pooling2d_2_forward(float *out, const float *in, int n) {
+static void max_pooling2d_2_forward(float *out, const float *in, int b0, int n) {
+    out += b0 * 1600;
+    in += b0 * 7744;
+    unsigned char *winner = max_pooling2d_2_arg + b0 * 1600;
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < 5; oy++)
             for (int ox = 0; ox < 5; ox++) {
@@ -266,12 +316,15 @@ static void max_pooling2d_2_forward(float *out, const float *in, int n) {
                     if (win[704 + c] > best) { best = win[704 + c]; arg = 2; }
                     if (win[768 + c] > best) { best = win[768 + c]; arg = 3; }
                     out[at + c] = best;
-                    max_pooling2d_2_arg[at + c] = (unsigned char)arg;
+                    winner[at + c] = (unsigned char)arg;
                 }
             }
 }
 
-static void max_pooling2d_2_backward(float *din, float *dout, int n) {
+static void max_pooling2d_2_backward(float *din, float *dout, int b0, int n) {
+    din += b0 * 7744;
+    dout += b0 * 1600;
+    const unsigned char *winner = max_pooling2d_2_arg + b0 * 1600;
     memset(din, 0, sizeof(float) * n * 7744);
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < 5; oy++)
@@ -279,7 +332,7 @@ static void max_pooling2d_2_backward(float *din, float *dout, int n) {
                 float *win = din + ((b * 11 + oy * 2) * 11 + ox * 2) * 64;
                 int at = ((b * 5 + oy) * 5 + ox) * 64;
                 for (int c = 0; c < 64; c++) {
-                    win[max_pooling2d_2_tap[max_pooling2d_2_arg[at + c]] + c] += dout[at + c];
+                    win[max_pooling2d_2_tap[winner[at + c]] + c] += dout[at + c];
                 }
             }
 }
@@ -296,14 +349,18 @@ static float conv2d_3_bias_m[64], conv2d_3_bias_v[64]; /* optimizer state */
 static float conv2d_3_out[32 * 576];
 static float conv2d_3_dout[32 * 576];
 /* im2col of the batch: row (b, oy, ox) holds the 3x3x64 window under output
- * pixel (oy, ox); backward reuses it for the gradient of those windows. */
+ * pixel (oy, ox). The kernel's gradient reads it again after backward. */
 static float conv2d_3_cols[32 * 9 * 576];
+static float conv2d_3_dcols[32 * 9 * 576]; /* the windows' gradients */
 
-static void conv2d_3_forward(float *out, const float *in, int n) {
+static void conv2d_3_forward(float *out, const float *in, int b0, int n) {
+    out += b0 * 576;
+    in += b0 * 1600;
+    float *cols = conv2d_3_cols + b0 * 5184;
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < 3; oy++)
             for (int ox = 0; ox < 3; ox++) {
-                float *col = conv2d_3_cols + ((b * 3 + oy) * 3 + ox) * 576;
+                float *col = cols + ((b * 3 + oy) * 3 + ox) * 576;
                 const float *win = in + ((b * 5 + oy) * 5 + ox) * 64;
                 memcpy(col + 0, win + 0, sizeof(float) * 192); /* kernel row 0 */
                 memcpy(col + 192, win + 320, sizeof(float) * 192); /* kernel row 1 */
@@ -313,30 +370,27 @@ static void conv2d_3_forward(float *out, const float *in, int n) {
     for (int r = 0; r < n * 9; r++)
         memcpy(out + r * 64, conv2d_3_bias, sizeof conv2d_3_bias);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * 9, 64, 576,
-                1.0f, conv2d_3_cols, 576, conv2d_3_kernel, 64, 1.0f, out, 64);
+                1.0f, cols, 576, conv2d_3_kernel, 64, 1.0f, out, 64);
     for (int i = 0; i < n * 576; i++) /* relu */
         out[i] = out[i] > 0.0f ? out[i] : 0.0f;
 }
 
-static void conv2d_3_backward(float *din, float *dout, const float *out, int n) {
+static void conv2d_3_backward(float *din, float *dout, const float *out, int b0, int n) {
+    din += b0 * 1600;
+    dout += b0 * 576;
+    out += b0 * 576;
     for (int i = 0; i < n * 576; i++) /* relu' */
-        if (out[i] <= 0.0f)
-            dout[i] = 0.0f;
-    for (int r = 0; r < n * 9; r++)
-        for (int j = 0; j < 64; j++)
-            conv2d_3_bias_grad[j] += dout[r * 64 + j];
-    /* kernel_grad[576][64] += cols^T . dout */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 576, 64, n * 9,
-                1.0f, conv2d_3_cols, 576, dout, 64, 1.0f, conv2d_3_kernel_grad, 64);
-    /* The windows' gradient, dout . kernel^T, overwrites cols; then each row is
-     * added back onto the input pixels it came from (col2im). */
+        dout[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    /* The windows' gradients, dout . kernel^T; then each row is added back onto
+     * the input pixels it came from (col2im). */
+    float *dcols = conv2d_3_dcols + b0 * 5184;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * 9, 576, 64,
-                1.0f, dout, 64, conv2d_3_kernel, 64, 0.0f, conv2d_3_cols, 576);
+                1.0f, dout, 64, conv2d_3_kernel, 64, 0.0f, dcols, 576);
     memset(din, 0, sizeof(float) * n * 1600);
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < 3; oy++)
             for (int ox = 0; ox < 3; ox++) {
-                float *col = conv2d_3_cols + ((b * 3 + oy) * 3 + ox) * 576;
+                float *col = dcols + ((b * 3 + oy) * 3 + ox) * 576;
                 float *win = din + ((b * 5 + oy) * 5 + ox) * 64;
                 for (int i = 0; i < 192; i++) /* kernel row 0 */
                     win[0 + i] += col[0 + i];
@@ -345,6 +399,23 @@ static void conv2d_3_backward(float *din, float *dout, const float *out, int n) 
                 for (int i = 0; i < 192; i++) /* kernel row 2 */
                     win[640 + i] += col[384 + i];
             }
+}
+
+static void conv2d_3_grads(const float *dout, int n, int part, int parts) {
+    int r0 = 576 * part / parts, r1 = 576 * (part + 1) / parts;
+    /* kernel_grad[r0..r1][64] += cols[n*9][r0..r1]^T . dout[n*9][64] */
+    if (r1 > r0)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, 64, n * 9,
+                    1.0f, conv2d_3_cols + r0, 576, dout, 64, 1.0f, conv2d_3_kernel_grad + r0 * 64, 64);
+    {
+        int j0 = 64 * part / parts, j1 = 64 * (part + 1) / parts;
+        float sum[64] = {0};
+        for (int r = 0; r < n * 9; r++)
+            for (int j = j0; j < j1; j++)
+                sum[j] += dout[r * 64 + j];
+        for (int j = j0; j < j1; j++)
+            conv2d_3_bias_grad[j] += sum[j];
+    }
 }
 
 /* ==== flatten_1 (Flatten): flatten
@@ -365,7 +436,9 @@ static float dense_1_bias_m[64], dense_1_bias_v[64]; /* optimizer state */
 static float dense_1_out[32 * 64];
 static float dense_1_dout[32 * 64];
 
-static void dense_1_forward(float *out, const float *in, int n) {
+static void dense_1_forward(float *out, const float *in, int b0, int n) {
+    out += b0 * 64;
+    in += b0 * 576;
     /* out[n][64] = bias + in[n][576] . kernel[576][64] */
     for (int r = 0; r < n; r++)
         memcpy(out + r * 64, dense_1_bias, sizeof dense_1_bias);
@@ -375,19 +448,32 @@ static void dense_1_forward(float *out, const float *in, int n) {
         out[i] = out[i] > 0.0f ? out[i] : 0.0f;
 }
 
-static void dense_1_backward(float *din, float *dout, const float *in, const float *out, int n) {
+static void dense_1_backward(float *din, float *dout, const float *out, int b0, int n) {
+    din += b0 * 576;
+    dout += b0 * 64;
+    out += b0 * 64;
     for (int i = 0; i < n * 64; i++) /* relu' */
-        if (out[i] <= 0.0f)
-            dout[i] = 0.0f;
-    for (int r = 0; r < n; r++)
-        for (int j = 0; j < 64; j++)
-            dense_1_bias_grad[j] += dout[r * 64 + j];
-    /* kernel_grad[576][64] += in^T . dout */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 576, 64, n,
-                1.0f, in, 576, dout, 64, 1.0f, dense_1_kernel_grad, 64);
+        dout[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     /* din[n][576] = dout . kernel^T */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 576, 64,
                 1.0f, dout, 64, dense_1_kernel, 64, 0.0f, din, 576);
+}
+
+static void dense_1_grads(const float *dout, const float *in, int n, int part, int parts) {
+    int r0 = 576 * part / parts, r1 = 576 * (part + 1) / parts;
+    /* kernel_grad[r0..r1][64] += in[n][r0..r1]^T . dout[n][64] */
+    if (r1 > r0)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, 64, n,
+                    1.0f, in + r0, 576, dout, 64, 1.0f, dense_1_kernel_grad + r0 * 64, 64);
+    {
+        int j0 = 64 * part / parts, j1 = 64 * (part + 1) / parts;
+        float sum[64] = {0};
+        for (int r = 0; r < n; r++)
+            for (int j = j0; j < j1; j++)
+                sum[j] += dout[r * 64 + j];
+        for (int j = j0; j < j1; j++)
+            dense_1_bias_grad[j] += sum[j];
+    }
 }
 
 /* ==== dense_2 (Dense): dense 10 softmax
@@ -403,15 +489,18 @@ static float dense_2_out[32 * 10];
 static float dense_2_dout[32 * 10];
 static float dense_2_logits[32 * 10]; /* before softmax, for the loss */
 
-static void dense_2_forward(float *out, const float *in, int n) {
+static void dense_2_forward(float *out, const float *in, int b0, int n) {
+    out += b0 * 10;
+    in += b0 * 64;
+    float *logits = dense_2_logits + b0 * 10;
     /* logits[n][10] = bias + in[n][64] . kernel[64][10] */
     for (int r = 0; r < n; r++)
-        memcpy(dense_2_logits + r * 10, dense_2_bias, sizeof dense_2_bias);
+        memcpy(logits + r * 10, dense_2_bias, sizeof dense_2_bias);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, 10, 64,
-                1.0f, in, 64, dense_2_kernel, 10, 1.0f, dense_2_logits, 10);
+                1.0f, in, 64, dense_2_kernel, 10, 1.0f, logits, 10);
     /* out = softmax(logits), row by row */
     for (int b = 0; b < n; b++) {
-        const float *zb = dense_2_logits + b * 10;
+        const float *zb = logits + b * 10;
         float *p = out + b * 10, max = zb[0], sum = 0.0f;
         for (int j = 1; j < 10; j++)
             max = zb[j] > max ? zb[j] : max;
@@ -424,32 +513,62 @@ static void dense_2_forward(float *out, const float *in, int n) {
     }
 }
 
-static void dense_2_backward(float *din, float *dout, const float *in, int n) {
-    for (int r = 0; r < n; r++)
-        for (int j = 0; j < 10; j++)
-            dense_2_bias_grad[j] += dout[r * 10 + j];
-    /* kernel_grad[64][10] += in^T . dout */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 64, 10, n,
-                1.0f, in, 64, dout, 10, 1.0f, dense_2_kernel_grad, 10);
+static void dense_2_backward(float *din, float *dout, int b0, int n) {
+    din += b0 * 64;
+    dout += b0 * 10;
     /* din[n][64] = dout . kernel^T */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 64, 10,
                 1.0f, dout, 10, dense_2_kernel, 10, 0.0f, din, 64);
 }
 
+static void dense_2_grads(const float *dout, const float *in, int n, int part, int parts) {
+    int r0 = 64 * part / parts, r1 = 64 * (part + 1) / parts;
+    /* kernel_grad[r0..r1][10] += in[n][r0..r1]^T . dout[n][10] */
+    if (r1 > r0)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, 10, n,
+                    1.0f, in + r0, 64, dout, 10, 1.0f, dense_2_kernel_grad + r0 * 10, 10);
+    {
+        int j0 = 10 * part / parts, j1 = 10 * (part + 1) / parts;
+        float sum[10] = {0};
+        for (int r = 0; r < n; r++)
+            for (int j = j0; j < j1; j++)
+                sum[j] += dout[r * 10 + j];
+        for (int j = j0; j < j1; j++)
+            dense_2_bias_grad[j] += sum[j];
+    }
+}
+
 /* ==== the model interface of cnnrt.h ==== */
+
+/* The batch of the current pass, for the threads' parts (cnn_parallel). */
+static int batch_n;
+static int batch_training;
+static const int *batch_labels;
+
+/* One thread's share of a forward pass: images b0 .. b0+n-1. */
+static void forward_part(void *arg, int part, int parts) {
+    (void)arg;
+    int b0 = batch_n * part / parts, n = batch_n * (part + 1) / parts - b0;
+    conv2d_1_forward(conv2d_1_out, x, b0, n);
+    cnn_barrier(); /* batch_normalization_1 sees the whole batch, in one thread */
+    if (part == 0)
+        batch_normalization_1_forward(batch_normalization_1_out, conv2d_1_out, 0, batch_n, batch_training);
+    cnn_barrier();
+    max_pooling2d_1_forward(max_pooling2d_1_out, batch_normalization_1_out, b0, n);
+    conv2d_2_forward(conv2d_2_out, max_pooling2d_1_out, b0, n);
+    max_pooling2d_2_forward(max_pooling2d_2_out, conv2d_2_out, b0, n);
+    conv2d_3_forward(conv2d_3_out, max_pooling2d_2_out, b0, n);
+    dense_1_forward(dense_1_out, conv2d_3_out, b0, n);
+    dense_2_forward(dense_2_out, dense_1_out, b0, n);
+}
 
 static void forward(cnn_model *m, const float *input, int n, int training, cnn_rng *rng) {
     (void)m;
-    (void)rng;
     x = input;
-    conv2d_1_forward(conv2d_1_out, x, n);
-    batch_normalization_1_forward(batch_normalization_1_out, conv2d_1_out, n, training);
-    max_pooling2d_1_forward(max_pooling2d_1_out, batch_normalization_1_out, n);
-    conv2d_2_forward(conv2d_2_out, max_pooling2d_1_out, n);
-    max_pooling2d_2_forward(max_pooling2d_2_out, conv2d_2_out, n);
-    conv2d_3_forward(conv2d_3_out, max_pooling2d_2_out, n);
-    dense_1_forward(dense_1_out, conv2d_3_out, n);
-    dense_2_forward(dense_2_out, dense_1_out, n);
+    batch_n = n;
+    batch_training = training;
+    (void)rng;
+    cnn_parallel(forward_part, NULL, n);
 }
 
 /* Mean cross-entropy from the logits: logsumexp(z) - z[label], in double. */
@@ -469,20 +588,38 @@ static double loss(cnn_model *m, const int *labels, int n) {
     return total / n;
 }
 
+static void backward_part(void *arg, int part, int parts) {
+    (void)arg;
+    int b0 = batch_n * part / parts, n = batch_n * (part + 1) / parts - b0;
+    /* softmax with cross-entropy: d loss / d logits = (p - onehot(label)) / batch */
+    for (int b = b0; b < b0 + n; b++)
+        for (int j = 0; j < 10; j++)
+            dense_2_dout[b * 10 + j] = (dense_2_out[b * 10 + j] - (j == batch_labels[b])) / (float)batch_n;
+    dense_2_backward(dense_1_dout, dense_2_dout, b0, n);
+    dense_1_backward(conv2d_3_dout, dense_1_dout, dense_1_out, b0, n);
+    conv2d_3_backward(max_pooling2d_2_dout, conv2d_3_dout, conv2d_3_out, b0, n);
+    max_pooling2d_2_backward(conv2d_2_dout, max_pooling2d_2_dout, b0, n);
+    conv2d_2_backward(max_pooling2d_1_dout, conv2d_2_dout, conv2d_2_out, b0, n);
+    max_pooling2d_1_backward(batch_normalization_1_dout, max_pooling2d_1_dout, b0, n);
+    cnn_barrier(); /* batch_normalization_1 sees the whole batch, in one thread */
+    if (part == 0)
+        batch_normalization_1_backward(conv2d_1_dout, batch_normalization_1_dout, 0, batch_n);
+    cnn_barrier();
+    conv2d_1_backward(conv2d_1_dout, conv2d_1_out, b0, n);
+    /* The parameters' gradients sum over every image: each part takes a share of rows. */
+    cnn_barrier();
+    dense_2_grads(dense_2_dout, dense_1_out, batch_n, part, parts);
+    dense_1_grads(dense_1_dout, conv2d_3_out, batch_n, part, parts);
+    conv2d_3_grads(conv2d_3_dout, batch_n, part, parts);
+    conv2d_2_grads(conv2d_2_dout, batch_n, part, parts);
+    conv2d_1_grads(conv2d_1_dout, batch_n, part, parts);
+}
+
 static void backward(cnn_model *m, const int *labels, int n) {
     (void)m;
-    /* softmax with cross-entropy: d loss / d logits = (p - onehot(label)) / n */
-    for (int b = 0; b < n; b++)
-        for (int j = 0; j < 10; j++)
-            dense_2_dout[b * 10 + j] = (dense_2_out[b * 10 + j] - (j == labels[b])) / (float)n;
-    dense_2_backward(dense_1_dout, dense_2_dout, dense_1_out, n);
-    dense_1_backward(conv2d_3_dout, dense_1_dout, conv2d_3_out, dense_1_out, n);
-    conv2d_3_backward(max_pooling2d_2_dout, conv2d_3_dout, conv2d_3_out, n);
-    max_pooling2d_2_backward(conv2d_2_dout, max_pooling2d_2_dout, n);
-    conv2d_2_backward(max_pooling2d_1_dout, conv2d_2_dout, conv2d_2_out, n);
-    max_pooling2d_1_backward(batch_normalization_1_dout, max_pooling2d_1_dout, n);
-    batch_normalization_1_backward(conv2d_1_dout, batch_normalization_1_dout, n);
-    conv2d_1_backward(conv2d_1_dout, conv2d_1_out, n);
+    batch_labels = labels;
+    batch_n = n;
+    cnn_parallel(backward_part, NULL, n);
 }
 
 static void destroy(cnn_model *m) {

@@ -56,7 +56,7 @@ static void usage(FILE *out, const char *prog)
             "                        optimizer state and random streams\n"
             "output:\n"
             "  --log DIR             epochs.csv, run.json, confusion.csv (eval.json for eval)\n"
-            "  --threads N           threads for the whole run, BLAS included (default: all)\n",
+            "  --threads N           threads splitting each batch (default: all cores)\n",
             prog, prog, prog, prog, prog);
 }
 
@@ -333,7 +333,7 @@ static void json_config(FILE *f, const cli *c, const cnn_model *m)
     cnn_json_string(f, m->backend);
     fprintf(f, ",\n  \"parameters\": %zu,\n  \"trainable_parameters\": %zu,\n",
             cnn_param_count(m, 0), cnn_param_count(m, 1));
-    fprintf(f, "  \"threads\": %d,\n  \"blas\": ", openblas_get_num_threads());
+    fprintf(f, "  \"threads\": %d,\n  \"blas\": ", cnn_get_threads());
     cnn_json_string(f, openblas_get_config());
     fprintf(f, ",\n  \"config\": {\"optimizer\": \"%s\", \"lr\": %.9g, \"batch\": %d, "
                "\"epochs\": %d, \"validation\": %.9g, \"schedule\": \"%s\", \"seed\": %llu, "
@@ -347,7 +347,7 @@ static void print_header(const cli *c, const cnn_model *m, int n)
 {
     printf("%s: %s '%s' (%s backend) on %d images; %d thread%s; BLAS: %s\n", c->prog,
            strcmp(c->command, "train") == 0 ? "training" : "evaluating", m->name, m->backend, n,
-           openblas_get_num_threads(), openblas_get_num_threads() == 1 ? "" : "s",
+           cnn_get_threads(), cnn_get_threads() == 1 ? "" : "s",
            openblas_get_config());
 }
 
@@ -710,12 +710,18 @@ int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make,
     /* Flush denormals to zero: they slow training severalfold and change no accuracy. */
     _mm_setcsr(_mm_getcsr() | 0x8040);
 #endif
-    if (c.threads > 0)
-        openblas_set_num_threads(c.threads);
+    char err[160];
+    if (cnn_set_threads(c.threads > 0 ? c.threads : cnn_default_threads(), err, sizeof err)) {
+        fprintf(stderr, "%s: error: %s\n", prog, err);
+        return 2;
+    }
     cnn_model *m = make(ctx, cmd == cmd_train ? c.cfg.batch : 0);
-    if (!m)
+    if (!m) {
+        cnn_set_threads(1, err, sizeof err);
         return 1;
+    }
     int status = load_class_names(&c, m->n_classes) ? 1 : cmd(&c, m);
+    cnn_set_threads(1, err, sizeof err); /* joins the workers */
     for (int i = 0; c.class_names && i < c.n_names && i < m->n_classes; i++)
         free(c.class_names[i]);
     free(c.class_names);

@@ -251,6 +251,23 @@ int cnn_plot_run(const char *dir, char *written, size_t wlen, char *err, size_t 
 /* One chart comparing the runs' validation (else training) accuracy and loss per epoch. */
 int cnn_plot_compare(const char *png, int n, char *const *dirs, char *err, size_t errlen);
 
+/* ---- Threads (runtime/parallel.c) ----
+ * Compiled networks split each batch between the threads of one process-wide pool; OpenBLAS
+ * then runs single-threaded inside each of them. Not for the interpreted reference. */
+#define CNN_MAX_THREADS 64
+/* Sizes the pool (1: no worker threads) and sets OpenBLAS to one thread. The workers take the
+ * floating-point mode of the calling thread. -1 with a message on failure. */
+int cnn_set_threads(int threads, char *err, size_t errlen);
+int cnn_get_threads(void);
+/* The online cores, at most CNN_MAX_THREADS: the command line's default. */
+int cnn_default_threads(void);
+/* fn(arg, part, parts) once for each part = 0 .. parts-1, concurrently, the caller taking
+ * part 0; parts = min(pool size, max_parts). Returns when all are done. Not reentrant. */
+typedef void (*cnn_part_fn)(void *arg, int part, int parts);
+void cnn_parallel(cnn_part_fn fn, void *arg, int max_parts);
+/* Inside fn: returns when every part of the region has reached it. */
+void cnn_barrier(void);
+
 /* ---- Command line shared by `cnnc run` and compiled trainers ---- */
 /* Makes a model for batch size `batch`; NULL with a message on stderr on failure. */
 typedef cnn_model *(*cnn_model_factory)(void *ctx, int batch);

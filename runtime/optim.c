@@ -23,19 +23,28 @@ void cnn_optimizer_free(cnn_optimizer *o)
 {
     free(o);
 }
-void cnn_optimizer_step(cnn_optimizer *o, cnn_model *m, double lr)
+
+/* One update, split between the threads of the pool: each part takes a slice of every tensor
+ * (elements are independent, so the result does not depend on the split). */
+typedef struct update {
+    const cnn_train_cfg *cfg;
+    cnn_model *m;
+    double lr, alpha;
+} update;
+
+static void update_part(void *arg, int part, int parts)
 {
-    const cnn_train_cfg *c = &o->cfg;
-    o->step++;
-    /* Adam's bias corrections folded into the step size, as Keras does. */
-    double alpha = lr * sqrt(1.0 - pow(c->beta2, (double)o->step)) /
-                   (1.0 - pow(c->beta1, (double)o->step));
-    for (int t = 0; t < m->n_tensors; t++) {
-        cnn_tensor *T = &m->tensors[t];
+    const update *u = arg;
+    const cnn_train_cfg *c = u->cfg;
+    double lr = u->lr, alpha = u->alpha;
+    for (int t = 0; t < u->m->n_tensors; t++) {
+        cnn_tensor *T = &u->m->tensors[t];
         if (!T->grad)
             continue;
-        float *w = T->value, *g = T->grad, *s1 = T->slot[0], *s2 = T->slot[1];
-        size_t n = T->size;
+        size_t lo = T->size * (size_t)part / (size_t)parts;
+        size_t n = T->size * (size_t)(part + 1) / (size_t)parts - lo;
+        float *w = T->value + lo, *g = T->grad + lo;
+        float *s1 = T->slot[0] ? T->slot[0] + lo : NULL, *s2 = T->slot[1] ? T->slot[1] + lo : NULL;
         switch (c->optimizer) {
         case CNN_OPTIM_SGD:
             for (size_t i = 0; i < n; i++) {
@@ -59,17 +68,35 @@ void cnn_optimizer_step(cnn_optimizer *o, cnn_model *m, double lr)
             }
             break;
         case CNN_OPTIM_ADAMW:
-        case CNN_OPTIM_ADAM:
+        case CNN_OPTIM_ADAM: {
+            /* Constants in locals and one test outside the loop, so that it vectorizes. */
+            const double b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+            const double decay = c->optimizer == CNN_OPTIM_ADAMW ? lr * c->weight_decay : 0.0;
+            if (decay != 0.0)
+                for (size_t i = 0; i < n; i++)
+                    w[i] -= (float)(decay * w[i]);
             for (size_t i = 0; i < n; i++) {
-                if (c->optimizer == CNN_OPTIM_ADAMW)
-                    w[i] -= (float)(lr * c->weight_decay * w[i]);
-                s1[i] = (float)(c->beta1 * s1[i] + (1.0 - c->beta1) * g[i]);
-                s2[i] = (float)(c->beta2 * s2[i] + (1.0 - c->beta2) * g[i] * g[i]);
-                w[i] -= (float)(alpha * s1[i] / (sqrt(s2[i]) + c->eps));
+                s1[i] = (float)(b1 * s1[i] + (1.0 - b1) * g[i]);
+                s2[i] = (float)(b2 * s2[i] + (1.0 - b2) * g[i] * g[i]);
+                w[i] -= (float)(alpha * s1[i] / (sqrt(s2[i]) + eps));
             }
             break;
         }
+        }
     }
+}
+
+void cnn_optimizer_step(cnn_optimizer *o, cnn_model *m, double lr)
+{
+    const cnn_train_cfg *c = &o->cfg;
+    o->step++;
+    /* Adam's bias corrections folded into the step size, as Keras does. */
+    double alpha = lr * sqrt(1.0 - pow(c->beta2, (double)o->step)) /
+                   (1.0 - pow(c->beta1, (double)o->step));
+    update u = {.cfg = c, .m = m, .lr = lr, .alpha = alpha};
+    /* Small models are not worth waking the pool for. */
+    size_t total = cnn_param_count(m, 1);
+    cnn_parallel(update_part, &u, total < 16384 ? 1 : CNN_MAX_THREADS);
 }
 
 long cnn_optimizer_steps(const cnn_optimizer *o)

@@ -118,41 +118,47 @@ static void agree(void **state)
     random_batch(&rng, x, size, labels, ref->n_classes);
     int bad = 0, K = ref->n_classes;
 
-    /* Forward in both modes: outputs and loss to 1e-5 relative, 1e-6 absolute. */
-    for (int training = 1; training >= 0; training--) {
-        cnn_rng r1, r2;
-        cnn_rng_seed(&r1, 3);
-        cnn_rng_seed(&r2, 3);
-        ref->ops->forward(ref, x, BATCH, training, &r1);
-        gen->ops->forward(gen, x, BATCH, training, &r2);
-        bad += compare_arrays(training ? "train output" : "inference output", "p", ref->output,
-                              gen->output, (size_t)BATCH * K, 1e-5, 1e-6);
-        double l1 = ref->ops->loss(ref, labels, BATCH), l2 = gen->ops->loss(gen, labels, BATCH);
-        if (!close_enough(l1, l2, 1e-5, 1e-6)) {
-            print_error("loss: reference %.9g, generated %.9g\n", l1, l2);
-            bad++;
-        }
-    }
-    assert_int_equal(bad, 0);
-
-    /* Every gradient, after the same training forward, to 1e-4 relative (entries near zero
-     * against 1e-4 of the tensor's largest gradient). */
+    /* The checks below with one thread, then with the batch split unevenly between three
+     * (the pool's parts, barriers, and each part's share of the gradients' rows). */
     cnn_rng r1, r2;
-    cnn_rng_seed(&r1, 5);
-    cnn_rng_seed(&r2, 5);
-    cnn_zero_grad(ref);
-    cnn_zero_grad(gen);
-    ref->ops->forward(ref, x, BATCH, 1, &r1);
-    gen->ops->forward(gen, x, BATCH, 1, &r2);
-    ref->ops->backward(ref, labels, BATCH);
-    gen->ops->backward(gen, labels, BATCH);
-    for (int i = 0; i < ref->n_tensors; i++) {
-        cnn_tensor *a = &ref->tensors[i], *b = &gen->tensors[i];
-        if (a->grad)
-            bad += compare_arrays("gradient", a->name, a->grad, b->grad, a->size, 1e-4,
-                                  1e-4 * max_abs(a->grad, a->size));
+    for (int threads = 1; threads <= 3; threads += 2) {
+        char err[160];
+        assert_int_equal(cnn_set_threads(threads, err, sizeof err), 0);
+        /* Forward in both modes: outputs and loss to 1e-5 relative, 1e-6 absolute. */
+        for (int training = 1; training >= 0; training--) {
+            cnn_rng_seed(&r1, 3);
+            cnn_rng_seed(&r2, 3);
+            ref->ops->forward(ref, x, BATCH, training, &r1);
+            gen->ops->forward(gen, x, BATCH, training, &r2);
+            bad += compare_arrays(training ? "train output" : "inference output", "p",
+                                  ref->output, gen->output, (size_t)BATCH * K, 1e-5, 1e-6);
+            double l1 = ref->ops->loss(ref, labels, BATCH);
+            double l2 = gen->ops->loss(gen, labels, BATCH);
+            if (!close_enough(l1, l2, 1e-5, 1e-6)) {
+                print_error("loss: reference %.9g, generated %.9g\n", l1, l2);
+                bad++;
+            }
+        }
+        assert_int_equal(bad, 0);
+
+        /* Every gradient, after the same training forward, to 1e-4 relative (entries near zero
+         * against 1e-4 of the tensor's largest gradient). */
+        cnn_rng_seed(&r1, 5);
+        cnn_rng_seed(&r2, 5);
+        cnn_zero_grad(ref);
+        cnn_zero_grad(gen);
+        ref->ops->forward(ref, x, BATCH, 1, &r1);
+        gen->ops->forward(gen, x, BATCH, 1, &r2);
+        ref->ops->backward(ref, labels, BATCH);
+        gen->ops->backward(gen, labels, BATCH);
+        for (int i = 0; i < ref->n_tensors; i++) {
+            cnn_tensor *a = &ref->tensors[i], *b = &gen->tensors[i];
+            if (a->grad)
+                bad += compare_arrays("gradient", a->name, a->grad, b->grad, a->size, 1e-4,
+                                      1e-4 * max_abs(a->grad, a->size));
+        }
+        assert_int_equal(bad, 0);
     }
-    assert_int_equal(bad, 0);
 
     /* 20 training steps (dropout drawn, batchnorm in training mode, regularization on) on
      * fresh random batches. With SGD and momentum, not the network's Adam: Adam divides by
@@ -164,6 +170,8 @@ static void agree(void **state)
     sgd.momentum = 0.9;
     cnn_zero_slots(ref);
     cnn_zero_slots(gen);
+    char err[160];
+    assert_int_equal(cnn_set_threads(2, err, sizeof err), 0);
     cnn_optimizer *o1 = cnn_optimizer_new(ref, &sgd), *o2 = cnn_optimizer_new(gen, &sgd);
     assert_true(o1 && o2);
     for (int step = 0; step < STEPS; step++) {
@@ -185,6 +193,7 @@ static void agree(void **state)
     }
     assert_int_equal(bad, 0);
 
+    assert_int_equal(cnn_set_threads(1, err, sizeof err), 0);
     cnn_optimizer_free(o1);
     cnn_optimizer_free(o2);
     free(x);
