@@ -71,9 +71,16 @@ static int infer(cnn_layer *L, cnn_diag *d)
 
 /* ---- code generation: im2col across the batch, then one matrix product ---- */
 
+/* Windows of at most this many taps (a first layer on gray or RGB images) make a matrix
+ * product too thin to pay for im2col and BLAS's packing; such layers are computed directly,
+ * with the window's taps unrolled and each pixel's channels kept in a local accumulator. */
+#define DIRECT_MAX_TAPS 32
+
+static int direct(const cnn_layer *L);
+
 static int gen_flags(const cnn_layer *L)
 {
-    return L->act != CNN_ACT_LINEAR ? GEN_BWD_OUT : 0;
+    return (L->act != CNN_ACT_LINEAR ? GEN_BWD_OUT : 0) | (direct(L) ? GEN_GRAD_IN : 0);
 }
 
 typedef struct conv_dims {
@@ -93,14 +100,22 @@ static conv_dims dims_of(const cnn_layer *L)
     return d;
 }
 
+static int direct(const cnn_layer *L)
+{
+    conv_dims d = dims_of(L);
+    return d.KKC <= DIRECT_MAX_TAPS && !d.padded;
+}
+
 static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     conv_dims d = dims_of(L);
-    emit(e, "/* im2col of the batch: row (b, oy, ox) holds the %dx%dx%d window under output",
-         L->kh, L->kw, d.C);
-    emit(e, " * pixel (oy, ox). The kernel's gradient reads it again after backward. */");
-    emit(e, "static float %s_cols[%d * %d * %d];", L->name, g->batch, d.P, d.KKC);
+    if (!direct(L)) {
+        emit(e, "/* im2col of the batch: row (b, oy, ox) holds the %dx%dx%d window under "
+                "output", L->kh, L->kw, d.C);
+        emit(e, " * pixel (oy, ox). The kernel's gradient reads it again after backward. */");
+        emit(e, "static float %s_cols[%d * %d * %d];", L->name, g->batch, d.P, d.KKC);
+    }
     if (g->din)
         emit(e, "static float %s_dcols[%d * %d * %d]; /* the windows' gradients */", L->name,
              g->batch, d.P, d.KKC);
@@ -174,10 +189,73 @@ static void emit_window(cnn_emitter *e, const cnn_layer *L, const conv_dims *d, 
     }
 }
 
+/* The same loops with no im2col row. */
+static void open_pixels_direct(cnn_emitter *e, const conv_dims *d)
+{
+    emit_for(e, "for (int b = 0; b < n; b++)");
+    emit_for(e, "for (int oy = 0; oy < %d; oy++)", d->OH);
+    emit_open(e, "for (int ox = 0; ox < %d; ox++)", d->OW);
+}
+
 static void close_pixels(cnn_emitter *e)
 {
     emit_close(e);
     emit_end_for(e, 2);
+}
+
+/* The window's first input element for output pixel (oy, ox) of image b, as `win`. */
+static void emit_window_start(cnn_emitter *e, const cnn_layer *L, const conv_dims *d)
+{
+    char pixel[96];
+    snprintf(pixel, sizeof pixel, "(b * %d + %s) * %d + %s", d->H, gen_times("oy", L->sh), d->W,
+             gen_times("ox", L->sw));
+    emit(e, "const float *win = in + %s;", d->C == 1 ? pixel : gen_times(pixel, d->C));
+}
+
+static void emit_direct_forward(cnn_emitter *e, const cnn_layer *L, const conv_dims *d)
+{
+    emit(e, "/* A %d-tap window: each output pixel directly, its %d channels in a local. */",
+         d->KKC, d->F);
+    open_pixels_direct(e, d);
+    emit_window_start(e, L, d);
+    emit(e, "float *o = out + ((b * %d + oy) * %d + ox) * %d;", d->OH, d->OW, d->F);
+    emit(e, "float acc[%d];", d->F);
+    if (L->use_bias)
+        emit(e, "memcpy(acc, %s_bias, sizeof acc);", L->name);
+    else
+        emit(e, "memset(acc, 0, sizeof acc);");
+    emit_for(e, "for (int ky = 0; ky < %d; ky++)", L->kh);
+    emit_for(e, "for (int i = 0; i < %d; i++) /* kx and c */", d->ROW);
+    emit_for(e, "for (int f = 0; f < %d; f++)", d->F);
+    emit(e, "acc[f] += win[ky * %d + i] * %s_kernel[(ky * %d + i) * %d + f];", d->W * d->C,
+         L->name, d->ROW, d->F);
+    emit_end_for(e, 3);
+    char count[16];
+    snprintf(count, sizeof count, "%d", d->F);
+    gen_activation_forward(e, L, "acc", count);
+    emit(e, "memcpy(o, acc, sizeof acc);");
+    close_pixels(e);
+}
+
+/* Rows r0 .. r1-1 of the kernel's gradient, from the input windows directly. */
+static void emit_direct_grad(cnn_emitter *e, const cnn_layer *L, const conv_dims *d)
+{
+    emit(e, "/* kernel_grad[r0..r1][%d] += sum over pixels of window[r0..r1] dout[pixel] */",
+         d->F);
+    emit(e, "float acc[%d][%d];", d->KKC, d->F);
+    emit(e, "memset(acc, 0, sizeof acc);");
+    open_pixels_direct(e, d);
+    emit_window_start(e, L, d);
+    emit(e, "const float *d = dout + ((b * %d + oy) * %d + ox) * %d;", d->OH, d->OW, d->F);
+    emit_open(e, "for (int k = r0; k < r1; k++)");
+    emit(e, "float v = win[k / %d * %d + k %% %d];", d->ROW, d->W * d->C, d->ROW);
+    emit(e, "for (int f = 0; f < %d; f++)", d->F);
+    emit(e, "    acc[k][f] += v * d[f];");
+    emit_close(e);
+    close_pixels(e);
+    emit(e, "for (int k = r0; k < r1; k++)");
+    emit(e, "    for (int f = 0; f < %d; f++)", d->F);
+    emit(e, "        %s_kernel_grad[k * %d + f] += acc[k][f];", L->name, d->F);
 }
 
 static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
@@ -190,6 +268,10 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
     snprintf(kkc, sizeof kkc, "%d", d.KKC);
     snprintf(f, sizeof f, "%d", d.F);
     snprintf(kernel, sizeof kernel, "%s_kernel", L->name);
+    if (direct(L)) {
+        emit_direct_forward(e, L, &d);
+        return;
+    }
     emit(e, "float *cols = %s_cols + b0 * %d;", L->name, d.P * d.KKC);
     open_pixels(e, &d, "cols");
     emit_window(e, L, &d, 1);
@@ -236,6 +318,11 @@ static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
     snprintf(cols, sizeof cols, "%s_cols + r0", L->name);
     snprintf(kgrad, sizeof kgrad, "%s_kernel_grad + %s", L->name, gen_times("r0", d.F));
     gen_row_share(e, d.KKC);
+    if (direct(L)) {
+        emit_direct_grad(e, L, &d);
+        gen_bias_grad(e, L, "dout", rows);
+        return;
+    }
     emit(e, "/* kernel_grad[r0..r1][%d] += cols[n*%d][r0..r1]^T . dout[n*%d][%d] */", d.F, d.P,
          d.P, d.F);
     emit(e, "if (r1 > r0)");

@@ -31,30 +31,26 @@ static float conv2d_1_bias_grad[32];
 static float conv2d_1_bias_m[32], conv2d_1_bias_v[32]; /* optimizer state */
 static float conv2d_1_out[32 * 21632];
 static float conv2d_1_dout[32 * 21632];
-/* im2col of the batch: row (b, oy, ox) holds the 3x3x1 window under output
- * pixel (oy, ox). The kernel's gradient reads it again after backward. */
-static float conv2d_1_cols[32 * 676 * 9];
 
 static void conv2d_1_forward(float *out, const float *in, int b0, int n) {
     out += b0 * 21632;
     in += b0 * 784;
-    float *cols = conv2d_1_cols + b0 * 6084;
+    /* A 9-tap window: each output pixel directly, its 32 channels in a local. */
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < 26; oy++)
             for (int ox = 0; ox < 26; ox++) {
-                float *col = cols + ((b * 26 + oy) * 26 + ox) * 9;
                 const float *win = in + (b * 28 + oy) * 28 + ox;
-                memcpy(col + 0, win + 0, sizeof(float) * 3); /* kernel row 0 */
-                memcpy(col + 3, win + 28, sizeof(float) * 3); /* kernel row 1 */
-                memcpy(col + 6, win + 56, sizeof(float) * 3); /* kernel row 2 */
+                float *o = out + ((b * 26 + oy) * 26 + ox) * 32;
+                float acc[32];
+                memcpy(acc, conv2d_1_bias, sizeof acc);
+                for (int ky = 0; ky < 3; ky++)
+                    for (int i = 0; i < 3; i++) /* kx and c */
+                        for (int f = 0; f < 32; f++)
+                            acc[f] += win[ky * 28 + i] * conv2d_1_kernel[(ky * 3 + i) * 32 + f];
+                for (int i = 0; i < 32; i++) /* relu */
+                    acc[i] = acc[i] > 0.0f ? acc[i] : 0.0f;
+                memcpy(o, acc, sizeof acc);
             }
-    /* out[n*676][32] = bias + cols[n*676][9] . kernel[9][32] */
-    for (int r = 0; r < n * 676; r++)
-        memcpy(out + r * 32, conv2d_1_bias, sizeof conv2d_1_bias);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * 676, 32, 9,
-                1.0f, cols, 9, conv2d_1_kernel, 32, 1.0f, out, 32);
-    for (int i = 0; i < n * 21632; i++) /* relu */
-        out[i] = out[i] > 0.0f ? out[i] : 0.0f;
 }
 
 static void conv2d_1_backward(float *dout, const float *out, int b0, int n) {
@@ -64,12 +60,25 @@ static void conv2d_1_backward(float *dout, const float *out, int b0, int n) {
         dout[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
-static void conv2d_1_grads(const float *dout, int n, int part, int parts) {
+static void conv2d_1_grads(const float *dout, const float *in, int n, int part, int parts) {
     int r0 = 9 * part / parts, r1 = 9 * (part + 1) / parts;
-    /* kernel_grad[r0..r1][32] += cols[n*676][r0..r1]^T . dout[n*676][32] */
-    if (r1 > r0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, 32, n * 676,
-                    1.0f, conv2d_1_cols + r0, 9, dout, 32, 1.0f, conv2d_1_kernel_grad + r0 * 32, 32);
+    /* kernel_grad[r0..r1][32] += sum over pixels of window[r0..r1] dout[pixel] */
+    float acc[9][32];
+    memset(acc, 0, sizeof acc);
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < 26; oy++)
+            for (int ox = 0; ox < 26; ox++) {
+                const float *win = in + (b * 28 + oy) * 28 + ox;
+                const float *d = dout + ((b * 26 + oy) * 26 + ox) * 32;
+                for (int k = r0; k < r1; k++) {
+                    float v = win[k / 3 * 28 + k % 3];
+                    for (int f = 0; f < 32; f++)
+                        acc[k][f] += v * d[f];
+                }
+            }
+    for (int k = r0; k < r1; k++)
+        for (int f = 0; f < 32; f++)
+            conv2d_1_kernel_grad[k * 32 + f] += acc[k][f];
     {
         int j0 = 32 * part / parts, j1 = 32 * (part + 1) / parts;
         float sum[32] = {0};
@@ -524,7 +533,7 @@ static void backward_part(void *arg, int part, int parts) {
     dense_1_grads(dense_1_dout, conv2d_3_out, batch_n, part, parts);
     conv2d_3_grads(conv2d_3_dout, batch_n, part, parts);
     conv2d_2_grads(conv2d_2_dout, batch_n, part, parts);
-    conv2d_1_grads(conv2d_1_dout, batch_n, part, parts);
+    conv2d_1_grads(conv2d_1_dout, x, batch_n, part, parts);
 }
 
 static void backward(cnn_model *m, const int *labels, int n) {
