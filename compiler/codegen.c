@@ -294,12 +294,15 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
     if (body_len > 0) {
         emit_blank(e);
         char args[160];
-        snprintf(args, sizeof args, "%sfloat *dout%s, int b0, int n", g.din ? "float *din, " : "",
+        snprintf(args, sizeof args, "%sfloat *dout%s%s, int b0, int n",
+                 g.din ? "float *din, " : "", (flags & GEN_BWD_IN) ? ", const float *in" : "",
                  (flags & GEN_BWD_OUT) ? ", const float *out" : "");
         emit_open(e, "static void %s_backward(%s)", L->name, args);
         if (g.din)
             emit(e, "din += %s;", gen_times("b0", (int)in_size));
         emit(e, "dout += %s;", gen_times("b0", (int)size));
+        if (flags & GEN_BWD_IN)
+            emit(e, "in += %s;", gen_times("b0", (int)in_size));
         if (flags & GEN_BWD_OUT)
             emit(e, "out += %s;", gen_times("b0", (int)size));
         fputs(body, e->out);
@@ -410,8 +413,9 @@ static void emit_driver(cnn_emitter *e, const plan *P)
             continue;
         const char *name = ir->layers[l].name;
         char call[320];
-        snprintf(call, sizeof call, "%s_backward(%s%s%s%s%s, %s);", name,
+        snprintf(call, sizeof call, "%s_backward(%s%s%s%s%s%s%s, %s);", name,
                  P->grad_in[l] ? P->dout[l - 1] : "", P->grad_in[l] ? ", " : "", P->dout[l],
+                 (f & GEN_BWD_IN) ? ", " : "", (f & GEN_BWD_IN) ? (l ? P->out[l - 1] : "x") : "",
                  (f & GEN_BWD_OUT) ? ", " : "", (f & GEN_BWD_OUT) ? P->out[l] : "",
                  (f & GEN_SERIAL) ? "0, batch_n" : "b0, n");
         if (f & GEN_SERIAL) {

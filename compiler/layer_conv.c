@@ -80,7 +80,7 @@ static int direct(const cnn_layer *L);
 
 static int gen_flags(const cnn_layer *L)
 {
-    return (L->act != CNN_ACT_LINEAR ? GEN_BWD_OUT : 0) | (direct(L) ? GEN_GRAD_IN : 0);
+    return (L->act != CNN_ACT_LINEAR ? GEN_BWD_OUT : 0) | (direct(L) ? GEN_BWD_IN : 0);
 }
 
 typedef struct conv_dims {
@@ -115,6 +115,12 @@ static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
                 "output", L->kh, L->kw, d.C);
         emit(e, " * pixel (oy, ox). The kernel's gradient reads it again after backward. */");
         emit(e, "static float %s_cols[%d * %d * %d];", L->name, g->batch, d.P, d.KKC);
+    } else {
+        emit(e, "/* Each image's share of the kernel's gradient (rows: taps%s), summed over the",
+             L->use_bias ? ", then the bias" : "");
+        emit(e, " * batch after backward: no im2col, and no order that depends on threads. */");
+        emit(e, "static float %s_grad_img[%d * %d];", L->name, g->batch,
+             (d.KKC + L->use_bias) * d.F);
     }
     if (g->din)
         emit(e, "static float %s_dcols[%d * %d * %d]; /* the windows' gradients */", L->name,
@@ -237,25 +243,58 @@ static void emit_direct_forward(cnn_emitter *e, const cnn_layer *L, const conv_d
     close_pixels(e);
 }
 
-/* Rows r0 .. r1-1 of the kernel's gradient, from the input windows directly. */
+/* In backward, for direct layers: the activation's derivative, then each image's share of
+ * the kernel's (and bias's) gradient, pixel by pixel, in locals. */
+static void emit_direct_backward(cnn_emitter *e, const cnn_layer *L, const conv_dims *d)
+{
+    int rows = d->KKC + L->use_bias;
+    emit(e, "float *grad_img = %s_grad_img + b0 * %d;", L->name, rows * d->F);
+    emit_open(e, "for (int b = 0; b < n; b++)");
+    emit(e, "float acc[%d][%d];", rows, d->F);
+    emit(e, "memset(acc, 0, sizeof acc);");
+    emit_for(e, "for (int oy = 0; oy < %d; oy++)", d->OH);
+    emit_open(e, "for (int ox = 0; ox < %d; ox++)", d->OW);
+    emit_window_start(e, L, d);
+    emit(e, "float *d = dout + ((b * %d + oy) * %d + ox) * %d;", d->OH, d->OW, d->F);
+    if (L->act != CNN_ACT_LINEAR) {
+        char count[16];
+        snprintf(count, sizeof count, "%d", d->F);
+        emit(e, "const float *o = out + ((b * %d + oy) * %d + ox) * %d;", d->OH, d->OW, d->F);
+        gen_activation_backward(e, L, "d", "o", count);
+    }
+    emit_for(e, "for (int ky = 0; ky < %d; ky++)", L->kh);
+    emit_for(e, "for (int i = 0; i < %d; i++) /* kx and c */", d->ROW);
+    emit_for(e, "for (int f = 0; f < %d; f++)", d->F);
+    emit(e, "acc[ky * %d + i][f] += win[ky * %d + i] * d[f];", d->ROW, d->W * d->C);
+    emit_end_for(e, 3);
+    if (L->use_bias) {
+        emit(e, "for (int f = 0; f < %d; f++)", d->F);
+        emit(e, "    acc[%d][f] += d[f];", d->KKC);
+    }
+    emit_close(e);
+    emit_end_for(e, 1);
+    emit(e, "memcpy(grad_img + b * %d, acc, sizeof acc);", rows * d->F);
+    emit_close(e);
+}
+
+/* Rows r0 .. r1-1 of the gradients: the images' shares summed. */
 static void emit_direct_grad(cnn_emitter *e, const cnn_layer *L, const conv_dims *d)
 {
-    emit(e, "/* kernel_grad[r0..r1][%d] += sum over pixels of window[r0..r1] dout[pixel] */",
-         d->F);
-    emit(e, "float acc[%d][%d];", d->KKC, d->F);
-    emit(e, "memset(acc, 0, sizeof acc);");
-    open_pixels_direct(e, d);
-    emit_window_start(e, L, d);
-    emit(e, "const float *d = dout + ((b * %d + oy) * %d + ox) * %d;", d->OH, d->OW, d->F);
-    emit_open(e, "for (int k = r0; k < r1; k++)");
-    emit(e, "float v = win[k / %d * %d + k %% %d];", d->ROW, d->W * d->C, d->ROW);
-    emit(e, "for (int f = 0; f < %d; f++)", d->F);
-    emit(e, "    acc[k][f] += v * d[f];");
-    emit_close(e);
-    close_pixels(e);
-    emit(e, "for (int k = r0; k < r1; k++)");
+    int rows = d->KKC + L->use_bias;
+    emit(e, "(void)dout; /* backward has read it */");
+    gen_row_share(e, rows);
+    emit(e, "/* kernel_grad[r0..r1][%d] (row %d: the bias) += the images' shares */", d->F,
+         d->KKC);
+    emit_open(e, "for (int r = r0; r < r1; r++)");
+    if (L->use_bias)
+        emit(e, "float *grad = r < %d ? %s_kernel_grad + r * %d : %s_bias_grad;", d->KKC,
+             L->name, d->F, L->name);
+    else
+        emit(e, "float *grad = %s_kernel_grad + r * %d;", L->name, d->F);
+    emit(e, "for (int b = 0; b < n; b++)");
     emit(e, "    for (int f = 0; f < %d; f++)", d->F);
-    emit(e, "        %s_kernel_grad[k * %d + f] += acc[k][f];", L->name, d->F);
+    emit(e, "        grad[f] += %s_grad_img[(b * %d + r) * %d + f];", L->name, rows, d->F);
+    emit_close(e);
 }
 
 static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
@@ -293,7 +332,10 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
     snprintf(kkc, sizeof kkc, "%d", d.KKC);
     snprintf(f, sizeof f, "%d", d.F);
     snprintf(kernel, sizeof kernel, "%s_kernel", L->name);
-    gen_activation_backward(e, L, "dout", "out", count);
+    if (direct(L))
+        emit_direct_backward(e, L, &d);
+    else
+        gen_activation_backward(e, L, "dout", "out", count);
     if (!g->din)
         return;
     emit(e, "/* The windows' gradients, dout . kernel^T; then each row is added back onto");
@@ -317,12 +359,11 @@ static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
     snprintf(m, sizeof m, "r1 - r0");
     snprintf(cols, sizeof cols, "%s_cols + r0", L->name);
     snprintf(kgrad, sizeof kgrad, "%s_kernel_grad + %s", L->name, gen_times("r0", d.F));
-    gen_row_share(e, d.KKC);
     if (direct(L)) {
         emit_direct_grad(e, L, &d);
-        gen_bias_grad(e, L, "dout", rows);
         return;
     }
+    gen_row_share(e, d.KKC);
     emit(e, "/* kernel_grad[r0..r1][%d] += cols[n*%d][r0..r1]^T . dout[n*%d][%d] */", d.F, d.P,
          d.P, d.F);
     emit(e, "if (r1 > r0)");

@@ -14,8 +14,9 @@ enum {
     GEN_GRAD_IN = 4,      /* grads: const float *in (dense: the kernel's gradient) */
     GEN_BWD_OUT = 8,      /* backward: const float *out (the activation's derivative) */
     GEN_ALIAS = 16,       /* no code: the output is the input buffer (flatten) */
-    GEN_SERIAL = 32       /* forward and backward see the whole batch at once, in one thread
+    GEN_SERIAL = 32,      /* forward and backward see the whole batch at once, in one thread
                              (batch statistics, one random sequence) */
+    GEN_BWD_IN = 64       /* backward: const float *in (a direct conv's kernel gradient) */
 };
 
 typedef struct cnn_layer_desc {

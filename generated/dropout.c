@@ -31,6 +31,9 @@ static float conv2d_1_bias_grad[32];
 static float conv2d_1_bias_m[32], conv2d_1_bias_v[32]; /* optimizer state */
 static float conv2d_1_out[32 * 21632];
 static float conv2d_1_dout[32 * 21632];
+/* Each image's share of the kernel's gradient (rows: taps, then the bias), summed over the
+ * batch after backward: no im2col, and no order that depends on threads. */
+static float conv2d_1_grad_img[32 * 320];
 
 static void conv2d_1_forward(float *out, const float *in, int b0, int n) {
     out += b0 * 21632;
@@ -53,40 +56,41 @@ static void conv2d_1_forward(float *out, const float *in, int b0, int n) {
             }
 }
 
-static void conv2d_1_backward(float *dout, const float *out, int b0, int n) {
+static void conv2d_1_backward(float *dout, const float *in, const float *out, int b0, int n) {
     dout += b0 * 21632;
+    in += b0 * 784;
     out += b0 * 21632;
-    for (int i = 0; i < n * 21632; i++) /* relu' */
-        dout[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-}
-
-static void conv2d_1_grads(const float *dout, const float *in, int n, int part, int parts) {
-    int r0 = 9 * part / parts, r1 = 9 * (part + 1) / parts;
-    /* kernel_grad[r0..r1][32] += sum over pixels of window[r0..r1] dout[pixel] */
-    float acc[9][32];
-    memset(acc, 0, sizeof acc);
-    for (int b = 0; b < n; b++)
+    float *grad_img = conv2d_1_grad_img + b0 * 320;
+    for (int b = 0; b < n; b++) {
+        float acc[10][32];
+        memset(acc, 0, sizeof acc);
         for (int oy = 0; oy < 26; oy++)
             for (int ox = 0; ox < 26; ox++) {
                 const float *win = in + (b * 28 + oy) * 28 + ox;
-                const float *d = dout + ((b * 26 + oy) * 26 + ox) * 32;
-                for (int k = r0; k < r1; k++) {
-                    float v = win[k / 3 * 28 + k % 3];
-                    for (int f = 0; f < 32; f++)
-                        acc[k][f] += v * d[f];
-                }
+                float *d = dout + ((b * 26 + oy) * 26 + ox) * 32;
+                const float *o = out + ((b * 26 + oy) * 26 + ox) * 32;
+                for (int i = 0; i < 32; i++) /* relu' */
+                    d[i] = o[i] > 0.0f ? d[i] : 0.0f;
+                for (int ky = 0; ky < 3; ky++)
+                    for (int i = 0; i < 3; i++) /* kx and c */
+                        for (int f = 0; f < 32; f++)
+                            acc[ky * 3 + i][f] += win[ky * 28 + i] * d[f];
+                for (int f = 0; f < 32; f++)
+                    acc[9][f] += d[f];
             }
-    for (int k = r0; k < r1; k++)
-        for (int f = 0; f < 32; f++)
-            conv2d_1_kernel_grad[k * 32 + f] += acc[k][f];
-    {
-        int j0 = 32 * part / parts, j1 = 32 * (part + 1) / parts;
-        float sum[32] = {0};
-        for (int r = 0; r < n * 676; r++)
-            for (int j = j0; j < j1; j++)
-                sum[j] += dout[r * 32 + j];
-        for (int j = j0; j < j1; j++)
-            conv2d_1_bias_grad[j] += sum[j];
+        memcpy(grad_img + b * 320, acc, sizeof acc);
+    }
+}
+
+static void conv2d_1_grads(const float *dout, int n, int part, int parts) {
+    (void)dout; /* backward has read it */
+    int r0 = 10 * part / parts, r1 = 10 * (part + 1) / parts;
+    /* kernel_grad[r0..r1][32] (row 9: the bias) += the images' shares */
+    for (int r = r0; r < r1; r++) {
+        float *grad = r < 9 ? conv2d_1_kernel_grad + r * 32 : conv2d_1_bias_grad;
+        for (int b = 0; b < n; b++)
+            for (int f = 0; f < 32; f++)
+                grad[f] += conv2d_1_grad_img[(b * 10 + r) * 32 + f];
     }
 }
 
@@ -566,14 +570,14 @@ static void backward_part(void *arg, int part, int parts) {
     cnn_barrier();
     conv2d_2_backward(max_pooling2d_1_dout, conv2d_2_dout, conv2d_2_out, b0, n);
     max_pooling2d_1_backward(conv2d_1_dout, max_pooling2d_1_dout, b0, n);
-    conv2d_1_backward(conv2d_1_dout, conv2d_1_out, b0, n);
+    conv2d_1_backward(conv2d_1_dout, x, conv2d_1_out, b0, n);
     /* The parameters' gradients sum over every image: each part takes a share of rows. */
     cnn_barrier();
     dense_2_grads(dense_2_dout, dense_1_out, batch_n, part, parts);
     dense_1_grads(dense_1_dout, conv2d_3_out, batch_n, part, parts);
     conv2d_3_grads(conv2d_3_dout, batch_n, part, parts);
     conv2d_2_grads(conv2d_2_dout, batch_n, part, parts);
-    conv2d_1_grads(conv2d_1_dout, x, batch_n, part, parts);
+    conv2d_1_grads(conv2d_1_dout, batch_n, part, parts);
 }
 
 static void backward(cnn_model *m, const int *labels, int n) {
