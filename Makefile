@@ -3,11 +3,12 @@
 
 BUILD   ?= build
 ASAN    ?= build-asan
+TSAN    ?= build-tsan
 MODEL   ?= baseline
 ARGS    ?=
 JOBS    ?= $(shell nproc)
 
-.PHONY: all train train-reference reproduce bench generated test check asan valgrind deps clean
+.PHONY: all train train-reference reproduce bench generated test check asan tsan valgrind deps clean
 
 all: $(BUILD)/cnnc
 
@@ -44,10 +45,11 @@ bench:
 generated: all
 	@scripts/regenerate.sh $(BUILD)/cnnc
 
-# Every test: the CMocka suite, again under ASan+UBSan built with clang, and valgrind.
+# Every test: the CMocka suite, again under ASan+UBSan built with clang, the thread pool
+# under ThreadSanitizer, and valgrind.
 test:
 	@scripts/deps.sh test
-	@$(MAKE) --no-print-directory check asan valgrind
+	@$(MAKE) --no-print-directory check asan tsan valgrind
 
 # The CMocka suite only (gcc, Release).
 check: all
@@ -60,11 +62,17 @@ asan:
 	@cmake --build $(ASAN) -j $(JOBS)
 	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --output-on-failure -j $(JOBS)
 
+# The thread pool's tests under ThreadSanitizer (clang).
+tsan:
+	@CC=clang cmake -S . -B $(TSAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_TSAN=ON -DCNNC_NATIVE=OFF >/dev/null
+	@cmake --build $(TSAN) -j $(JOBS) --target test_parallel
+	cd $(TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R '^test_parallel$$'
+
 # cnnc under valgrind on every .net file we have, good and bad: no leak, no invalid access.
 valgrind: all
 	@scripts/valgrind.sh $(BUILD)/cnnc
 
 clean:
-	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(BUILD) $(ASAN) $(TSAN)
 
 FORCE:

@@ -274,9 +274,8 @@ typedef cnn_model *(*cnn_model_factory)(void *ctx, int batch);
 /* Runs `train ...` etc. as given in argv (argv[0] is the subcommand). Returns an exit status. */
 int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make, void *ctx,
                 const cnn_train_cfg *cfg);
-/* Referencing this links runtime/fpmode.c, which sets flush-to-zero before any library's
- * threads start (see there). */
-extern const int cnn_flush_denormals_early;
+/* Flush-to-zero (FTZ/DAZ) in the calling thread, before cnn_set_threads starts the pool. */
+void cnn_flush_denormals(void);
 /* `plot [--compare OUT.png] DIR...` (argv[0] is "plot"). */
 int cnn_plot_cli(const char *prog, int argc, char **argv);
 /* main() of a compiled trainer: `PROG train ...`, the same commands as `cnnc run FILE.net`. */

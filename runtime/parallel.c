@@ -28,6 +28,7 @@ static struct {
     void *arg;
     int parts;
     atomic_uint region;   /* advanced to start a region */
+    unsigned region_at_start; /* its value when the current workers were started */
     atomic_int finished;  /* workers done with the current region */
     atomic_uint barrier;  /* advanced each time a barrier opens */
     atomic_int arrived;   /* parts waiting at the current barrier */
@@ -78,7 +79,8 @@ static void *worker_main(void *p)
 #if defined(__SSE__)
     _mm_setcsr(pool.csr);
 #endif
-    unsigned seen = 0;
+    /* Regions before this worker existed are not its to answer. */
+    unsigned seen = pool.region_at_start;
     for (;;) {
         wait_change(&pool.region, seen);
         seen = atomic_load(&pool.region);
@@ -118,6 +120,7 @@ int cnn_set_threads(int threads, char *err, size_t errlen)
 #if defined(__SSE__)
     pool.csr = _mm_getcsr();
 #endif
+    pool.region_at_start = atomic_load(&pool.region);
     for (int i = 1; i < threads; i++) {
         int rc = pthread_create(&pool.worker[i], NULL, worker_main, (void *)(size_t)i);
         if (rc) {
