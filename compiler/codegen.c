@@ -319,6 +319,86 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
     emit_close(e);
 }
 
+/* The call of layer l's forward (backward) function for images b0 .. b0+n-1. */
+static void emit_call(cnn_emitter *e, const plan *P, int l, int backward, const char *range)
+{
+    const cnn_ir *ir = P->ir;
+    int f = P->flags[l];
+    const char *name = ir->layers[l].name, *in = l ? P->out[l - 1] : "x";
+    if (!backward) {
+        emit(e, "%s_forward(%s, %s, %s%s%s);", name, P->out[l], in, range,
+             (f & GEN_FWD_TRAINING) ? ", batch_training" : "",
+             (f & GEN_FWD_RNG) ? ", batch_rng" : "");
+        return;
+    }
+    emit(e, "%s_backward(%s%s%s%s%s%s%s, %s);", name, P->grad_in[l] ? P->dout[l - 1] : "",
+         P->grad_in[l] ? ", " : "", P->dout[l], (f & GEN_BWD_IN) ? ", " : "",
+         (f & GEN_BWD_IN) ? in : "", (f & GEN_BWD_OUT) ? ", " : "",
+         (f & GEN_BWD_OUT) ? P->out[l] : "", range);
+}
+
+/* A layer that needs the whole batch: one thread runs it, the others wait on both sides. */
+static void emit_serial_call(cnn_emitter *e, const plan *P, int l, int backward)
+{
+    emit(e, "cnn_barrier(); /* %s sees the whole batch, in one thread */", P->ir->layers[l].name);
+    emit(e, "if (part == 0)");
+    e->depth++;
+    emit_call(e, P, l, backward, "0, batch_n");
+    e->depth--;
+    emit(e, "cnn_barrier();");
+}
+
+/* How many images a chunk holds: as many as keep one layer's buffers for the chunk within
+ * CHUNK_BYTES, so that each layer finds its input in the core's cache (L2: 1-2 MB). */
+#define CHUNK_BYTES (512L * 1024)
+
+static int chunk_images(const plan *P, int from, int to)
+{
+    long most = 1;
+    for (int l = from; l <= to; l++) {
+        const cnn_layer *L = &P->ir->layers[l];
+        long floats = cnn_shape_size(L->in) + cnn_shape_size(L->out);
+        if (L->desc->scratch_per_image)
+            floats += L->desc->scratch_per_image(L);
+        most = floats > most ? floats : most;
+    }
+    long chunk = CHUNK_BYTES / (most * (long)sizeof(float));
+    return chunk < 1 ? 1 : chunk > P->opts->batch ? P->opts->batch : (int)chunk;
+}
+
+/* Layers from .. to (forward in order, backward in reverse, the loss's gradient first when
+ * the output layer is among them), over this thread's images in chunks. */
+static void emit_segment(cnn_emitter *e, const plan *P, int from, int to, int backward)
+{
+    const cnn_ir *ir = P->ir;
+    int last = ir->n_layers - 1, K = ir->n_classes, chunk = chunk_images(P, from, to);
+    if (chunk >= P->opts->batch) {
+        emit_block(e);
+        emit(e, "int b0 = first, n = end - first;");
+    } else {
+        emit(e, "/* %d images at a time: one layer's buffers for them stay in cache for the next */",
+             chunk);
+        emit_open(e, "for (int b0 = first; b0 < end; b0 += %d)", chunk);
+        emit(e, "int n = end - b0 < %d ? end - b0 : %d;", chunk, chunk);
+    }
+    for (int k = 0; k <= to - from; k++) {
+        int l = backward ? to - k : from + k;
+        if (P->flags[l] & GEN_ALIAS)
+            continue;
+        if (backward && l == last) {
+            emit(e, "/* softmax with cross-entropy: d loss / d logits = (p - onehot(label)) / batch */");
+            emit(e, "for (int b = b0; b < b0 + n; b++)");
+            emit(e, "    for (int j = 0; j < %d; j++)", K);
+            emit(e, "        %s[b * %d + j] = (%s[b * %d + j] - (j == batch_labels[b])) / (float)batch_n;",
+                 P->dout[last], K, P->out[last], K);
+        }
+        if (backward && !P->has_backward[l])
+            continue;
+        emit_call(e, P, l, backward, "b0, n");
+    }
+    emit_close(e);
+}
+
 static void emit_driver(cnn_emitter *e, const plan *P)
 {
     const cnn_ir *ir = P->ir;
@@ -341,27 +421,25 @@ static void emit_driver(cnn_emitter *e, const plan *P)
         emit(e, "static cnn_rng *batch_rng;");
     emit(e, "static const int *batch_labels;");
     emit_blank(e);
-    emit(e, "/* One thread's share of a forward pass: images b0 .. b0+n-1. */");
+    emit(e, "/* One thread's share of a forward pass: images first .. end-1. */");
     emit_open(e, "static void forward_part(void *arg, int part, int parts)");
     emit(e, "(void)arg;");
-    emit(e, "int b0 = batch_n * part / parts, n = batch_n * (part + 1) / parts - b0;");
-    for (int l = 0; l <= last; l++) {
-        int f = P->flags[l];
-        if (f & GEN_ALIAS)
+    emit(e, "int first = batch_n * part / parts, end = batch_n * (part + 1) / parts;");
+    for (int l = 0; l <= last;) {
+        if (P->flags[l] & GEN_ALIAS) {
+            l++;
             continue;
-        const char *name = ir->layers[l].name;
-        char extra[64];
-        snprintf(extra, sizeof extra, "%s%s", (f & GEN_FWD_TRAINING) ? ", batch_training" : "",
-                 (f & GEN_FWD_RNG) ? ", batch_rng" : "");
-        if (f & GEN_SERIAL) {
-            emit(e, "cnn_barrier(); /* %s sees the whole batch, in one thread */", name);
-            emit(e, "if (part == 0)");
-            emit(e, "    %s_forward(%s, %s, 0, batch_n%s);", name, P->out[l],
-                 l ? P->out[l - 1] : "x", extra);
-            emit(e, "cnn_barrier();");
-        } else
-            emit(e, "%s_forward(%s, %s, b0, n%s);", name, P->out[l], l ? P->out[l - 1] : "x",
-                 extra);
+        }
+        if (P->flags[l] & GEN_SERIAL) {
+            emit_serial_call(e, P, l, 0);
+            l++;
+            continue;
+        }
+        int to = l;
+        while (to + 1 <= last && !(P->flags[to + 1] & GEN_SERIAL))
+            to++;
+        emit_segment(e, P, l, to, 0);
+        l = to + 1;
     }
     emit_close(e);
     emit_blank(e);
@@ -401,30 +479,23 @@ static void emit_driver(cnn_emitter *e, const plan *P)
     emit_blank(e);
     emit_open(e, "static void backward_part(void *arg, int part, int parts)");
     emit(e, "(void)arg;");
-    emit(e, "int b0 = batch_n * part / parts, n = batch_n * (part + 1) / parts - b0;");
-    emit(e, "/* softmax with cross-entropy: d loss / d logits = (p - onehot(label)) / batch */");
-    emit(e, "for (int b = b0; b < b0 + n; b++)");
-    emit(e, "    for (int j = 0; j < %d; j++)", K);
-    emit(e, "        %s[b * %d + j] = (%s[b * %d + j] - (j == batch_labels[b])) / (float)batch_n;",
-         P->dout[last], K, P->out[last], K);
-    for (int l = last; l >= 0; l--) {
+    emit(e, "int first = batch_n * part / parts, end = batch_n * (part + 1) / parts;");
+    for (int l = last; l >= 0;) {
         int f = P->flags[l];
-        if ((f & GEN_ALIAS) || !P->has_backward[l])
+        if ((f & GEN_ALIAS) || (!P->has_backward[l] && l != last)) {
+            l--;
             continue;
-        const char *name = ir->layers[l].name;
-        char call[320];
-        snprintf(call, sizeof call, "%s_backward(%s%s%s%s%s%s%s, %s);", name,
-                 P->grad_in[l] ? P->dout[l - 1] : "", P->grad_in[l] ? ", " : "", P->dout[l],
-                 (f & GEN_BWD_IN) ? ", " : "", (f & GEN_BWD_IN) ? (l ? P->out[l - 1] : "x") : "",
-                 (f & GEN_BWD_OUT) ? ", " : "", (f & GEN_BWD_OUT) ? P->out[l] : "",
-                 (f & GEN_SERIAL) ? "0, batch_n" : "b0, n");
+        }
         if (f & GEN_SERIAL) {
-            emit(e, "cnn_barrier(); /* %s sees the whole batch, in one thread */", name);
-            emit(e, "if (part == 0)");
-            emit(e, "    %s", call);
-            emit(e, "cnn_barrier();");
-        } else
-            emit(e, "%s", call);
+            emit_serial_call(e, P, l, 1);
+            l--;
+            continue;
+        }
+        int from = l;
+        while (from - 1 >= 0 && !(P->flags[from - 1] & GEN_SERIAL))
+            from--;
+        emit_segment(e, P, from, l, 1);
+        l = from - 1;
     }
     emit(e, "/* The parameters' gradients sum over every image: each part takes a share of rows. */");
     emit(e, "cnn_barrier();");

@@ -373,6 +373,12 @@ static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
     gen_bias_grad(e, L, "dout", rows);
 }
 
+static long scratch_per_image(const cnn_layer *L)
+{
+    conv_dims d = dims_of(L);
+    return direct(L) ? 0 : (long)d.P * d.KKC;
+}
+
 const cnn_layer_desc cnn_layer_conv = {
     .keyword = "conv",
     .type = CNN_LAYER_CONV,
@@ -388,4 +394,5 @@ const cnn_layer_desc cnn_layer_conv = {
     .emit_forward = emit_forward,
     .emit_backward = emit_backward,
     .emit_grads = emit_grads,
+    .scratch_per_image = scratch_per_image,
 };

@@ -46,6 +46,10 @@ typedef struct cnn_layer_desc {
     void (*emit_forward)(cnn_emitter *e, const cnn_gen_layer *g);
     void (*emit_backward)(cnn_emitter *e, const cnn_gen_layer *g);
     void (*emit_grads)(cnn_emitter *e, const cnn_gen_layer *g);
+    /* Floats of per-image buffers the layer works through besides its input and output (conv:
+     * its im2col rows), for sizing the chunks of images that keep a pass in cache. May be
+     * NULL: none. */
+    long (*scratch_per_image)(const cnn_layer *L);
 } cnn_layer_desc;
 
 extern const cnn_layer_desc cnn_layer_conv, cnn_layer_pool, cnn_layer_dropout,

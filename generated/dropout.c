@@ -510,21 +510,29 @@ static int batch_training;
 static cnn_rng *batch_rng;
 static const int *batch_labels;
 
-/* One thread's share of a forward pass: images b0 .. b0+n-1. */
+/* One thread's share of a forward pass: images first .. end-1. */
 static void forward_part(void *arg, int part, int parts) {
     (void)arg;
-    int b0 = batch_n * part / parts, n = batch_n * (part + 1) / parts - b0;
-    conv2d_1_forward(conv2d_1_out, x, b0, n);
-    max_pooling2d_1_forward(max_pooling2d_1_out, conv2d_1_out, b0, n);
-    conv2d_2_forward(conv2d_2_out, max_pooling2d_1_out, b0, n);
+    int first = batch_n * part / parts, end = batch_n * (part + 1) / parts;
+    /* 2 images at a time: one layer's buffers for them stay in cache for the next */
+    for (int b0 = first; b0 < end; b0 += 2) {
+        int n = end - b0 < 2 ? end - b0 : 2;
+        conv2d_1_forward(conv2d_1_out, x, b0, n);
+        max_pooling2d_1_forward(max_pooling2d_1_out, conv2d_1_out, b0, n);
+        conv2d_2_forward(conv2d_2_out, max_pooling2d_1_out, b0, n);
+    }
     cnn_barrier(); /* dropout_1 sees the whole batch, in one thread */
     if (part == 0)
         dropout_1_forward(dropout_1_out, conv2d_2_out, 0, batch_n, batch_training, batch_rng);
     cnn_barrier();
-    max_pooling2d_2_forward(max_pooling2d_2_out, dropout_1_out, b0, n);
-    conv2d_3_forward(conv2d_3_out, max_pooling2d_2_out, b0, n);
-    dense_1_forward(dense_1_out, conv2d_3_out, b0, n);
-    dense_2_forward(dense_2_out, dense_1_out, b0, n);
+    /* 14 images at a time: one layer's buffers for them stay in cache for the next */
+    for (int b0 = first; b0 < end; b0 += 14) {
+        int n = end - b0 < 14 ? end - b0 : 14;
+        max_pooling2d_2_forward(max_pooling2d_2_out, dropout_1_out, b0, n);
+        conv2d_3_forward(conv2d_3_out, max_pooling2d_2_out, b0, n);
+        dense_1_forward(dense_1_out, conv2d_3_out, b0, n);
+        dense_2_forward(dense_2_out, dense_1_out, b0, n);
+    }
 }
 
 static void forward(cnn_model *m, const float *input, int n, int training, cnn_rng *rng) {
@@ -555,22 +563,30 @@ static double loss(cnn_model *m, const int *labels, int n) {
 
 static void backward_part(void *arg, int part, int parts) {
     (void)arg;
-    int b0 = batch_n * part / parts, n = batch_n * (part + 1) / parts - b0;
-    /* softmax with cross-entropy: d loss / d logits = (p - onehot(label)) / batch */
-    for (int b = b0; b < b0 + n; b++)
-        for (int j = 0; j < 10; j++)
-            dense_2_dout[b * 10 + j] = (dense_2_out[b * 10 + j] - (j == batch_labels[b])) / (float)batch_n;
-    dense_2_backward(dense_1_dout, dense_2_dout, b0, n);
-    dense_1_backward(conv2d_3_dout, dense_1_dout, dense_1_out, b0, n);
-    conv2d_3_backward(max_pooling2d_2_dout, conv2d_3_dout, conv2d_3_out, b0, n);
-    max_pooling2d_2_backward(dropout_1_dout, max_pooling2d_2_dout, b0, n);
+    int first = batch_n * part / parts, end = batch_n * (part + 1) / parts;
+    /* 14 images at a time: one layer's buffers for them stay in cache for the next */
+    for (int b0 = first; b0 < end; b0 += 14) {
+        int n = end - b0 < 14 ? end - b0 : 14;
+        /* softmax with cross-entropy: d loss / d logits = (p - onehot(label)) / batch */
+        for (int b = b0; b < b0 + n; b++)
+            for (int j = 0; j < 10; j++)
+                dense_2_dout[b * 10 + j] = (dense_2_out[b * 10 + j] - (j == batch_labels[b])) / (float)batch_n;
+        dense_2_backward(dense_1_dout, dense_2_dout, b0, n);
+        dense_1_backward(conv2d_3_dout, dense_1_dout, dense_1_out, b0, n);
+        conv2d_3_backward(max_pooling2d_2_dout, conv2d_3_dout, conv2d_3_out, b0, n);
+        max_pooling2d_2_backward(dropout_1_dout, max_pooling2d_2_dout, b0, n);
+    }
     cnn_barrier(); /* dropout_1 sees the whole batch, in one thread */
     if (part == 0)
         dropout_1_backward(conv2d_2_dout, dropout_1_dout, 0, batch_n);
     cnn_barrier();
-    conv2d_2_backward(max_pooling2d_1_dout, conv2d_2_dout, conv2d_2_out, b0, n);
-    max_pooling2d_1_backward(conv2d_1_dout, max_pooling2d_1_dout, b0, n);
-    conv2d_1_backward(conv2d_1_dout, x, conv2d_1_out, b0, n);
+    /* 2 images at a time: one layer's buffers for them stay in cache for the next */
+    for (int b0 = first; b0 < end; b0 += 2) {
+        int n = end - b0 < 2 ? end - b0 : 2;
+        conv2d_2_backward(max_pooling2d_1_dout, conv2d_2_dout, conv2d_2_out, b0, n);
+        max_pooling2d_1_backward(conv2d_1_dout, max_pooling2d_1_dout, b0, n);
+        conv2d_1_backward(conv2d_1_dout, x, conv2d_1_out, b0, n);
+    }
     /* The parameters' gradients sum over every image: each part takes a share of rows. */
     cnn_barrier();
     dense_2_grads(dense_2_dout, dense_1_out, batch_n, part, parts);
