@@ -128,14 +128,15 @@ void gen_activation_backward(cnn_emitter *e, const cnn_layer *L, const char *dbu
     }
 }
 
-void gen_bias_rows(cnn_emitter *e, const cnn_layer *L, const char *buf, const char *rows)
+void gen_gemm_bias(cnn_emitter *e, const cnn_layer *L, const char *m, const char *n,
+                   const char *k, const char *a, const char *lda, const char *b, const char *ldb,
+                   const char *c, const char *ldc)
 {
-    int u = L->out.c;
-    if (L->use_bias) {
-        emit(e, "for (int r = 0; r < %s; r++)", rows);
-        emit(e, "    memcpy(%s + r * %d, %s_bias, sizeof %s_bias);", buf, u, L->name, L->name);
-    } else
-        emit(e, "memset(%s, 0, sizeof(float) * (%s) * %d);", buf, rows, u);
+    char bias[64] = "NULL";
+    if (L->use_bias)
+        snprintf(bias, sizeof bias, "%s_bias", L->name);
+    emit(e, "cnn_gemm_bias(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);", m, n, k, a, lda, b, ldb, bias,
+         c, ldc);
 }
 
 void gen_bias_grad(cnn_emitter *e, const cnn_layer *L, const char *dbuf, const char *rows)

@@ -47,8 +47,10 @@ void gen_activation_forward(cnn_emitter *e, const cnn_layer *L, const char *buf,
 /* Multiplies dbuf by the activation's derivative, computed from the output out. */
 void gen_activation_backward(cnn_emitter *e, const cnn_layer *L, const char *dbuf,
                              const char *out, const char *count);
-/* Adds the bias to every row of rows x units buf. */
-void gen_bias_rows(cnn_emitter *e, const cnn_layer *L, const char *buf, const char *rows);
+/* c = bias + a.b (cnn_gemm_bias of libcnnrt), with the layer's bias or none. */
+void gen_gemm_bias(cnn_emitter *e, const cnn_layer *L, const char *m, const char *n,
+                   const char *k, const char *a, const char *lda, const char *b, const char *ldb,
+                   const char *c, const char *ldc);
 /* In NAME_grads: sums the rows of the gradient into this part's share of the bias gradient. */
 void gen_bias_grad(cnn_emitter *e, const cnn_layer *L, const char *dbuf, const char *rows);
 /* In NAME_grads: declares r0, r1, this part's share of a gradient's rows. */

@@ -317,8 +317,7 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
     close_pixels(e);
     emit(e, "/* out[n*%d][%d] = bias + cols[n*%d][%d] . kernel[%d][%d] */", d.P, d.F, d.P, d.KKC,
          d.KKC, d.F);
-    gen_bias_rows(e, L, "out", rows);
-    gen_sgemm(e, 0, 0, rows, f, kkc, "cols", kkc, kernel, f, "1.0f", "out", f);
+    gen_gemm_bias(e, L, rows, f, kkc, "cols", kkc, kernel, f, "out", f);
     gen_activation_forward(e, L, "out", count);
 }
 

@@ -69,8 +69,7 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
         emit(e, "float *logits = %s_logits + %s;", L->name, gen_times("b0", U));
     emit(e, "/* %s[n][%d] = bias + in[n][%d] . kernel[%d][%d] */", g->is_last ? "logits" : "out",
          U, I, I, U);
-    gen_bias_rows(e, L, z, "n");
-    gen_sgemm(e, 0, 0, "n", u, i, "in", i, kernel, u, "1.0f", z, u);
+    gen_gemm_bias(e, L, "n", u, i, "in", i, kernel, u, z, u);
     if (!g->is_last) {
         gen_activation_forward(e, L, "out", count);
         return;

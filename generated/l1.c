@@ -173,10 +173,7 @@ static void conv2d_2_forward(float *out, const float *in, int b0, int n) {
                 memcpy(col + 192, win + 832, sizeof(float) * 96); /* kernel row 2 */
             }
     /* out[n*121][64] = bias + cols[n*121][288] . kernel[288][64] */
-    for (int r = 0; r < n * 121; r++)
-        memcpy(out + r * 64, conv2d_2_bias, sizeof conv2d_2_bias);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * 121, 64, 288,
-                1.0f, cols, 288, conv2d_2_kernel, 64, 1.0f, out, 64);
+    cnn_gemm_bias(n * 121, 64, 288, cols, 288, conv2d_2_kernel, 64, conv2d_2_bias, out, 64);
     for (int i = 0; i < n * 7744; i++) /* relu */
         out[i] = out[i] > 0.0f ? out[i] : 0.0f;
 }
@@ -301,10 +298,7 @@ static void conv2d_3_forward(float *out, const float *in, int b0, int n) {
                 memcpy(col + 384, win + 640, sizeof(float) * 192); /* kernel row 2 */
             }
     /* out[n*9][64] = bias + cols[n*9][576] . kernel[576][64] */
-    for (int r = 0; r < n * 9; r++)
-        memcpy(out + r * 64, conv2d_3_bias, sizeof conv2d_3_bias);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * 9, 64, 576,
-                1.0f, cols, 576, conv2d_3_kernel, 64, 1.0f, out, 64);
+    cnn_gemm_bias(n * 9, 64, 576, cols, 576, conv2d_3_kernel, 64, conv2d_3_bias, out, 64);
     for (int i = 0; i < n * 576; i++) /* relu */
         out[i] = out[i] > 0.0f ? out[i] : 0.0f;
 }
@@ -374,10 +368,7 @@ static void dense_1_forward(float *out, const float *in, int b0, int n) {
     out += b0 * 64;
     in += b0 * 576;
     /* out[n][64] = bias + in[n][576] . kernel[576][64] */
-    for (int r = 0; r < n; r++)
-        memcpy(out + r * 64, dense_1_bias, sizeof dense_1_bias);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, 64, 576,
-                1.0f, in, 576, dense_1_kernel, 64, 1.0f, out, 64);
+    cnn_gemm_bias(n, 64, 576, in, 576, dense_1_kernel, 64, dense_1_bias, out, 64);
     for (int i = 0; i < n * 64; i++) /* relu */
         out[i] = out[i] > 0.0f ? out[i] : 0.0f;
 }
@@ -428,10 +419,7 @@ static void dense_2_forward(float *out, const float *in, int b0, int n) {
     in += b0 * 64;
     float *logits = dense_2_logits + b0 * 10;
     /* logits[n][10] = bias + in[n][64] . kernel[64][10] */
-    for (int r = 0; r < n; r++)
-        memcpy(logits + r * 10, dense_2_bias, sizeof dense_2_bias);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, 10, 64,
-                1.0f, in, 64, dense_2_kernel, 10, 1.0f, logits, 10);
+    cnn_gemm_bias(n, 10, 64, in, 64, dense_2_kernel, 10, dense_2_bias, logits, 10);
     /* out = softmax(logits), row by row */
     for (int b = 0; b < n; b++) {
         const float *zb = logits + b * 10;

@@ -268,6 +268,16 @@ void cnn_parallel(cnn_part_fn fn, void *arg, int max_parts);
 /* Inside fn: returns when every part of the region has reached it. */
 void cnn_barrier(void);
 
+/* ---- Matrix products (runtime/gemm.c) ----
+ * c[m][n] = bias + a[m][k] . b[k][n], row-major with leading dimensions; bias (n values, one
+ * per column) may be NULL for zero. AVX-512 register tiles when the CPU has them and n is a
+ * multiple of 16, else OpenBLAS. */
+void cnn_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                   const float *bias, float *c, int ldc);
+/* 1 or 0: whether cnn_gemm_bias uses its own tiles; enable 0 or 1 forces OpenBLAS or (when
+ * the CPU allows) the tiles, for tests; -1 only asks. */
+int cnn_gemm_vectorized(int enable);
+
 /* ---- Command line shared by `cnnc run` and compiled trainers ---- */
 /* Makes a model for batch size `batch`; NULL with a message on stderr on failure. */
 typedef cnn_model *(*cnn_model_factory)(void *ctx, int batch);

@@ -118,12 +118,15 @@ static void agree(void **state)
     random_batch(&rng, x, size, labels, ref->n_classes);
     int bad = 0, K = ref->n_classes;
 
-    /* The checks below with one thread, then with the batch split unevenly between three
-     * (the pool's parts, barriers, and each part's share of the gradients' rows). */
+    /* The checks below with one thread and OpenBLAS's products, then with the batch split
+     * unevenly between three threads (the pool's parts, barriers, and each part's share of
+     * the gradients' rows) and libcnnrt's own product tiles where the CPU has them. */
     cnn_rng r1, r2;
+    int tiles = cnn_gemm_vectorized(-1);
     for (int threads = 1; threads <= 3; threads += 2) {
         char err[160];
         assert_int_equal(cnn_set_threads(threads, err, sizeof err), 0);
+        cnn_gemm_vectorized(threads == 3 ? tiles : 0);
         /* Forward in both modes: outputs and loss to 1e-5 relative, 1e-6 absolute. */
         for (int training = 1; training >= 0; training--) {
             cnn_rng_seed(&r1, 3);

@@ -1,0 +1,70 @@
+/* cnn_gemm_bias against a plain triple loop in double, through its own tiles and through
+ * OpenBLAS: every remainder of rows and 16-column groups, padded strides, with and without
+ * the bias, and nothing written outside c's n columns. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+
+static int check_shape(int m, int n, int k, int with_bias, cnn_rng *rng)
+{
+    int lda = k + 3, ldb = n + 5, ldc = n + 7;
+    float *a = malloc(sizeof(float) * (size_t)(m * lda + 1));
+    float *b = malloc(sizeof(float) * (size_t)(k * ldb + 1));
+    float *c = malloc(sizeof(float) * (size_t)(m * ldc + 1));
+    float *bias = malloc(sizeof(float) * (size_t)n);
+    for (int i = 0; i < m * lda; i++)
+        a[i] = cnn_rng_uniform(rng) - 0.5f;
+    for (int i = 0; i < k * ldb; i++)
+        b[i] = cnn_rng_uniform(rng) - 0.5f;
+    for (int j = 0; j < n; j++)
+        bias[j] = cnn_rng_uniform(rng);
+    for (int i = 0; i < m * ldc; i++)
+        c[i] = 1234.5f; /* what must survive outside the n columns, and be replaced inside */
+    cnn_gemm_bias(m, n, k, a, lda, b, ldb, with_bias ? bias : NULL, c, ldc);
+    int bad = 0;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < ldc; j++) {
+            double want = 1234.5;
+            if (j < n) {
+                want = with_bias ? bias[j] : 0.0;
+                for (int p = 0; p < k; p++)
+                    want += (double)a[i * lda + p] * b[p * ldb + j];
+            }
+            if (fabs(c[i * ldc + j] - want) > 1e-5 * (1 + sqrt((double)k))) {
+                if (bad++ < 3)
+                    print_error("m=%d n=%d k=%d bias=%d: c[%d][%d] = %.9g, want %.9g\n", m, n,
+                                k, with_bias, i, j, c[i * ldc + j], want);
+            }
+        }
+    free(a), free(b), free(c), free(bias);
+    return bad;
+}
+
+static void agrees_with_a_plain_loop(void **state)
+{
+    (void)state;
+    static const int ns[] = {16, 32, 48, 64, 80, 112, 128, 144, 288, 10, 3};
+    static const int ks[] = {1, 5, 64, 300};
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 8);
+    int bad = 0, saved = cnn_gemm_vectorized(-1);
+    for (int vector = 0; vector <= 1; vector++) {
+        cnn_gemm_vectorized(vector);
+        for (int m = 1; m <= 14; m++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+                for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+                    bad += check_shape(m, ns[ni], ks[ki], (m + (int)ki) % 2, &rng);
+    }
+    cnn_gemm_vectorized(saved);
+    assert_int_equal(bad, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(agrees_with_a_plain_loop),
+    };
+    return cmocka_run_group_tests_name("gemm", tests, NULL, NULL);
+}
