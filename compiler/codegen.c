@@ -133,7 +133,7 @@ void gen_gemm_bias(cnn_emitter *e, const cnn_layer *L, const char *m, const char
                    const char *c, const char *ldc)
 {
     char bias[64] = "NULL";
-    if (L->use_bias)
+    if (L && L->use_bias)
         snprintf(bias, sizeof bias, "%s_bias", L->name);
     emit(e, "cnn_gemm_bias(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);", m, n, k, a, lda, b, ldb, bias,
          c, ldc);
@@ -216,6 +216,22 @@ static void emit_header(cnn_emitter *e, const plan *P)
     emit(e, "static const float *x;");
 }
 
+/* NAME_kernel_t, the kernel [rows][units] as [units][rows], and the function that fills it
+ * (each part a share of its rows): backward's products read it row by row. */
+static void emit_kernel_transpose(cnn_emitter *e, const cnn_layer *L)
+{
+    int units = L->out.c, rows = (int)(L->params[0].size / units);
+    emit(e, "static float %s_kernel_t[%d * %d]; /* the kernel transposed, for backward */",
+         L->name, units, rows);
+    emit_blank(e);
+    emit_open(e, "static void %s_transpose(int part, int parts)", L->name);
+    emit(e, "for (int j = %d * part / parts; j < %d * (part + 1) / parts; j++)", units, units);
+    emit(e, "    for (int i = 0; i < %d; i++)", rows);
+    emit(e, "        %s_kernel_t[j * %d + i] = %s_kernel[i * %d + j];", L->name, rows, L->name,
+         units);
+    emit_close(e);
+}
+
 static void emit_layer(cnn_emitter *e, const plan *P, int l)
 {
     const cnn_ir *ir = P->ir;
@@ -268,6 +284,8 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
     };
     if (desc->emit_buffers)
         desc->emit_buffers(e, &g);
+    if ((flags & GEN_KERNEL_T) && g.din)
+        emit_kernel_transpose(e, L);
     /* Inside the functions the buffers are parameters: out, in, dout, din. */
     g.in = "in";
     g.din = g.din ? "din" : NULL;
@@ -481,6 +499,14 @@ static void emit_driver(cnn_emitter *e, const plan *P)
     emit_open(e, "static void backward_part(void *arg, int part, int parts)");
     emit(e, "(void)arg;");
     emit(e, "int first = batch_n * part / parts, end = batch_n * (part + 1) / parts;");
+    int transposes = 0;
+    for (int l = 0; l <= last; l++)
+        if ((P->flags[l] & GEN_KERNEL_T) && P->grad_in[l] && P->has_backward[l]) {
+            emit(e, "%s_transpose(part, parts);", ir->layers[l].name);
+            transposes = 1;
+        }
+    if (transposes)
+        emit(e, "cnn_barrier(); /* the kernels, transposed since the last step */");
     for (int l = last; l >= 0;) {
         int f = P->flags[l];
         if ((f & GEN_ALIAS) || (!P->has_backward[l] && l != last)) {

@@ -80,7 +80,8 @@ static int direct(const cnn_layer *L);
 
 static int gen_flags(const cnn_layer *L)
 {
-    return (L->act != CNN_ACT_LINEAR ? GEN_BWD_OUT : 0) | (direct(L) ? GEN_BWD_IN : 0);
+    return (L->act != CNN_ACT_LINEAR ? GEN_BWD_OUT : 0) | (direct(L) ? GEN_BWD_IN : 0) |
+           GEN_KERNEL_T;
 }
 
 typedef struct conv_dims {
@@ -340,7 +341,8 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
     emit(e, "/* The windows' gradients, dout . kernel^T; then each row is added back onto");
     emit(e, " * the input pixels it came from (col2im). */");
     emit(e, "float *dcols = %s_dcols + b0 * %d;", L->name, d.P * d.KKC);
-    gen_sgemm(e, 0, 1, rows, kkc, f, "dout", f, kernel, f, "0.0f", "dcols", kkc);
+    snprintf(kernel, sizeof kernel, "%s_kernel_t", L->name);
+    gen_gemm_bias(e, NULL, rows, kkc, f, "dout", f, kernel, kkc, "dcols", kkc);
     emit(e, "memset(din, 0, sizeof(float) * n * %d);", d.H * d.W * d.C);
     open_pixels(e, &d, "dcols");
     emit_window(e, L, &d, 0);

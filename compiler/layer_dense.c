@@ -45,7 +45,7 @@ static int gen_flags(const cnn_layer *L)
     /* The kernel's gradient needs the input; the activation's derivative needs the output
      * (softmax is folded into the loss's gradient). */
     int needs_out = L->act != CNN_ACT_LINEAR && L->act != CNN_ACT_SOFTMAX;
-    return GEN_GRAD_IN | (needs_out ? GEN_BWD_OUT : 0);
+    return GEN_GRAD_IN | GEN_KERNEL_T | (needs_out ? GEN_BWD_OUT : 0);
 }
 
 static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
@@ -103,7 +103,8 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
     if (!g->din)
         return;
     emit(e, "/* din[n][%d] = dout . kernel^T */", I);
-    gen_sgemm(e, 0, 1, "n", i, u, "dout", u, kernel, u, "0.0f", "din", i);
+    snprintf(kernel, sizeof kernel, "%s_kernel_t", L->name);
+    gen_gemm_bias(e, NULL, "n", i, u, "dout", u, kernel, i, "din", i);
 }
 
 static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)

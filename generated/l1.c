@@ -158,6 +158,13 @@ static float conv2d_2_dout[32 * 7744];
  * pixel (oy, ox). The kernel's gradient reads it again after backward. */
 static float conv2d_2_cols[32 * 121 * 288];
 static float conv2d_2_dcols[32 * 121 * 288]; /* the windows' gradients */
+static float conv2d_2_kernel_t[64 * 288]; /* the kernel transposed, for backward */
+
+static void conv2d_2_transpose(int part, int parts) {
+    for (int j = 64 * part / parts; j < 64 * (part + 1) / parts; j++)
+        for (int i = 0; i < 288; i++)
+            conv2d_2_kernel_t[j * 288 + i] = conv2d_2_kernel[i * 64 + j];
+}
 
 static void conv2d_2_forward(float *out, const float *in, int b0, int n) {
     out += b0 * 7744;
@@ -187,8 +194,7 @@ static void conv2d_2_backward(float *din, float *dout, const float *out, int b0,
     /* The windows' gradients, dout . kernel^T; then each row is added back onto
      * the input pixels it came from (col2im). */
     float *dcols = conv2d_2_dcols + b0 * 34848;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * 121, 288, 64,
-                1.0f, dout, 64, conv2d_2_kernel, 64, 0.0f, dcols, 288);
+    cnn_gemm_bias(n * 121, 288, 64, dout, 64, conv2d_2_kernel_t, 288, NULL, dcols, 288);
     memset(din, 0, sizeof(float) * n * 5408);
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < 11; oy++)
@@ -283,6 +289,13 @@ static float conv2d_3_dout[32 * 576];
  * pixel (oy, ox). The kernel's gradient reads it again after backward. */
 static float conv2d_3_cols[32 * 9 * 576];
 static float conv2d_3_dcols[32 * 9 * 576]; /* the windows' gradients */
+static float conv2d_3_kernel_t[64 * 576]; /* the kernel transposed, for backward */
+
+static void conv2d_3_transpose(int part, int parts) {
+    for (int j = 64 * part / parts; j < 64 * (part + 1) / parts; j++)
+        for (int i = 0; i < 576; i++)
+            conv2d_3_kernel_t[j * 576 + i] = conv2d_3_kernel[i * 64 + j];
+}
 
 static void conv2d_3_forward(float *out, const float *in, int b0, int n) {
     out += b0 * 576;
@@ -312,8 +325,7 @@ static void conv2d_3_backward(float *din, float *dout, const float *out, int b0,
     /* The windows' gradients, dout . kernel^T; then each row is added back onto
      * the input pixels it came from (col2im). */
     float *dcols = conv2d_3_dcols + b0 * 5184;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * 9, 576, 64,
-                1.0f, dout, 64, conv2d_3_kernel, 64, 0.0f, dcols, 576);
+    cnn_gemm_bias(n * 9, 576, 64, dout, 64, conv2d_3_kernel_t, 576, NULL, dcols, 576);
     memset(din, 0, sizeof(float) * n * 1600);
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < 3; oy++)
@@ -363,6 +375,13 @@ static float dense_1_bias_grad[64];
 static float dense_1_bias_m[64], dense_1_bias_v[64]; /* optimizer state */
 static float dense_1_out[32 * 64];
 static float dense_1_dout[32 * 64];
+static float dense_1_kernel_t[64 * 576]; /* the kernel transposed, for backward */
+
+static void dense_1_transpose(int part, int parts) {
+    for (int j = 64 * part / parts; j < 64 * (part + 1) / parts; j++)
+        for (int i = 0; i < 576; i++)
+            dense_1_kernel_t[j * 576 + i] = dense_1_kernel[i * 64 + j];
+}
 
 static void dense_1_forward(float *out, const float *in, int b0, int n) {
     out += b0 * 64;
@@ -380,8 +399,7 @@ static void dense_1_backward(float *din, float *dout, const float *out, int b0, 
     for (int i = 0; i < n * 64; i++) /* relu' */
         dout[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     /* din[n][576] = dout . kernel^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 576, 64,
-                1.0f, dout, 64, dense_1_kernel, 64, 0.0f, din, 576);
+    cnn_gemm_bias(n, 576, 64, dout, 64, dense_1_kernel_t, 576, NULL, din, 576);
 }
 
 static void dense_1_grads(const float *dout, const float *in, int n, int part, int parts) {
@@ -413,6 +431,13 @@ static float dense_2_bias_m[10], dense_2_bias_v[10]; /* optimizer state */
 static float dense_2_out[32 * 10];
 static float dense_2_dout[32 * 10];
 static float dense_2_logits[32 * 10]; /* before softmax, for the loss */
+static float dense_2_kernel_t[10 * 64]; /* the kernel transposed, for backward */
+
+static void dense_2_transpose(int part, int parts) {
+    for (int j = 10 * part / parts; j < 10 * (part + 1) / parts; j++)
+        for (int i = 0; i < 64; i++)
+            dense_2_kernel_t[j * 64 + i] = dense_2_kernel[i * 10 + j];
+}
 
 static void dense_2_forward(float *out, const float *in, int b0, int n) {
     out += b0 * 10;
@@ -439,8 +464,7 @@ static void dense_2_backward(float *din, float *dout, int b0, int n) {
     din += b0 * 64;
     dout += b0 * 10;
     /* din[n][64] = dout . kernel^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 64, 10,
-                1.0f, dout, 10, dense_2_kernel, 10, 0.0f, din, 64);
+    cnn_gemm_bias(n, 64, 10, dout, 10, dense_2_kernel_t, 64, NULL, din, 64);
 }
 
 static void dense_2_grads(const float *dout, const float *in, int n, int part, int parts) {
@@ -512,6 +536,11 @@ static double loss(cnn_model *m, const int *labels, int n) {
 static void backward_part(void *arg, int part, int parts) {
     (void)arg;
     int first = batch_n * part / parts, end = batch_n * (part + 1) / parts;
+    conv2d_2_transpose(part, parts);
+    conv2d_3_transpose(part, parts);
+    dense_1_transpose(part, parts);
+    dense_2_transpose(part, parts);
+    cnn_barrier(); /* the kernels, transposed since the last step */
     /* 2 images at a time: one layer's buffers for them stay in cache for the next */
     for (int b0 = first; b0 < end; b0 += 2) {
         int n = end - b0 < 2 ? end - b0 : 2;
