@@ -64,13 +64,12 @@ const char *gen_times(const char *var, int k)
     return buf;
 }
 
-void gen_sgemm(cnn_emitter *e, int trans_a, int trans_b, const char *m, const char *n,
-               const char *k, const char *a, const char *lda, const char *b, const char *ldb,
-               const char *beta, const char *c, const char *ldc)
+void gen_gemm_tn_acc(cnn_emitter *e, const char *m, const char *n, const char *k, const char *a,
+                     const char *lda, const char *b, const char *ldb, const char *c,
+                     const char *ldc)
 {
-    emit(e, "cblas_sgemm(CblasRowMajor, %s, %s, %s, %s, %s,",
-         trans_a ? "CblasTrans" : "CblasNoTrans", trans_b ? "CblasTrans" : "CblasNoTrans", m, n, k);
-    emit(e, "            1.0f, %s, %s, %s, %s, %s, %s, %s);", a, lda, b, ldb, beta, c, ldc);
+    emit(e, "cnn_gemm_tn_acc(%s, %s, %s, %s, %s, %s, %s, %s, %s);", m, n, k, a, lda, b, ldb, c,
+         ldc);
 }
 
 void gen_activation_forward(cnn_emitter *e, const cnn_layer *L, const char *buf,
@@ -196,10 +195,12 @@ static void emit_header(cnn_emitter *e, const plan *P)
             " *\n"
             " * Input %s, %d classes, %s parameters (%s trainable), batches of up to %d.\n"
             " * Activations are [n][h][w][c] (channels last); kernels are in Keras' layouts,\n"
-            " * conv [kh][kw][in][out] and dense [in][out]. Each layer is a pair of functions,\n"
-            " * NAME_forward and NAME_backward, over static buffers of fixed size; gradients\n"
-            " * are accumulated into the parameters' _grad buffers. Convolutions and dense\n"
-            " * layers run as matrix products across the batch (im2col and cblas_sgemm).\n"
+            " * conv [kh][kw][in][out] and dense [in][out]. Each layer has NAME_forward and\n"
+            " * NAME_backward over a range of images, and NAME_grads, which accumulates the\n"
+            " * parameters' gradients over the batch into their _grad buffers; all buffers are\n"
+            " * static. Convolutions and dense layers are matrix products (im2col, then\n"
+            " * libcnnrt's cnn_gemm_*); windows of few taps are computed directly. The threads\n"
+            " * of libcnnrt's pool split each batch (forward_part, backward_part).\n"
             " * The model interface at the end (cnnrt.h) lets libcnnrt train and evaluate it.\n"
             " */\n",
             ir->name, ir->name, P->opts->version, ir->source_name, ir->source_name, in,
@@ -207,8 +208,6 @@ static void emit_header(cnn_emitter *e, const plan *P)
     emit(e, "#include <math.h>");
     emit(e, "#include <stdio.h>");
     emit(e, "#include <string.h>");
-    emit_blank(e);
-    emit(e, "#include <cblas.h>");
     emit_blank(e);
     emit(e, "#include \"cnnrt.h\"");
     emit_blank(e);

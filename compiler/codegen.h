@@ -37,10 +37,10 @@ const char *gen_float(double v);
 const char *gen_real(double v);
 /* "var * k", or just "var" when k is 1: index expressions without noise. */
 const char *gen_times(const char *var, int k);
-/* cblas_sgemm on row-major matrices: C = alpha A.B + beta C, transposes as flags. */
-void gen_sgemm(cnn_emitter *e, int trans_a, int trans_b, const char *m, const char *n,
-               const char *k, const char *a, const char *lda, const char *b, const char *ldb,
-               const char *beta, const char *c, const char *ldc);
+/* c += a^T . b (cnn_gemm_tn_acc of libcnnrt): the weights' gradients. */
+void gen_gemm_tn_acc(cnn_emitter *e, const char *m, const char *n, const char *k, const char *a,
+                     const char *lda, const char *b, const char *ldb, const char *c,
+                     const char *ldc);
 /* Applies the activation in place to count elements of buf (count: a C expression). */
 void gen_activation_forward(cnn_emitter *e, const cnn_layer *L, const char *buf,
                             const char *count);

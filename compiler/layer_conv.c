@@ -369,7 +369,7 @@ static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
          d.P, d.F);
     emit(e, "if (r1 > r0)");
     e->depth++;
-    gen_sgemm(e, 1, 0, m, f, rows, cols, kkc, "dout", f, "1.0f", kgrad, f);
+    gen_gemm_tn_acc(e, m, f, rows, cols, kkc, "dout", f, kgrad, f);
     e->depth--;
     gen_bias_grad(e, L, "dout", rows);
 }

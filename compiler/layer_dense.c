@@ -119,7 +119,7 @@ static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
     emit(e, "/* kernel_grad[r0..r1][%d] += in[n][r0..r1]^T . dout[n][%d] */", U, U);
     emit(e, "if (r1 > r0)");
     e->depth++;
-    gen_sgemm(e, 1, 0, "r1 - r0", u, "n", "in + r0", i, "dout", u, "1.0f", kgrad, u);
+    gen_gemm_tn_acc(e, "r1 - r0", u, "n", "in + r0", i, "dout", u, kgrad, u);
     e->depth--;
     gen_bias_grad(e, L, "dout", "n");
 }

@@ -3,17 +3,17 @@
  *
  * Input 28x28x1, 10 classes, 93,322 parameters (93,322 trainable), batches of up to 32.
  * Activations are [n][h][w][c] (channels last); kernels are in Keras' layouts,
- * conv [kh][kw][in][out] and dense [in][out]. Each layer is a pair of functions,
- * NAME_forward and NAME_backward, over static buffers of fixed size; gradients
- * are accumulated into the parameters' _grad buffers. Convolutions and dense
- * layers run as matrix products across the batch (im2col and cblas_sgemm).
+ * conv [kh][kw][in][out] and dense [in][out]. Each layer has NAME_forward and
+ * NAME_backward over a range of images, and NAME_grads, which accumulates the
+ * parameters' gradients over the batch into their _grad buffers; all buffers are
+ * static. Convolutions and dense layers are matrix products (im2col, then
+ * libcnnrt's cnn_gemm_*); windows of few taps are computed directly. The threads
+ * of libcnnrt's pool split each batch (forward_part, backward_part).
  * The model interface at the end (cnnrt.h) lets libcnnrt train and evaluate it.
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-#include <cblas.h>
 
 #include "cnnrt.h"
 
@@ -214,8 +214,7 @@ static void conv2d_2_grads(const float *dout, int n, int part, int parts) {
     int r0 = 288 * part / parts, r1 = 288 * (part + 1) / parts;
     /* kernel_grad[r0..r1][64] += cols[n*121][r0..r1]^T . dout[n*121][64] */
     if (r1 > r0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, 64, n * 121,
-                    1.0f, conv2d_2_cols + r0, 288, dout, 64, 1.0f, conv2d_2_kernel_grad + r0 * 64, 64);
+        cnn_gemm_tn_acc(r1 - r0, 64, n * 121, conv2d_2_cols + r0, 288, dout, 64, conv2d_2_kernel_grad + r0 * 64, 64);
     {
         int j0 = 64 * part / parts, j1 = 64 * (part + 1) / parts;
         float sum[64] = {0};
@@ -345,8 +344,7 @@ static void conv2d_3_grads(const float *dout, int n, int part, int parts) {
     int r0 = 576 * part / parts, r1 = 576 * (part + 1) / parts;
     /* kernel_grad[r0..r1][64] += cols[n*9][r0..r1]^T . dout[n*9][64] */
     if (r1 > r0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, 64, n * 9,
-                    1.0f, conv2d_3_cols + r0, 576, dout, 64, 1.0f, conv2d_3_kernel_grad + r0 * 64, 64);
+        cnn_gemm_tn_acc(r1 - r0, 64, n * 9, conv2d_3_cols + r0, 576, dout, 64, conv2d_3_kernel_grad + r0 * 64, 64);
     {
         int j0 = 64 * part / parts, j1 = 64 * (part + 1) / parts;
         float sum[64] = {0};
@@ -406,8 +404,7 @@ static void dense_1_grads(const float *dout, const float *in, int n, int part, i
     int r0 = 576 * part / parts, r1 = 576 * (part + 1) / parts;
     /* kernel_grad[r0..r1][64] += in[n][r0..r1]^T . dout[n][64] */
     if (r1 > r0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, 64, n,
-                    1.0f, in + r0, 576, dout, 64, 1.0f, dense_1_kernel_grad + r0 * 64, 64);
+        cnn_gemm_tn_acc(r1 - r0, 64, n, in + r0, 576, dout, 64, dense_1_kernel_grad + r0 * 64, 64);
     {
         int j0 = 64 * part / parts, j1 = 64 * (part + 1) / parts;
         float sum[64] = {0};
@@ -471,8 +468,7 @@ static void dense_2_grads(const float *dout, const float *in, int n, int part, i
     int r0 = 64 * part / parts, r1 = 64 * (part + 1) / parts;
     /* kernel_grad[r0..r1][10] += in[n][r0..r1]^T . dout[n][10] */
     if (r1 > r0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, 10, n,
-                    1.0f, in + r0, 64, dout, 10, 1.0f, dense_2_kernel_grad + r0 * 10, 10);
+        cnn_gemm_tn_acc(r1 - r0, 10, n, in + r0, 64, dout, 10, dense_2_kernel_grad + r0 * 10, 10);
     {
         int j0 = 10 * part / parts, j1 = 10 * (part + 1) / parts;
         float sum[10] = {0};

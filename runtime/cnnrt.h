@@ -274,7 +274,10 @@ void cnn_barrier(void);
  * multiple of 16, else OpenBLAS. */
 void cnn_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                    const float *bias, float *c, int ldc);
-/* 1 or 0: whether cnn_gemm_bias uses its own tiles; enable 0 or 1 forces OpenBLAS or (when
+/* c[m][n] += a^T . b with a [k][m] and b [k][n] (gradients of weights: sums over images). */
+void cnn_gemm_tn_acc(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                     float *c, int ldc);
+/* 1 or 0: whether cnn_gemm_bias and cnn_gemm_tn_acc use their own tiles; enable 0 or 1 forces OpenBLAS or (when
  * the CPU allows) the tiles, for tests; -1 only asks. */
 int cnn_gemm_vectorized(int enable);
 

@@ -1,4 +1,4 @@
-/* C = bias + A.B for the products of compiled networks: AVX-512 register tiles, else BLAS. */
+/* The products of compiled networks (c = bias + a.b, c += a^T b): AVX-512 tiles, else BLAS. */
 #include <string.h>
 
 #include <cblas.h>
@@ -80,7 +80,79 @@ __attribute__((target("avx512f,fma"))) static void strip(int m, int nv, int k, c
         }
     }
 }
+
+/* ROWS rows of c (+=), columns 16 NV: sum over p < k of a[p][i] b[p][.]. */
+#define TILE_TN(ROWS, NV)                                                                      \
+    do {                                                                                       \
+        v16 acc[ROWS][NV];                                                                     \
+        for (int i = 0; i < ROWS; i++)                                                         \
+            for (int j = 0; j < NV; j++)                                                       \
+                acc[i][j] = *(const v16 *)(c + (size_t)i * ldc + 16 * j);                      \
+        for (int p = 0; p < k; p++) {                                                          \
+            const v16 *bp = (const v16 *)(b + (size_t)p * ldb);                                \
+            const float *ap = a + (size_t)p * lda;                                             \
+            v16 bv[NV];                                                                        \
+            for (int j = 0; j < NV; j++)                                                       \
+                bv[j] = bp[j];                                                                 \
+            for (int i = 0; i < ROWS; i++)                                                     \
+                for (int j = 0; j < NV; j++)                                                   \
+                    acc[i][j] += ap[i] * bv[j];                                                \
+        }                                                                                      \
+        for (int i = 0; i < ROWS; i++)                                                         \
+            for (int j = 0; j < NV; j++)                                                       \
+                *(v16 *)(c + (size_t)i * ldc + 16 * j) = acc[i][j];                            \
+    } while (0)
+
+/* One strip of c += a^T b: rows 0 .. m-1 of c, 16 nv columns, k rows of a and b. */
+__attribute__((target("avx512f,fma"))) static void strip_tn(int m, int nv, int k,
+                                                           const float *a, int lda,
+                                                           const float *b, int ldb, float *c,
+                                                           int ldc)
+{
+    for (; m >= 6; m -= 6, a += 6, c += (size_t)6 * ldc) {
+        switch (nv) {
+        case 4: TILE_TN(6, 4); break;
+        case 3: TILE_TN(6, 3); break;
+        case 2: TILE_TN(6, 2); break;
+        default: TILE_TN(6, 1); break;
+        }
+    }
+    for (; m > 0; m--, a++, c += ldc) {
+        switch (nv) {
+        case 4: TILE_TN(1, 4); break;
+        case 3: TILE_TN(1, 3); break;
+        case 2: TILE_TN(1, 2); break;
+        default: TILE_TN(1, 1); break;
+        }
+    }
+}
 #endif
+
+/* Rows of a and b per pass of c += a^T b: a block of both stays in L2 while every tile of c
+ * passes over it (a 3872-row product would otherwise stream a from memory once per tile). */
+#define TN_BLOCK 256
+
+void cnn_gemm_tn_acc(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                     float *c, int ldc)
+{
+    if (m <= 0 || n <= 0 || k <= 0)
+        return;
+#ifdef HAVE_AVX512_PATH
+    if (n % 16 == 0 && cnn_gemm_vectorized(-1)) {
+        for (int p = 0; p < k; p += TN_BLOCK) {
+            int kb = k - p < TN_BLOCK ? k - p : TN_BLOCK;
+            for (int j = 0; j < n; j += 64) {
+                int nv = (n - j) / 16 < 4 ? (n - j) / 16 : 4;
+                strip_tn(m, nv, kb, a + (size_t)p * lda, lda, b + (size_t)p * ldb + j, ldb, c + j,
+                         ldc);
+            }
+        }
+        return;
+    }
+#endif
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c,
+                ldc);
+}
 
 void cnn_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                    const float *bias, float *c, int ldc)
