@@ -32,30 +32,34 @@ int cnn_gemm_vectorized(int enable)
 }
 
 #ifdef HAVE_AVX512_PATH
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
+#include <immintrin.h>
+
+/* Explicit fused multiply-adds: every element of c gets the same rounding whichever tile
+ * computes it, so a product's result does not depend on how its rows were split. */
+#define FMA(acc, a, b) (acc) = _mm512_fmadd_ps(_mm512_set1_ps(a), (b), (acc))
 
 /* ROWS x (16 NV) of C: bias (or zero) plus A[ROWS][k] . B[k][16 NV]. Inlined with constant
  * ROWS and NV, so the accumulators live in registers. */
 #define TILE(ROWS, NV)                                                                         \
     do {                                                                                       \
-        v16 acc[ROWS][NV];                                                                     \
+        __m512 acc[ROWS][NV];                                                                  \
         for (int i = 0; i < ROWS; i++)                                                         \
             for (int j = 0; j < NV; j++)                                                       \
-                acc[i][j] = bias ? *(const v16 *)(bias + 16 * j) : (v16){0};                   \
+                acc[i][j] = bias ? _mm512_loadu_ps(bias + 16 * j) : _mm512_setzero_ps();       \
         for (int p = 0; p < k; p++) {                                                          \
-            const v16 *bp = (const v16 *)(b + (size_t)p * ldb);                                \
-            v16 bv[NV];                                                                        \
+            const float *bp = b + (size_t)p * ldb;                                             \
+            __m512 bv[NV];                                                                     \
             for (int j = 0; j < NV; j++)                                                       \
-                bv[j] = bp[j];                                                                 \
+                bv[j] = _mm512_loadu_ps(bp + 16 * j);                                          \
             for (int i = 0; i < ROWS; i++) {                                                   \
                 float av = a[(size_t)i * lda + p];                                             \
                 for (int j = 0; j < NV; j++)                                                   \
-                    acc[i][j] += av * bv[j];                                                   \
+                    FMA(acc[i][j], av, bv[j]);                                                 \
             }                                                                                  \
         }                                                                                      \
         for (int i = 0; i < ROWS; i++)                                                         \
             for (int j = 0; j < NV; j++)                                                       \
-                *(v16 *)(c + (size_t)i * ldc + 16 * j) = acc[i][j];                            \
+                _mm512_storeu_ps(c + (size_t)i * ldc + 16 * j, acc[i][j]);                     \
     } while (0)
 
 /* One strip of C, rows 0 .. m-1 and 16 nv columns (nv 1 to 4). */
@@ -84,23 +88,22 @@ __attribute__((target("avx512f,fma"))) static void strip(int m, int nv, int k, c
 /* ROWS rows of c (+=), columns 16 NV: sum over p < k of a[p][i] b[p][.]. */
 #define TILE_TN(ROWS, NV)                                                                      \
     do {                                                                                       \
-        v16 acc[ROWS][NV];                                                                     \
+        __m512 acc[ROWS][NV];                                                                  \
         for (int i = 0; i < ROWS; i++)                                                         \
             for (int j = 0; j < NV; j++)                                                       \
-                acc[i][j] = *(const v16 *)(c + (size_t)i * ldc + 16 * j);                      \
+                acc[i][j] = _mm512_loadu_ps(c + (size_t)i * ldc + 16 * j);                     \
         for (int p = 0; p < k; p++) {                                                          \
-            const v16 *bp = (const v16 *)(b + (size_t)p * ldb);                                \
-            const float *ap = a + (size_t)p * lda;                                             \
-            v16 bv[NV];                                                                        \
+            const float *bp = b + (size_t)p * ldb, *ap = a + (size_t)p * lda;                  \
+            __m512 bv[NV];                                                                     \
             for (int j = 0; j < NV; j++)                                                       \
-                bv[j] = bp[j];                                                                 \
+                bv[j] = _mm512_loadu_ps(bp + 16 * j);                                          \
             for (int i = 0; i < ROWS; i++)                                                     \
                 for (int j = 0; j < NV; j++)                                                   \
-                    acc[i][j] += ap[i] * bv[j];                                                \
+                    FMA(acc[i][j], ap[i], bv[j]);                                              \
         }                                                                                      \
         for (int i = 0; i < ROWS; i++)                                                         \
             for (int j = 0; j < NV; j++)                                                       \
-                *(v16 *)(c + (size_t)i * ldc + 16 * j) = acc[i][j];                            \
+                _mm512_storeu_ps(c + (size_t)i * ldc + 16 * j, acc[i][j]);                     \
     } while (0)
 
 /* One strip of c += a^T b: rows 0 .. m-1 of c, 16 nv columns, k rows of a and b. */
