@@ -211,8 +211,10 @@ static void emit_header(cnn_emitter *e, const plan *P)
     emit_blank(e);
     emit(e, "#include \"cnnrt.h\"");
     emit_blank(e);
-    emit(e, "/* The network input of the last forward pass (the first layer's backward reads it). */");
+    emit(e, "/* The network input of the last forward pass (the first layer's backward reads it), and");
+    emit(e, " * the size of the current batch (batchnorm's statistics cover all of it). */");
     emit(e, "static const float *x;");
+    emit(e, "static int batch_n;");
 }
 
 /* NAME_kernel_t, the kernel [rows][units] as [units][rows], and the function that fills it
@@ -297,8 +299,23 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
     emit(e, "in += %s;", gen_times("b0", (int)in_size));
     desc->emit_forward(e, &g);
     emit_close(e);
+    if (desc->emit_forward_stats) {
+        emit_blank(e);
+        emit_open(e, "static void %s_forward_stats(const float *in, int b0, int n, int training)",
+                  L->name);
+        emit(e, "in += %s;", gen_times("b0", (int)in_size));
+        desc->emit_forward_stats(e, &g);
+        emit_close(e);
+    }
     if (!P->dout[l][0])
         return;
+    if (desc->emit_backward_stats) {
+        emit_blank(e);
+        emit_open(e, "static void %s_backward_stats(const float *dout, int b0, int n)", L->name);
+        emit(e, "dout += %s;", gen_times("b0", (int)size));
+        desc->emit_backward_stats(e, &g);
+        emit_close(e);
+    }
     /* Backward has nothing to do in some layers (a linear first layer): no function then. */
     char *body = NULL;
     size_t body_len = 0;
@@ -353,6 +370,28 @@ static void emit_call(cnn_emitter *e, const plan *P, int l, int backward, const 
          P->grad_in[l] ? ", " : "", P->dout[l], (f & GEN_BWD_IN) ? ", " : "",
          (f & GEN_BWD_IN) ? in : "", (f & GEN_BWD_OUT) ? ", " : "",
          (f & GEN_BWD_OUT) ? P->out[l] : "", range);
+}
+
+/* A layer with batch statistics: each thread sums its images, then, after a barrier, runs
+ * the layer on them with the whole batch's sums. */
+static void emit_stats_call(cnn_emitter *e, const plan *P, int l, int backward)
+{
+    const char *name = P->ir->layers[l].name;
+    if (!backward)
+        emit(e, "%s_forward_stats(%s, first, end - first, batch_training);", name,
+             l ? P->out[l - 1] : "x");
+    else
+        emit(e, "%s_backward_stats(%s, first, end - first);", name, P->dout[l]);
+    emit(e, "cnn_barrier(); /* %s needs every image's sums */", name);
+    emit_call(e, P, l, backward, "first, end - first");
+}
+
+/* Whether layer l ends a run of layers that go through the batch in chunks. */
+static int splits_runs(const plan *P, int l, int backward)
+{
+    const cnn_layer_desc *d = P->ir->layers[l].desc;
+    return (P->flags[l] & GEN_SERIAL) ||
+           (backward ? d->emit_backward_stats != NULL : d->emit_forward_stats != NULL);
 }
 
 /* A layer that needs the whole batch: one thread runs it, the others wait on both sides. */
@@ -431,8 +470,7 @@ static void emit_driver(cnn_emitter *e, const plan *P)
         uses_training |= P->flags[l] & GEN_FWD_TRAINING;
         uses_rng |= P->flags[l] & GEN_FWD_RNG;
     }
-    emit(e, "/* The batch of the current pass, for the threads' parts (cnn_parallel). */");
-    emit(e, "static int batch_n;");
+    emit(e, "/* The rest of the current pass, for the threads' parts (cnn_parallel). */");
     if (uses_training)
         emit(e, "static int batch_training;");
     if (uses_rng)
@@ -448,13 +486,16 @@ static void emit_driver(cnn_emitter *e, const plan *P)
             l++;
             continue;
         }
-        if (P->flags[l] & GEN_SERIAL) {
-            emit_serial_call(e, P, l, 0);
+        if (splits_runs(P, l, 0)) {
+            if (P->flags[l] & GEN_SERIAL)
+                emit_serial_call(e, P, l, 0);
+            else
+                emit_stats_call(e, P, l, 0);
             l++;
             continue;
         }
         int to = l;
-        while (to + 1 <= last && !(P->flags[to + 1] & GEN_SERIAL))
+        while (to + 1 <= last && !splits_runs(P, to + 1, 0))
             to++;
         emit_segment(e, P, l, to, 0);
         l = to + 1;
@@ -512,13 +553,16 @@ static void emit_driver(cnn_emitter *e, const plan *P)
             l--;
             continue;
         }
-        if (f & GEN_SERIAL) {
-            emit_serial_call(e, P, l, 1);
+        if (splits_runs(P, l, 1)) {
+            if (f & GEN_SERIAL)
+                emit_serial_call(e, P, l, 1);
+            else
+                emit_stats_call(e, P, l, 1);
             l--;
             continue;
         }
         int from = l;
-        while (from - 1 >= 0 && !(P->flags[from - 1] & GEN_SERIAL))
+        while (from - 1 >= 0 && !splits_runs(P, from - 1, 1))
             from--;
         emit_segment(e, P, from, l, 1);
         l = from - 1;

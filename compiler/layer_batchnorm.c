@@ -37,12 +37,15 @@ static int infer(cnn_layer *L, cnn_diag *d)
     return 0;
 }
 
-/* ---- code generation: direct loops over [rows][channels], statistics in double ---- */
+/* ---- code generation: direct loops over [rows][channels], statistics in double ----
+ * Each thread first sums its own images, image by image (NAME_forward_stats, then
+ * NAME_backward_stats); after a barrier every thread adds the images' sums in image order
+ * (the same totals whatever the split) and normalizes its own images. */
 
 static int gen_flags(const cnn_layer *L)
 {
     (void)L;
-    return GEN_FWD_TRAINING | GEN_SERIAL; /* batch statistics */
+    return GEN_FWD_TRAINING;
 }
 
 static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
@@ -52,6 +55,47 @@ static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
          g->batch, cnn_shape_size(L->out));
     emit(e, "static float %s_invstd[%d];     /* 1/sqrt(var + eps) per channel */", L->name,
          L->in.c);
+    emit(e, "/* Each image's two sums per channel: of x and x^2 in forward, of dout and");
+    emit(e, " * dout xhat in backward. */");
+    emit(e, "static double %s_image_sums[%d * 2 * %d];", L->name, g->batch, L->in.c);
+}
+
+/* The loops over this part's images, with s and q the image's two sums per channel; `term_s`
+ * and `term_q` are what each element adds (`i` its index in the image). */
+static void emit_image_sums(cnn_emitter *e, const cnn_layer *L, const char *term_s,
+                            const char *term_q)
+{
+    int C = L->in.c;
+    long per_image = cnn_shape_size(L->in);
+    emit_open(e, "for (int b = 0; b < n; b++)");
+    emit(e, "double *s = %s_image_sums + (b0 + b) * %d, *q = s + %d;", L->name, 2 * C, C);
+    emit(e, "memset(s, 0, sizeof(double) * %d);", 2 * C);
+    emit_for(e, "for (long i = b * %ldL; i < (b + 1) * %ldL; i += %d)", per_image, per_image, C);
+    emit_open(e, "for (int c = 0; c < %d; c++)", C);
+    emit(e, "s[c] += %s;", term_s);
+    emit(e, "q[c] += %s;", term_q);
+    emit_close(e);
+    emit_end_for(e, 1);
+    emit_close(e);
+}
+
+/* Totals of the two sums over every image of the batch, in image order. */
+static void emit_totals(cnn_emitter *e, const cnn_layer *L, const char *s, const char *q)
+{
+    int C = L->in.c;
+    emit(e, "double %s[%d] = {0}, %s[%d] = {0};", s, C, q, C);
+    emit(e, "for (int b = 0; b < batch_n; b++)");
+    emit(e, "    for (int c = 0; c < %d; c++) {", C);
+    emit(e, "        %s[c] += %s_image_sums[b * %d + c];", s, L->name, 2 * C);
+    emit(e, "        %s[c] += %s_image_sums[b * %d + %d + c];", q, L->name, 2 * C, C);
+    emit(e, "    }");
+}
+
+static void emit_forward_stats(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    emit(e, "if (!training)");
+    emit(e, "    return;");
+    emit_image_sums(e, g->L, "in[i + c]", "(double)in[i + c] * in[i + c]");
 }
 
 static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
@@ -60,36 +104,34 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
     int C = L->in.c;
     long per_image = cnn_shape_size(L->in) / C;
     const char *N = L->name;
-    emit(e, "int rows = n * %ld;", per_image);
+    emit(e, "long rows = n * %ldL;", per_image);
+    emit(e, "float invstd[%d];", C);
     emit_open(e, "if (training)");
     emit(e, "float *xhat = %s_xhat + %s;", N, gen_times("b0", (int)cnn_shape_size(L->in)));
-    emit(e, "double mean[%d] = {0}, var[%d] = {0};", C, C);
-    emit(e, "for (int r = 0; r < rows; r++)");
-    emit(e, "    for (int c = 0; c < %d; c++)", C);
-    emit(e, "        mean[c] += in[r * %d + c];", C);
-    emit(e, "for (int c = 0; c < %d; c++)", C);
-    emit(e, "    mean[c] /= rows;");
-    emit_open(e, "for (int r = 0; r < rows; r++)");
-    emit_open(e, "for (int c = 0; c < %d; c++)", C);
-    emit(e, "double d = in[r * %d + c] - mean[c];", C);
-    emit(e, "var[c] += d * d;");
-    emit_close(e);
-    emit_close(e);
-    emit_open(e, "for (int c = 0; c < %d; c++)", C);
-    emit(e, "var[c] /= rows; /* biased, as Keras normalizes */");
+    emit_totals(e, L, "mean", "var");
+    emit(e, "double count = (double)batch_n * %ld;", per_image);
     /* momentum and its complement as written in the .net file: 0.99 and 0.01 */
     char keep[40], take[40];
     snprintf(keep, sizeof keep, "%s", gen_real(L->momentum));
     snprintf(take, sizeof take, "%s", gen_real(1.0 - strtod(keep, NULL)));
-    emit(e, "%s_invstd[c] = (float)(1.0 / sqrt(var[c] + %s));", N, gen_real(L->eps));
+    emit_open(e, "for (int c = 0; c < %d; c++)", C);
+    emit(e, "mean[c] /= count;");
+    emit(e, "var[c] = var[c] / count - mean[c] * mean[c]; /* biased, as Keras normalizes */");
+    emit(e, "var[c] = var[c] > 0.0 ? var[c] : 0.0;");
+    emit(e, "invstd[c] = (float)(1.0 / sqrt(var[c] + %s));", gen_real(L->eps));
+    emit_close(e);
+    emit_open(e, "if (b0 == 0) /* one part records what backward and inference read */");
+    emit_open(e, "for (int c = 0; c < %d; c++)", C);
+    emit(e, "%s_invstd[c] = invstd[c];", N);
     emit(e, "%s_moving_mean[c] = (float)(%s_moving_mean[c] * %s + mean[c] * %s);", N, N, keep,
          take);
     emit(e, "%s_moving_variance[c] = (float)(%s_moving_variance[c] * %s + var[c] * %s);", N, N,
          keep, take);
     emit_close(e);
-    emit_for(e, "for (int r = 0; r < rows; r++)");
+    emit_close(e);
+    emit_for(e, "for (long r = 0; r < rows; r++)");
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
-    emit(e, "float v = (float)((in[r * %d + c] - mean[c]) * %s_invstd[c]);", C, N);
+    emit(e, "float v = (float)((in[r * %d + c] - mean[c]) * invstd[c]);", C);
     emit(e, "xhat[r * %d + c] = v;", C);
     emit(e, "out[r * %d + c] = %s_gamma[c] * v + %s_beta[c];", C, N, N);
     emit_close(e);
@@ -98,11 +140,19 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
     emit_close(e);
     emit(e, "/* Inference: the moving statistics. */");
     emit(e, "for (int c = 0; c < %d; c++)", C);
-    emit(e, "    %s_invstd[c] = 1.0f / sqrtf(%s_moving_variance[c] + %s);", N, N, gen_float(L->eps));
-    emit(e, "for (int r = 0; r < rows; r++)");
+    emit(e, "    invstd[c] = 1.0f / sqrtf(%s_moving_variance[c] + %s);", N, gen_float(L->eps));
+    emit(e, "for (long r = 0; r < rows; r++)");
     emit(e, "    for (int c = 0; c < %d; c++)", C);
     emit(e, "        out[r * %d + c] = %s_gamma[c] * (in[r * %d + c] - %s_moving_mean[c]) * "
-            "%s_invstd[c] + %s_beta[c];", C, N, C, N, N, N);
+            "invstd[c] + %s_beta[c];", C, N, C, N, N);
+}
+
+static void emit_backward_stats(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    emit(e, "const float *xhat = %s_xhat + %s;", L->name,
+         gen_times("b0", (int)cnn_shape_size(L->in)));
+    emit_image_sums(e, L, "dout[i + c]", "(double)dout[i + c] * xhat[i + c]");
 }
 
 static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
@@ -111,26 +161,22 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
     int C = L->in.c;
     long per_image = cnn_shape_size(L->in) / C;
     const char *N = L->name;
-    emit(e, "int rows = n * %ld;", per_image);
-    emit(e, "const float *xhat = %s_xhat + %s;", N, gen_times("b0", (int)cnn_shape_size(L->in)));
-    emit(e, "double sum_g[%d] = {0}, sum_gx[%d] = {0};", C, C);
-    emit_for(e, "for (int r = 0; r < rows; r++)");
-    emit_open(e, "for (int c = 0; c < %d; c++)", C);
-    emit(e, "sum_g[c] += dout[r * %d + c];", C);
-    emit(e, "sum_gx[c] += dout[r * %d + c] * xhat[r * %d + c];", C, C);
-    emit_close(e);
-    emit_end_for(e, 1);
+    emit_totals(e, L, "sum_g", "sum_gx");
+    emit_open(e, "if (b0 == 0) /* one part adds the parameters' gradients */");
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
     emit(e, "%s_gamma_grad[c] += (float)sum_gx[c];", N);
     emit(e, "%s_beta_grad[c] += (float)sum_g[c];", N);
     emit_close(e);
+    emit_close(e);
     if (!g->din)
         return;
-    emit(e, "/* din = gamma invstd / rows * (rows dout - sum(dout) - xhat sum(dout xhat)) */");
-    emit_for(e, "for (int r = 0; r < rows; r++)");
+    emit(e, "const float *xhat = %s_xhat + %s;", N, gen_times("b0", (int)cnn_shape_size(L->in)));
+    emit(e, "double count = (double)batch_n * %ld;", per_image);
+    emit(e, "/* din = gamma invstd / count * (count dout - sum(dout) - xhat sum(dout xhat)) */");
+    emit_for(e, "for (long r = 0; r < n * %ldL; r++)", per_image);
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
-    emit(e, "double k = (double)%s_gamma[c] * %s_invstd[c] / rows;", N, N);
-    emit(e, "din[r * %d + c] = (float)(k * ((double)rows * dout[r * %d + c] - sum_g[c] - "
+    emit(e, "double k = (double)%s_gamma[c] * %s_invstd[c] / count;", N, N);
+    emit(e, "din[r * %d + c] = (float)(k * (count * dout[r * %d + c] - sum_g[c] - "
             "xhat[r * %d + c] * sum_gx[c]));", C, C, C);
     emit_close(e);
     emit_end_for(e, 1);
@@ -150,4 +196,6 @@ const cnn_layer_desc cnn_layer_batchnorm = {
     .emit_buffers = emit_buffers,
     .emit_forward = emit_forward,
     .emit_backward = emit_backward,
+    .emit_forward_stats = emit_forward_stats,
+    .emit_backward_stats = emit_backward_stats,
 };

@@ -48,6 +48,11 @@ typedef struct cnn_layer_desc {
     void (*emit_forward)(cnn_emitter *e, const cnn_gen_layer *g);
     void (*emit_backward)(cnn_emitter *e, const cnn_gen_layer *g);
     void (*emit_grads)(cnn_emitter *e, const cnn_gen_layer *g);
+    /* For layers that need batch statistics (may be NULL): bodies of NAME_forward_stats and
+     * NAME_backward_stats, which see the same images as NAME_forward and NAME_backward and
+     * run just before them, a barrier between, so that these find every image's share. */
+    void (*emit_forward_stats)(cnn_emitter *e, const cnn_gen_layer *g);
+    void (*emit_backward_stats)(cnn_emitter *e, const cnn_gen_layer *g);
     /* Floats of per-image buffers the layer works through besides its input and output (conv:
      * its im2col rows), for sizing the chunks of images that keep a pass in cache. May be
      * NULL: none. */

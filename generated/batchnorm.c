@@ -17,8 +17,10 @@
 
 #include "cnnrt.h"
 
-/* The network input of the last forward pass (the first layer's backward reads it). */
+/* The network input of the last forward pass (the first layer's backward reads it), and
+ * the size of the current batch (batchnorm's statistics cover all of it). */
 static const float *x;
+static int batch_n;
 
 /* ==== conv2d_1 (Conv2D): conv 32 3x3 relu
  *      models/batchnorm.net line 4; 28x28x1 -> 26x26x32, 320 parameters, 0.389 MFLOP per image
@@ -109,34 +111,40 @@ static float batch_normalization_1_out[32 * 21632];
 static float batch_normalization_1_dout[32 * 21632];
 static float batch_normalization_1_xhat[32 * 21632]; /* normalized input of the last pass */
 static float batch_normalization_1_invstd[32];     /* 1/sqrt(var + eps) per channel */
+/* Each image's two sums per channel: of x and x^2 in forward, of dout and
+ * dout xhat in backward. */
+static double batch_normalization_1_image_sums[32 * 2 * 32];
 
 static void batch_normalization_1_forward(float *out, const float *in, int b0, int n, int training) {
     out += b0 * 21632;
     in += b0 * 21632;
-    int rows = n * 676;
+    long rows = n * 676L;
+    float invstd[32];
     if (training) {
         float *xhat = batch_normalization_1_xhat + b0 * 21632;
         double mean[32] = {0}, var[32] = {0};
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < 32; c++)
-                mean[c] += in[r * 32 + c];
-        for (int c = 0; c < 32; c++)
-            mean[c] /= rows;
-        for (int r = 0; r < rows; r++) {
+        for (int b = 0; b < batch_n; b++)
             for (int c = 0; c < 32; c++) {
-                double d = in[r * 32 + c] - mean[c];
-                var[c] += d * d;
+                mean[c] += batch_normalization_1_image_sums[b * 64 + c];
+                var[c] += batch_normalization_1_image_sums[b * 64 + 32 + c];
+            }
+        double count = (double)batch_n * 676;
+        for (int c = 0; c < 32; c++) {
+            mean[c] /= count;
+            var[c] = var[c] / count - mean[c] * mean[c]; /* biased, as Keras normalizes */
+            var[c] = var[c] > 0.0 ? var[c] : 0.0;
+            invstd[c] = (float)(1.0 / sqrt(var[c] + 0.001));
+        }
+        if (b0 == 0) /* one part records what backward and inference read */ {
+            for (int c = 0; c < 32; c++) {
+                batch_normalization_1_invstd[c] = invstd[c];
+                batch_normalization_1_moving_mean[c] = (float)(batch_normalization_1_moving_mean[c] * 0.99 + mean[c] * 0.01);
+                batch_normalization_1_moving_variance[c] = (float)(batch_normalization_1_moving_variance[c] * 0.99 + var[c] * 0.01);
             }
         }
-        for (int c = 0; c < 32; c++) {
-            var[c] /= rows; /* biased, as Keras normalizes */
-            batch_normalization_1_invstd[c] = (float)(1.0 / sqrt(var[c] + 0.001));
-            batch_normalization_1_moving_mean[c] = (float)(batch_normalization_1_moving_mean[c] * 0.99 + mean[c] * 0.01);
-            batch_normalization_1_moving_variance[c] = (float)(batch_normalization_1_moving_variance[c] * 0.99 + var[c] * 0.01);
-        }
-        for (int r = 0; r < rows; r++)
+        for (long r = 0; r < rows; r++)
             for (int c = 0; c < 32; c++) {
-                float v = (float)((in[r * 32 + c] - mean[c]) * batch_normalization_1_invstd[c]);
+                float v = (float)((in[r * 32 + c] - mean[c]) * invstd[c]);
                 xhat[r * 32 + c] = v;
                 out[r * 32 + c] = batch_normalization_1_gamma[c] * v + batch_normalization_1_beta[c];
             }
@@ -144,32 +152,63 @@ static void batch_normalization_1_forward(float *out, const float *in, int b0, i
     }
     /* Inference: the moving statistics. */
     for (int c = 0; c < 32; c++)
-        batch_normalization_1_invstd[c] = 1.0f / sqrtf(batch_normalization_1_moving_variance[c] + 0.001f);
-    for (int r = 0; r < rows; r++)
+        invstd[c] = 1.0f / sqrtf(batch_normalization_1_moving_variance[c] + 0.001f);
+    for (long r = 0; r < rows; r++)
         for (int c = 0; c < 32; c++)
-            out[r * 32 + c] = batch_normalization_1_gamma[c] * (in[r * 32 + c] - batch_normalization_1_moving_mean[c]) * batch_normalization_1_invstd[c] + batch_normalization_1_beta[c];
+            out[r * 32 + c] = batch_normalization_1_gamma[c] * (in[r * 32 + c] - batch_normalization_1_moving_mean[c]) * invstd[c] + batch_normalization_1_beta[c];
+}
+
+static void batch_normalization_1_forward_stats(const float *in, int b0, int n, int training) {
+    in += b0 * 21632;
+    if (!training)
+        return;
+    for (int b = 0; b < n; b++) {
+        double *s = batch_normalization_1_image_sums + (b0 + b) * 64, *q = s + 32;
+        memset(s, 0, sizeof(double) * 64);
+        for (long i = b * 21632L; i < (b + 1) * 21632L; i += 32)
+            for (int c = 0; c < 32; c++) {
+                s[c] += in[i + c];
+                q[c] += (double)in[i + c] * in[i + c];
+            }
+    }
+}
+
+static void batch_normalization_1_backward_stats(const float *dout, int b0, int n) {
+    dout += b0 * 21632;
+    const float *xhat = batch_normalization_1_xhat + b0 * 21632;
+    for (int b = 0; b < n; b++) {
+        double *s = batch_normalization_1_image_sums + (b0 + b) * 64, *q = s + 32;
+        memset(s, 0, sizeof(double) * 64);
+        for (long i = b * 21632L; i < (b + 1) * 21632L; i += 32)
+            for (int c = 0; c < 32; c++) {
+                s[c] += dout[i + c];
+                q[c] += (double)dout[i + c] * xhat[i + c];
+            }
+    }
 }
 
 static void batch_normalization_1_backward(float *din, float *dout, int b0, int n) {
     din += b0 * 21632;
     dout += b0 * 21632;
-    int rows = n * 676;
-    const float *xhat = batch_normalization_1_xhat + b0 * 21632;
     double sum_g[32] = {0}, sum_gx[32] = {0};
-    for (int r = 0; r < rows; r++)
+    for (int b = 0; b < batch_n; b++)
         for (int c = 0; c < 32; c++) {
-            sum_g[c] += dout[r * 32 + c];
-            sum_gx[c] += dout[r * 32 + c] * xhat[r * 32 + c];
+            sum_g[c] += batch_normalization_1_image_sums[b * 64 + c];
+            sum_gx[c] += batch_normalization_1_image_sums[b * 64 + 32 + c];
         }
-    for (int c = 0; c < 32; c++) {
-        batch_normalization_1_gamma_grad[c] += (float)sum_gx[c];
-        batch_normalization_1_beta_grad[c] += (float)sum_g[c];
-    }
-    /* din = gamma invstd / rows * (rows dout - sum(dout) - xhat sum(dout xhat)) */
-    for (int r = 0; r < rows; r++)
+    if (b0 == 0) /* one part adds the parameters' gradients */ {
         for (int c = 0; c < 32; c++) {
-            double k = (double)batch_normalization_1_gamma[c] * batch_normalization_1_invstd[c] / rows;
-            din[r * 32 + c] = (float)(k * ((double)rows * dout[r * 32 + c] - sum_g[c] - xhat[r * 32 + c] * sum_gx[c]));
+            batch_normalization_1_gamma_grad[c] += (float)sum_gx[c];
+            batch_normalization_1_beta_grad[c] += (float)sum_g[c];
+        }
+    }
+    const float *xhat = batch_normalization_1_xhat + b0 * 21632;
+    double count = (double)batch_n * 676;
+    /* din = gamma invstd / count * (count dout - sum(dout) - xhat sum(dout xhat)) */
+    for (long r = 0; r < n * 676L; r++)
+        for (int c = 0; c < 32; c++) {
+            double k = (double)batch_normalization_1_gamma[c] * batch_normalization_1_invstd[c] / count;
+            din[r * 32 + c] = (float)(k * (count * dout[r * 32 + c] - sum_g[c] - xhat[r * 32 + c] * sum_gx[c]));
         }
 }
 
@@ -561,8 +600,7 @@ static void dense_2_grads(const float *dout, const float *in, int n, int part, i
 
 /* ==== the model interface of cnnrt.h ==== */
 
-/* The batch of the current pass, for the threads' parts (cnn_parallel). */
-static int batch_n;
+/* The rest of the current pass, for the threads' parts (cnn_parallel). */
 static int batch_training;
 static const int *batch_labels;
 
@@ -575,10 +613,9 @@ static void forward_part(void *arg, int part, int parts) {
         int n = end - b0 < 5 ? end - b0 : 5;
         conv2d_1_forward(conv2d_1_out, x, b0, n);
     }
-    cnn_barrier(); /* batch_normalization_1 sees the whole batch, in one thread */
-    if (part == 0)
-        batch_normalization_1_forward(batch_normalization_1_out, conv2d_1_out, 0, batch_n, batch_training);
-    cnn_barrier();
+    batch_normalization_1_forward_stats(conv2d_1_out, first, end - first, batch_training);
+    cnn_barrier(); /* batch_normalization_1 needs every image's sums */
+    batch_normalization_1_forward(batch_normalization_1_out, conv2d_1_out, first, end - first, batch_training);
     /* 2 images at a time: one layer's buffers for them stay in cache for the next */
     for (int b0 = first; b0 < end; b0 += 2) {
         int n = end - b0 < 2 ? end - b0 : 2;
@@ -639,10 +676,9 @@ static void backward_part(void *arg, int part, int parts) {
         conv2d_2_backward(max_pooling2d_1_dout, conv2d_2_dout, conv2d_2_out, b0, n);
         max_pooling2d_1_backward(batch_normalization_1_dout, max_pooling2d_1_dout, b0, n);
     }
-    cnn_barrier(); /* batch_normalization_1 sees the whole batch, in one thread */
-    if (part == 0)
-        batch_normalization_1_backward(conv2d_1_dout, batch_normalization_1_dout, 0, batch_n);
-    cnn_barrier();
+    batch_normalization_1_backward_stats(batch_normalization_1_dout, first, end - first);
+    cnn_barrier(); /* batch_normalization_1 needs every image's sums */
+    batch_normalization_1_backward(conv2d_1_dout, batch_normalization_1_dout, first, end - first);
     /* 5 images at a time: one layer's buffers for them stay in cache for the next */
     for (int b0 = first; b0 < end; b0 += 5) {
         int n = end - b0 < 5 ? end - b0 : 5;

@@ -17,8 +17,10 @@
 
 #include "cnnrt.h"
 
-/* The network input of the last forward pass (the first layer's backward reads it). */
+/* The network input of the last forward pass (the first layer's backward reads it), and
+ * the size of the current batch (batchnorm's statistics cover all of it). */
 static const float *x;
+static int batch_n;
 
 /* ==== conv2d_1 (Conv2D): conv 32 3x3 relu; pool 2
  *      models/l2.net line 4; 28x28x1 -> 26x26x32, 320 parameters, 0.389 MFLOP per image
@@ -482,8 +484,7 @@ static void dense_2_grads(const float *dout, const float *in, int n, int part, i
 
 /* ==== the model interface of cnnrt.h ==== */
 
-/* The batch of the current pass, for the threads' parts (cnn_parallel). */
-static int batch_n;
+/* The rest of the current pass, for the threads' parts (cnn_parallel). */
 static const int *batch_labels;
 
 /* One thread's share of a forward pass: images first .. end-1. */
