@@ -101,6 +101,24 @@ static conv_dims dims_of(const cnn_layer *L)
     return d;
 }
 
+/* The C expressions the emitters pass around: rows of the products for n images, their
+ * element count, the window size, the filter count, the kernel and its transpose. */
+typedef struct conv_text {
+    char rows[32], count[32], kkc[16], f[16], kernel[64], kernel_t[64];
+} conv_text;
+
+static conv_text text_of(const cnn_layer *L, const conv_dims *d)
+{
+    conv_text t;
+    snprintf(t.rows, sizeof t.rows, "n * %d", d->P);
+    snprintf(t.count, sizeof t.count, "n * %d", d->P * d->F);
+    snprintf(t.kkc, sizeof t.kkc, "%d", d->KKC);
+    snprintf(t.f, sizeof t.f, "%d", d->F);
+    snprintf(t.kernel, sizeof t.kernel, "%s_kernel", L->name);
+    snprintf(t.kernel_t, sizeof t.kernel_t, "%s_kernel_t", L->name);
+    return t;
+}
+
 static int direct(const cnn_layer *L)
 {
     conv_dims d = dims_of(L);
@@ -302,12 +320,7 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     conv_dims d = dims_of(L);
-    char rows[32], count[32], kkc[16], f[16], kernel[64];
-    snprintf(rows, sizeof rows, "n * %d", d.P);
-    snprintf(count, sizeof count, "n * %d", d.P * d.F);
-    snprintf(kkc, sizeof kkc, "%d", d.KKC);
-    snprintf(f, sizeof f, "%d", d.F);
-    snprintf(kernel, sizeof kernel, "%s_kernel", L->name);
+    conv_text t = text_of(L, &d);
     if (direct(L)) {
         emit_direct_forward(e, L, &d);
         return;
@@ -318,31 +331,25 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
     close_pixels(e);
     emit(e, "/* out[n*%d][%d] = bias + cols[n*%d][%d] . kernel[%d][%d] */", d.P, d.F, d.P, d.KKC,
          d.KKC, d.F);
-    gen_gemm_bias(e, L, rows, f, kkc, "cols", kkc, kernel, f, "out", f);
-    gen_activation_forward(e, L, "out", count);
+    gen_gemm_bias(e, L, t.rows, t.f, t.kkc, "cols", t.kkc, t.kernel, t.f, "out", t.f);
+    gen_activation_forward(e, L, "out", t.count);
 }
 
 static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     conv_dims d = dims_of(L);
-    char rows[32], count[32], kkc[16], f[16], kernel[64];
-    snprintf(rows, sizeof rows, "n * %d", d.P);
-    snprintf(count, sizeof count, "n * %d", d.P * d.F);
-    snprintf(kkc, sizeof kkc, "%d", d.KKC);
-    snprintf(f, sizeof f, "%d", d.F);
-    snprintf(kernel, sizeof kernel, "%s_kernel", L->name);
+    conv_text t = text_of(L, &d);
     if (direct(L))
         emit_direct_backward(e, L, &d);
     else
-        gen_activation_backward(e, L, "dout", "out", count);
+        gen_activation_backward(e, L, "dout", "out", t.count);
     if (!g->din)
         return;
     emit(e, "/* The windows' gradients, dout . kernel^T; then each row is added back onto");
     emit(e, " * the input pixels it came from (col2im). */");
     emit(e, "float *dcols = %s_dcols + b0 * %d;", L->name, d.P * d.KKC);
-    snprintf(kernel, sizeof kernel, "%s_kernel_t", L->name);
-    gen_gemm_bias(e, NULL, rows, kkc, f, "dout", f, kernel, kkc, "dcols", kkc);
+    gen_gemm_bias(e, NULL, t.rows, t.kkc, t.f, "dout", t.f, t.kernel_t, t.kkc, "dcols", t.kkc);
     emit(e, "memset(din, 0, sizeof(float) * n * %d);", d.H * d.W * d.C);
     open_pixels(e, &d, "dcols");
     emit_window(e, L, &d, 0);
@@ -353,11 +360,8 @@ static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     conv_dims d = dims_of(L);
-    char rows[32], kkc[16], f[16], m[16], cols[64], kgrad[64];
-    snprintf(rows, sizeof rows, "n * %d", d.P);
-    snprintf(kkc, sizeof kkc, "%d", d.KKC);
-    snprintf(f, sizeof f, "%d", d.F);
-    snprintf(m, sizeof m, "r1 - r0");
+    conv_text t = text_of(L, &d);
+    char cols[64], kgrad[64];
     snprintf(cols, sizeof cols, "%s_cols + r0", L->name);
     snprintf(kgrad, sizeof kgrad, "%s_kernel_grad + %s", L->name, gen_times("r0", d.F));
     if (direct(L)) {
@@ -369,9 +373,9 @@ static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
          d.P, d.F);
     emit(e, "if (r1 > r0)");
     e->depth++;
-    gen_gemm_tn_acc(e, m, f, rows, cols, kkc, "dout", f, kgrad, f);
+    gen_gemm_tn_acc(e, "r1 - r0", t.f, t.rows, cols, t.kkc, "dout", t.f, kgrad, t.f);
     e->depth--;
-    gen_bias_grad(e, L, "dout", rows);
+    gen_bias_grad(e, L, "dout", t.rows);
 }
 
 static long scratch_per_image(const cnn_layer *L)
