@@ -68,7 +68,8 @@ tsan:
 	@cmake --build $(TSAN) -j $(JOBS) --target test_parallel
 	cd $(TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R '^test_parallel$$'
 
-# cnnc under valgrind on every .net file we have, good and bad: no leak, no invalid access.
+# cnnc under valgrind on every .net file we have, good and bad, and a compiled trainer: no
+# leak, no invalid access.
 valgrind: all
 	@scripts/valgrind.sh $(BUILD)/cnnc
 

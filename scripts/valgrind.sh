@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs cnnc under valgrind on every .net file of the repository, good and bad, and through a
-# short training run on a few real images; fails on any invalid access or leak.
+# short training run on a few real images, then a compiled trainer (two threads); fails on any
+# invalid access or leak.
 set -eu
 cnnc=$1
 tmp=$(mktemp -d)
@@ -8,14 +9,15 @@ trap 'rm -rf "$tmp"' EXIT
 passed=0
 failed=0
 
-check() { # check DESCRIPTION ARGS...: cnnc under valgrind must report no error
+prog=$cnnc
+check() { # check DESCRIPTION ARGS...: $prog under valgrind must report no error
   what=$1
   shift
   valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
-    --log-file="$tmp/log" "$cnnc" "$@" >/dev/null 2>&1 && status=0 || status=$?
+    --log-file="$tmp/log" "$prog" "$@" >/dev/null 2>&1 && status=0 || status=$?
   if [ "$status" -eq 99 ] || [ -s "$tmp/log" ]; then
     cat "$tmp/log" >&2
-    echo "valgrind: errors in: cnnc $*" >&2
+    echo "valgrind: errors in: $prog $*" >&2
     failed=$((failed + 1))
   else
     passed=$((passed + 1))
@@ -47,6 +49,14 @@ if [ -r "$data/train-images-idx3-ubyte.gz" ]; then
   check "another network's checkpoint" run models/l1.net eval --data "$tmp" --load "$tmp/ck"
   check "dropout and batchnorm" run models/dropout.net train --data "$tmp" --limit 16
   check plot plot "$tmp/log" "$tmp/kf"
+  # A compiled trainer, built portable (valgrind knows no AVX-512, and libcnnrt then takes
+  # OpenBLAS's path), with batchnorm's barriers and the pool's two threads.
+  cc -O1 -g -I runtime generated/batchnorm.c "$(dirname "$cnnc")/runtime/libcnnrt.a" \
+    -lopenblas -lz -lm -o "$tmp/batchnorm"
+  prog=$tmp/batchnorm
+  check "compiled trainer" train --data "$tmp" --epochs 1 --validation 0.25 --threads 2 \
+    --save "$tmp/bn.ckpt"
+  check "compiled eval" eval --data "$tmp" --load "$tmp/bn.ckpt" --threads 2
 fi
 echo "valgrind: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
