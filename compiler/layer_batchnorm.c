@@ -120,7 +120,8 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
     emit(e, "var[c] = var[c] > 0.0 ? var[c] : 0.0;");
     emit(e, "invstd[c] = (float)(1.0 / sqrt(var[c] + %s));", gen_real(L->eps));
     emit_close(e);
-    emit_open(e, "if (b0 == 0) /* one part records what backward and inference read */");
+    emit(e, "/* One part records what backward and inference read. */");
+    emit_open(e, "if (b0 == 0)");
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
     emit(e, "%s_invstd[c] = invstd[c];", N);
     emit(e, "%s_moving_mean[c] = (float)(%s_moving_mean[c] * %s + mean[c] * %s);", N, N, keep,
@@ -162,7 +163,8 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
     long per_image = cnn_shape_size(L->in) / C;
     const char *N = L->name;
     emit_totals(e, L, "sum_g", "sum_gx");
-    emit_open(e, "if (b0 == 0) /* one part adds the parameters' gradients */");
+    emit(e, "/* One part adds the parameters' gradients. */");
+    emit_open(e, "if (b0 == 0)");
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
     emit(e, "%s_gamma_grad[c] += (float)sum_gx[c];", N);
     emit(e, "%s_beta_grad[c] += (float)sum_g[c];", N);

@@ -135,7 +135,8 @@ static void batch_normalization_1_forward(float *out, const float *in, int b0, i
             var[c] = var[c] > 0.0 ? var[c] : 0.0;
             invstd[c] = (float)(1.0 / sqrt(var[c] + 0.001));
         }
-        if (b0 == 0) /* one part records what backward and inference read */ {
+        /* One part records what backward and inference read. */
+        if (b0 == 0) {
             for (int c = 0; c < 32; c++) {
                 batch_normalization_1_invstd[c] = invstd[c];
                 batch_normalization_1_moving_mean[c] = (float)(batch_normalization_1_moving_mean[c] * 0.99 + mean[c] * 0.01);
@@ -196,7 +197,8 @@ static void batch_normalization_1_backward(float *din, float *dout, int b0, int 
             sum_g[c] += batch_normalization_1_image_sums[b * 64 + c];
             sum_gx[c] += batch_normalization_1_image_sums[b * 64 + 32 + c];
         }
-    if (b0 == 0) /* one part adds the parameters' gradients */ {
+    /* One part adds the parameters' gradients. */
+    if (b0 == 0) {
         for (int c = 0; c < 32; c++) {
             batch_normalization_1_gamma_grad[c] += (float)sum_gx[c];
             batch_normalization_1_beta_grad[c] += (float)sum_g[c];
