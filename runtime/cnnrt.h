@@ -259,7 +259,8 @@ int cnn_plot_compare(const char *png, int n, char *const *dirs, char *err, size_
  * floating-point mode of the calling thread. -1 with a message on failure. */
 int cnn_set_threads(int threads, char *err, size_t errlen);
 int cnn_get_threads(void);
-/* The online cores, at most CNN_MAX_THREADS: the command line's default. */
+/* The cores this process may use (its CPU affinity), at most CNN_MAX_THREADS: the command
+ * line's default. */
 int cnn_default_threads(void);
 /* fn(arg, part, parts) once for each part = 0 .. parts-1, concurrently, the caller taking
  * part 0; parts = min(pool size, max_parts). Returns when all are done. Not reentrant. */

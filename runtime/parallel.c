@@ -1,4 +1,5 @@
 /* The thread pool of compiled networks: one fork-join region at a time, with barriers inside. */
+#define _GNU_SOURCE /* sched_getaffinity: the cores this process may use */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -142,7 +143,14 @@ int cnn_get_threads(void)
 
 int cnn_default_threads(void)
 {
+    /* The cores this process may run on (taskset, a container's cpuset), not the machine's:
+     * more threads than cores would spin at every barrier on a core another one needs. */
     long n = sysconf(_SC_NPROCESSORS_ONLN);
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        n = CPU_COUNT(&set);
+#endif
     return n < 1 ? 1 : n > CNN_MAX_THREADS ? CNN_MAX_THREADS : (int)n;
 }
 

@@ -1,6 +1,8 @@
 /* The thread pool (runtime/parallel.c): every part runs once, barriers hold, workers take the
  * caller's flush-to-zero, an idle pool wakes, bad sizes are refused, and the optimizer's
  * split between threads changes no bit of its result. */
+#define _GNU_SOURCE /* sched_setaffinity */
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +145,28 @@ static void bad_sizes_are_refused(void **state)
     assert_true(cnn_default_threads() >= 1 && cnn_default_threads() <= CNN_MAX_THREADS);
 }
 
+/* Confined to one core (as by taskset), the default is one thread. */
+static void default_follows_affinity(void **state)
+{
+    (void)state;
+#ifdef CPU_COUNT
+    cpu_set_t saved, one;
+    assert_int_equal(sched_getaffinity(0, sizeof saved, &saved), 0);
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &saved)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    int threads = cnn_default_threads();
+    assert_int_equal(sched_setaffinity(0, sizeof saved, &saved), 0);
+    assert_int_equal(threads, 1);
+#else
+    skip();
+#endif
+}
+
 /* Adam on 50,001 parameters (enough to be split), with 1, 2 and 3 threads: the same bits. */
 static void optimizer_split_changes_nothing(void **state)
 {
@@ -190,6 +214,7 @@ int main(void)
         cmocka_unit_test(workers_take_flush_to_zero),
 #endif
         cmocka_unit_test(bad_sizes_are_refused),
+        cmocka_unit_test(default_follows_affinity),
         cmocka_unit_test(optimizer_split_changes_nothing),
     };
     return cmocka_run_group_tests_name("parallel", tests, NULL, NULL);
