@@ -53,7 +53,7 @@ static void usage(FILE *out, const char *prog)
             "                        optimizer state and random streams\n"
             "output:\n"
             "  --log DIR             epochs.csv, run.json, confusion.csv (eval.json for eval)\n"
-            "  --threads N           threads splitting each batch (default: all cores)\n",
+            "  --threads N           threads splitting each batch (default: the cores it may use)\n",
             prog, prog, prog, prog, prog);
 }
 
