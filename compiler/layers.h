@@ -15,7 +15,8 @@ enum {
     GEN_BWD_OUT = 8,      /* backward: const float *out (the activation's derivative) */
     GEN_ALIAS = 16,       /* no code: the output is the input buffer (flatten) */
     GEN_SERIAL = 32,      /* forward and backward see the whole batch at once, in one thread
-                             (batch statistics, one random sequence) */
+                             (dropout: one random sequence; batch statistics have their own
+                             hooks below) */
     GEN_BWD_IN = 64,      /* backward: const float *in (a direct conv's kernel gradient) */
     GEN_KERNEL_T = 128    /* backward reads NAME_kernel_t, the [rows][units] kernel transposed
                              at the start of each backward pass */
