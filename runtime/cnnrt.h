@@ -271,16 +271,17 @@ void cnn_barrier(void);
 
 /* ---- Matrix products (runtime/gemm.c) ----
  * c[m][n] = bias + a[m][k] . b[k][n], row-major with leading dimensions; bias (n values, one
- * per column) may be NULL for zero. AVX-512 register tiles when the CPU has them and n is a
- * multiple of 16, else OpenBLAS. */
+ * per column) may be NULL for zero. Vector tiles (AVX-512, else AVX2) when the CPU has them
+ * and n is a multiple of the vector width, else OpenBLAS. */
 void cnn_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                    const float *bias, float *c, int ldc);
 /* c[m][n] += a^T . b with a [k][m] and b [k][n] (gradients of weights: sums over images). */
 void cnn_gemm_tn_acc(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                      float *c, int ldc);
-/* 1 or 0: whether cnn_gemm_bias and cnn_gemm_tn_acc use their own tiles; enable 0 or 1 forces OpenBLAS or (when
- * the CPU allows) the tiles, for tests; -1 only asks. */
-int cnn_gemm_vectorized(int enable);
+/* The tiles' vector width in floats (16: AVX-512, 8: AVX2, 0: OpenBLAS instead). want >= 0
+ * sets it, for tests: 0 forces OpenBLAS, 8 or 16 the widest tiles the CPU has up to that;
+ * -1 only asks. */
+int cnn_gemm_tiles(int want);
 
 /* ---- Command line shared by `cnnc run` and compiled trainers ---- */
 /* Makes a model for batch size `batch`; NULL with a message on stderr on failure. */

@@ -122,11 +122,11 @@ static void agree(void **state)
      * unevenly between three threads (the pool's parts, barriers, and each part's share of
      * the gradients' rows) and libcnnrt's own product tiles where the CPU has them. */
     cnn_rng r1, r2;
-    int tiles = cnn_gemm_vectorized(-1);
+    int tiles = cnn_gemm_tiles(-1);
     for (int threads = 1; threads <= 3; threads += 2) {
         char err[160];
         assert_int_equal(cnn_set_threads(threads, err, sizeof err), 0);
-        cnn_gemm_vectorized(threads == 3 ? tiles : 0);
+        cnn_gemm_tiles(threads == 3 ? tiles : 0);
         /* Forward in both modes: outputs and loss to 1e-5 relative, 1e-6 absolute. */
         for (int training = 1; training >= 0; training--) {
             cnn_rng_seed(&r1, 3);
@@ -263,7 +263,7 @@ static int cleanup(void **state)
 static void thread_count_changes_no_bit(void **state)
 {
     (void)state;
-    if (!cnn_gemm_vectorized(-1))
+    if (!cnn_gemm_tiles(-1))
         skip();
     const char *path = SOURCE_DIR "/tests/nets/wide_mix.net";
     test_net t;
