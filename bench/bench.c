@@ -1,7 +1,9 @@
 /* Times one network: training steps (forward, backward, Adam), batched inference, batch-1
  * latency. Linked with a network cnnc compiled (BENCH_MODEL names its NAME_model) or, with
  * BENCH_REFERENCE, with the interpreted reference. Prints `key value` lines for bench/run.sh.
- * usage: bench train|infer|latency THREADS [NET.net (reference only)] */
+ * usage: bench train|infer|latency THREADS [NET.net (reference only)]
+ * BENCH_TILES=0|8|16 in the environment forces libcnnrt's products onto OpenBLAS, AVX2 or
+ * AVX-512 tiles (as far as the CPU goes), to compare them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,8 @@ int main(int argc, char **argv)
     const char *mode = argv[1];
     int threads = atoi(argv[2]);
     cnn_flush_denormals(); /* as the trainers do, before the pool starts */
+    if (getenv("BENCH_TILES"))
+        cnn_gemm_tiles(atoi(getenv("BENCH_TILES")));
     char err[160];
     if (cnn_set_threads(threads, err, sizeof err)) {
         fprintf(stderr, "bench: %s\n", err);
