@@ -146,7 +146,7 @@ void gen_bias_grad(cnn_emitter *e, const cnn_layer *L, const char *dbuf, const c
     /* This part's share of the units, summed in a local: the compiler cannot tell the
      * gradient buffers apart, and would otherwise store the bias gradient for every row. */
     emit_block(e);
-    emit(e, "int j0 = %d * part / parts, j1 = %d * (part + 1) / parts;", u, u);
+    gen_share(e, "j", u);
     emit(e, "float sum[%d] = {0};", u);
     emit(e, "for (int r = 0; r < %s; r++)", rows);
     emit(e, "    for (int j = j0; j < j1; j++)");
@@ -156,10 +156,9 @@ void gen_bias_grad(cnn_emitter *e, const cnn_layer *L, const char *dbuf, const c
     emit_close(e);
 }
 
-/* Rows r0 .. r1-1 of a gradient with `rows` rows: this part's share. */
-void gen_row_share(cnn_emitter *e, int rows)
+void gen_share(cnn_emitter *e, const char *var, int count)
 {
-    emit(e, "int r0 = %d * part / parts, r1 = %d * (part + 1) / parts;", rows, rows);
+    emit(e, "int %s0 = %d * part / parts, %s1 = %d * (part + 1) / parts;", var, count, var, count);
 }
 
 /* ---- the file ---- */
@@ -456,6 +455,34 @@ static void emit_segment(cnn_emitter *e, const plan *P, int from, int to, int ba
     emit_close(e);
 }
 
+/* Every layer of a pass, forward in order or backward in reverse: runs of layers through this
+ * thread's images in chunks, split by the layers that see the whole batch or its statistics.
+ * Backward skips the layers that have nothing to do, but not the output layer, whose run
+ * begins with the loss's gradient. */
+static void emit_pass(cnn_emitter *e, const plan *P, int backward)
+{
+    int last = P->ir->n_layers - 1, step = backward ? -1 : 1;
+    for (int l = backward ? last : 0; l >= 0 && l <= last;) {
+        if ((P->flags[l] & GEN_ALIAS) || (backward && !P->has_backward[l] && l != last)) {
+            l += step;
+            continue;
+        }
+        if (splits_runs(P, l, backward)) {
+            if (P->flags[l] & GEN_SERIAL)
+                emit_serial_call(e, P, l, backward);
+            else
+                emit_stats_call(e, P, l, backward);
+            l += step;
+            continue;
+        }
+        int end = l;
+        while (end + step >= 0 && end + step <= last && !splits_runs(P, end + step, backward))
+            end += step;
+        emit_segment(e, P, backward ? end : l, backward ? l : end, backward);
+        l = end + step;
+    }
+}
+
 static void emit_driver(cnn_emitter *e, const plan *P)
 {
     const cnn_ir *ir = P->ir;
@@ -481,25 +508,7 @@ static void emit_driver(cnn_emitter *e, const plan *P)
     emit_open(e, "static void forward_part(void *arg, int part, int parts)");
     emit(e, "(void)arg;");
     emit(e, "int first = batch_n * part / parts, end = batch_n * (part + 1) / parts;");
-    for (int l = 0; l <= last;) {
-        if (P->flags[l] & GEN_ALIAS) {
-            l++;
-            continue;
-        }
-        if (splits_runs(P, l, 0)) {
-            if (P->flags[l] & GEN_SERIAL)
-                emit_serial_call(e, P, l, 0);
-            else
-                emit_stats_call(e, P, l, 0);
-            l++;
-            continue;
-        }
-        int to = l;
-        while (to + 1 <= last && !splits_runs(P, to + 1, 0))
-            to++;
-        emit_segment(e, P, l, to, 0);
-        l = to + 1;
-    }
+    emit_pass(e, P, 0);
     emit_close(e);
     emit_blank(e);
     emit_open(e, "static void forward(cnn_model *m, const float *input, int n, int training, cnn_rng *rng)");
@@ -547,26 +556,7 @@ static void emit_driver(cnn_emitter *e, const plan *P)
         }
     if (transposes)
         emit(e, "cnn_barrier(); /* the kernels, transposed since the last step */");
-    for (int l = last; l >= 0;) {
-        int f = P->flags[l];
-        if ((f & GEN_ALIAS) || (!P->has_backward[l] && l != last)) {
-            l--;
-            continue;
-        }
-        if (splits_runs(P, l, 1)) {
-            if (f & GEN_SERIAL)
-                emit_serial_call(e, P, l, 1);
-            else
-                emit_stats_call(e, P, l, 1);
-            l--;
-            continue;
-        }
-        int from = l;
-        while (from - 1 >= 0 && !splits_runs(P, from - 1, 1))
-            from--;
-        emit_segment(e, P, from, l, 1);
-        l = from - 1;
-    }
+    emit_pass(e, P, 1);
     emit(e, "/* The parameters' gradients sum over every image: each part takes a share of rows. */");
     emit(e, "cnn_barrier();");
     for (int l = last; l >= 0; l--) {

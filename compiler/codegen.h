@@ -53,7 +53,8 @@ void gen_gemm_bias(cnn_emitter *e, const cnn_layer *L, const char *m, const char
                    const char *c, const char *ldc);
 /* In NAME_grads: sums the rows of the gradient into this part's share of the bias gradient. */
 void gen_bias_grad(cnn_emitter *e, const cnn_layer *L, const char *dbuf, const char *rows);
-/* In NAME_grads: declares r0, r1, this part's share of a gradient's rows. */
-void gen_row_share(cnn_emitter *e, int rows);
+/* In NAME_grads: declares VAR0 and VAR1, this part's share of count rows or columns
+ * (gen_share(e, "r", 288): int r0 = 288 * part / parts, r1 = ...). */
+void gen_share(cnn_emitter *e, const char *var, int count);
 
 #endif

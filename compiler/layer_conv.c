@@ -301,7 +301,7 @@ static void emit_direct_grad(cnn_emitter *e, const cnn_layer *L, const conv_dims
 {
     int rows = d->KKC + L->use_bias;
     emit(e, "(void)dout; /* backward has read it */");
-    gen_row_share(e, rows);
+    gen_share(e, "r", rows);
     emit(e, "/* kernel_grad[r0..r1][%d] (row %d: the bias) += the images' shares */", d->F,
          d->KKC);
     emit_open(e, "for (int r = r0; r < r1; r++)");
@@ -368,7 +368,7 @@ static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
         emit_direct_grad(e, L, &d);
         return;
     }
-    gen_row_share(e, d.KKC);
+    gen_share(e, "r", d.KKC);
     emit(e, "/* kernel_grad[r0..r1][%d] += cols[n*%d][r0..r1]^T . dout[n*%d][%d] */", d.F, d.P,
          d.P, d.F);
     emit(e, "if (r1 > r0)");

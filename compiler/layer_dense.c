@@ -115,7 +115,7 @@ static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
     snprintf(i, sizeof i, "%d", I);
     snprintf(u, sizeof u, "%d", U);
     snprintf(kgrad, sizeof kgrad, "%s_kernel_grad + %s", L->name, gen_times("r0", U));
-    gen_row_share(e, I);
+    gen_share(e, "r", I);
     emit(e, "/* kernel_grad[r0..r1][%d] += in[n][r0..r1]^T . dout[n][%d] */", U, U);
     emit(e, "if (r1 > r0)");
     e->depth++;
