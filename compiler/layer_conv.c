@@ -170,13 +170,30 @@ static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
     emit_close(e);
 }
 
-/* The loops over every output pixel of every image, with `col` at its row of cols;
- * close_pixels ends them. */
-static void open_pixels(cnn_emitter *e, const conv_dims *d, const char *cols)
+/* The loops over every output pixel of every image; close_pixels ends them. */
+static void open_pixel_loops(cnn_emitter *e, const conv_dims *d)
 {
     emit_for(e, "for (int b = 0; b < n; b++)");
     emit_for(e, "for (int oy = 0; oy < %d; oy++)", d->OH);
     emit_open(e, "for (int ox = 0; ox < %d; ox++)", d->OW);
+}
+
+/* The window's first input element for output pixel (oy, ox) of image b, as `win`: in the
+ * input (gather, read-only) or in its gradient (scatter). */
+static void emit_window_start(cnn_emitter *e, const cnn_layer *L, const conv_dims *d, int gather)
+{
+    char pixel[96];
+    snprintf(pixel, sizeof pixel, "(b * %d + %s) * %d + %s", d->H, gen_times("oy", L->sh), d->W,
+             gen_times("ox", L->sw));
+    emit(e, "%sfloat *win = %s + %s;", gather ? "const " : "", gather ? "in" : "din",
+         d->C == 1 ? pixel : gen_times(pixel, d->C));
+}
+
+/* The loops over every output pixel of every image, with `col` at its row of cols;
+ * close_pixels ends them. */
+static void open_pixels(cnn_emitter *e, const conv_dims *d, const char *cols)
+{
+    open_pixel_loops(e, d);
     emit(e, "float *col = %s + ((b * %d + oy) * %d + ox) * %d;", cols, d->OH, d->OW, d->KKC);
 }
 
@@ -197,11 +214,7 @@ static void emit_window(cnn_emitter *e, const cnn_layer *L, const conv_dims *d, 
             }
         return;
     }
-    char pixel[96];
-    snprintf(pixel, sizeof pixel, "(b * %d + %s) * %d + %s", d->H, gen_times("oy", L->sh), d->W,
-             gen_times("ox", L->sw));
-    emit(e, "%sfloat *win = %s + %s;", gather ? "const " : "", gather ? "in" : "din",
-         d->C == 1 ? pixel : gen_times(pixel, d->C));
+    emit_window_start(e, L, d, gather);
     for (int ky = 0; ky < L->kh; ky++) {
         int from = ky * d->W * d->C, to = ky * d->ROW;
         if (gather) {
@@ -214,35 +227,19 @@ static void emit_window(cnn_emitter *e, const cnn_layer *L, const conv_dims *d, 
     }
 }
 
-/* The same loops with no im2col row. */
-static void open_pixels_direct(cnn_emitter *e, const conv_dims *d)
-{
-    emit_for(e, "for (int b = 0; b < n; b++)");
-    emit_for(e, "for (int oy = 0; oy < %d; oy++)", d->OH);
-    emit_open(e, "for (int ox = 0; ox < %d; ox++)", d->OW);
-}
-
 static void close_pixels(cnn_emitter *e)
 {
     emit_close(e);
     emit_end_for(e, 2);
 }
 
-/* The window's first input element for output pixel (oy, ox) of image b, as `win`. */
-static void emit_window_start(cnn_emitter *e, const cnn_layer *L, const conv_dims *d)
-{
-    char pixel[96];
-    snprintf(pixel, sizeof pixel, "(b * %d + %s) * %d + %s", d->H, gen_times("oy", L->sh), d->W,
-             gen_times("ox", L->sw));
-    emit(e, "const float *win = in + %s;", d->C == 1 ? pixel : gen_times(pixel, d->C));
-}
 
 static void emit_direct_forward(cnn_emitter *e, const cnn_layer *L, const conv_dims *d)
 {
     emit(e, "/* A %d-tap window: each output pixel directly, its %d channels in a local. */",
          d->KKC, d->F);
-    open_pixels_direct(e, d);
-    emit_window_start(e, L, d);
+    open_pixel_loops(e, d);
+    emit_window_start(e, L, d, 1);
     emit(e, "float *o = out + ((b * %d + oy) * %d + ox) * %d;", d->OH, d->OW, d->F);
     emit(e, "float acc[%d];", d->F);
     if (L->use_bias)
@@ -273,7 +270,7 @@ static void emit_direct_backward(cnn_emitter *e, const cnn_layer *L, const conv_
     emit(e, "memset(acc, 0, sizeof acc);");
     emit_for(e, "for (int oy = 0; oy < %d; oy++)", d->OH);
     emit_open(e, "for (int ox = 0; ox < %d; ox++)", d->OW);
-    emit_window_start(e, L, d);
+    emit_window_start(e, L, d, 1);
     emit(e, "float *d = dout + ((b * %d + oy) * %d + ox) * %d;", d->OH, d->OW, d->F);
     if (L->act != CNN_ACT_LINEAR) {
         char count[16];
