@@ -64,7 +64,7 @@ int main(int argc, char **argv)
     cnn_arena arena = {0};
     cnn_source src;
     cnn_ir ir;
-    if (cnn_front_load(argv[3], &arena, &ir, &src, stderr))
+    if (cnn_front_load(argv[3], &arena, NULL, &ir, &src, stderr))
         return 1;
     int size = strcmp(mode, "latency") == 0 ? 1 : strcmp(mode, "infer") == 0 ? 256 : 32;
     cnn_model *m = cnn_reference_new(&ir, size);

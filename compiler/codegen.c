@@ -156,6 +156,28 @@ void gen_bias_grad(cnn_emitter *e, const cnn_layer *L, const char *dbuf, const c
     emit_close(e);
 }
 
+const char *gen_name(const cnn_layer *L, const char *suffix)
+{
+    static char ring[8][96];
+    static int next;
+    char *buf = ring[next++ % 8];
+    snprintf(buf, sizeof ring[0], "%s_%s", L->name, suffix);
+    return buf;
+}
+
+void gen_array(cnn_emitter *e, const char *type, const char *name, int batch, int64_t per_image,
+               const char *comment)
+{
+    long long n = batch ? (long long)batch * per_image : (long long)per_image;
+    if (batch)
+        emit(e, "static %s %s[%lld]; /* %d x %lld%s%s */", type, name, n, batch,
+             (long long)per_image, comment ? ": " : "", comment ? comment : "");
+    else if (comment)
+        emit(e, "static %s %s[%lld]; /* %s */", type, name, n, comment);
+    else
+        emit(e, "static %s %s[%lld];", type, name, n);
+}
+
 void gen_share(cnn_emitter *e, const char *var, int count)
 {
     emit(e, "int %s0 = %d * part / parts, %s1 = %d * (part + 1) / parts;", var, count, var, count);
@@ -221,8 +243,8 @@ static void emit_header(cnn_emitter *e, const plan *P)
 static void emit_kernel_transpose(cnn_emitter *e, const cnn_layer *L)
 {
     int units = L->out.c, rows = (int)(L->params[0].size / units);
-    emit(e, "static float %s_kernel_t[%d * %d]; /* the kernel transposed, for backward */",
-         L->name, units, rows);
+    gen_array(e, "float", gen_name(L, "kernel_t"), 0, L->params[0].size,
+              "the kernel transposed, for backward");
     emit_blank(e);
     emit_open(e, "static void %s_transpose(int part, int parts)", L->name);
     emit(e, "for (int j = %d * part / parts; j < %d * (part + 1) / parts; j++)", units, units);
@@ -270,9 +292,9 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
         return;
     }
     long size = cnn_shape_size(L->out);
-    emit(e, "static float %s[%d * %ld];", P->out[l], P->opts->batch, size);
+    gen_array(e, "float", P->out[l], P->opts->batch, size, NULL);
     if (P->dout[l][0])
-        emit(e, "static float %s[%d * %ld];", P->dout[l], P->opts->batch, size);
+        gen_array(e, "float", P->dout[l], P->opts->batch, size, NULL);
     cnn_gen_layer g = {
         .L = L,
         .in = l ? P->out[l - 1] : "x",

@@ -53,6 +53,13 @@ void gen_gemm_bias(cnn_emitter *e, const cnn_layer *L, const char *m, const char
                    const char *c, const char *ldc);
 /* In NAME_grads: sums the rows of the gradient into this part's share of the bias gradient. */
 void gen_bias_grad(cnn_emitter *e, const cnn_layer *L, const char *dbuf, const char *rows);
+/* "LAYER_SUFFIX", a buffer's C name; the text lives until eight more calls. */
+const char *gen_name(const cnn_layer *L, const char *suffix);
+/* "static TYPE NAME[N];" and a comment "B x M: comment", with N = batch * per_image computed in 64 bits
+ * (batch 0: N = per_image, no factors shown). Sizes are checked before generation (sizes.c):
+ * one that was not would print as a number too large to compile, never as a wrapped one. */
+void gen_array(cnn_emitter *e, const char *type, const char *name, int batch, int64_t per_image,
+               const char *comment);
 /* In NAME_grads: declares VAR0 and VAR1, this part's share of count rows or columns
  * (gen_share(e, "r", 288): int r0 = 288 * part / parts, r1 = ...). */
 void gen_share(cnn_emitter *e, const char *var, int count);

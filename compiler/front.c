@@ -4,7 +4,8 @@
 
 #include "ir.h"
 
-int cnn_front_load(const char *path, cnn_arena *arena, cnn_ir *ir, cnn_source *src, FILE *err)
+int cnn_front_load(const char *path, cnn_arena *arena, const cnn_front_opts *opts, cnn_ir *ir,
+                   cnn_source *src, FILE *err)
 {
     if (cnn_source_read(src, path)) {
         fprintf(err, "%s: error: cannot read the file: %s\n", path, strerror(errno));
@@ -12,7 +13,7 @@ int cnn_front_load(const char *path, cnn_arena *arena, cnn_ir *ir, cnn_source *s
     }
     cnn_diag d = {0};
     cnn_ast ast;
-    if (cnn_parse_source(src, arena, &ast, &d) == 0 && cnn_ir_build(&ast, src, arena, ir, &d) == 0)
+    if (cnn_parse_source(src, arena, &ast, &d) == 0 && cnn_ir_build(&ast, src, arena, opts, ir, &d) == 0)
         return 0;
     cnn_diag_print(err, src, &d);
     return -1;

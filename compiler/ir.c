@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "sizes.h"
 #include "suggest.h"
 #include "train_block.h"
 
@@ -74,11 +75,11 @@ static int parse_input(const cnn_stmt *s, cnn_shape *shape, cnn_diag *d)
     if (*p || n < 2 || n > 3)
         return cnn_error(d, v->loc, "input shape must be HxWxC (like 28x28x1), got '%s'", v->text);
     for (int i = 0; i < n; i++)
-        if (dims[i] < 1 || dims[i] > 65536)
-            return cnn_error(d, v->loc, "input sizes must be between 1 and 65536, got '%s'",
-                             v->text);
+        if (dims[i] < 1 || dims[i] > (i < 2 ? 65536 : 1 << 24))
+            return cnn_error(d, v->loc, "input sizes must be between 1 and 65536 (channels: "
+                                        "1 << 24), got '%s'", v->text);
     *shape = (cnn_shape){3, (int)dims[0], (int)dims[1], n == 3 ? (int)dims[2] : 1};
-    return 0;
+    return cnn_check_elems(d, v->loc, "input", v->text, cnn_shape_size(*shape));
 }
 
 static int parse_network(const cnn_stmt *s, const char **name, cnn_diag *d)
@@ -119,9 +120,16 @@ static int build_layer(cnn_ir *ir, const cnn_stmt *s, const cnn_layer_desc *desc
     L->in = ir->n_layers ? ir->layers[ir->n_layers - 1].out : ir->input;
     cnn_args args;
     if (cnn_args_split(s, desc->options, desc->max_positional, &args, d) ||
-        desc->parse(L, s, &args, d) || desc->infer(L, d))
+        desc->parse(L, s, &args, d))
         return -1;
-    name_layer(L, ir->layers, ir->n_layers);
+    name_layer(L, ir->layers, ir->n_layers); /* after parse: pool's name depends on its kind */
+    if (desc->infer(L, d))
+        return -1;
+    char out[48], what[96];
+    cnn_shape_text(L->out, out, sizeof out);
+    snprintf(what, sizeof what, "%s's output", L->name);
+    if (cnn_check_elems(d, L->loc, what, out, cnn_shape_size(L->out)))
+        return -1;
     ir->n_layers++;
     return 0;
 }
@@ -146,8 +154,8 @@ static int check_output(cnn_ir *ir, cnn_diag *d)
     return 0;
 }
 
-int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena, cnn_ir *ir,
-                 cnn_diag *d)
+int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
+                 const cnn_front_opts *opts, cnn_ir *ir, cnn_diag *d)
 {
     memset(ir, 0, sizeof *ir);
     ir->source_name = src->name;
@@ -213,5 +221,7 @@ int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena, cn
     /* Backward costs two forwards (inputs and weights), except that the first weighted layer
      * needs no gradient for its input. */
     ir->train_flops = 3 * ir->forward_flops - first_weighted;
-    return 0;
+    int batch = opts && opts->batch ? opts->batch : ir->train.batch;
+    int64_t max_memory = opts && opts->max_memory ? opts->max_memory : CNN_DEFAULT_MAX_MEMORY;
+    return cnn_ir_check_sizes(ir, batch, max_memory, d);
 }

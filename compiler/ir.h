@@ -3,6 +3,8 @@
 #ifndef CNN_IR_H
 #define CNN_IR_H
 
+#include <stdint.h>
+
 #include "arena.h"
 #include "ast.h"
 #include "cnnrt.h"
@@ -33,9 +35,10 @@ typedef struct cnn_shape {
     int rank, h, w, c;
 } cnn_shape;
 
-static inline long cnn_shape_size(cnn_shape s)
+/* Elements per image. Every shape the IR accepts has at most CNN_MAX_ELEMS of them (sizes.c). */
+static inline int64_t cnn_shape_size(cnn_shape s)
 {
-    return (long)s.h * s.w * s.c;
+    return (int64_t)s.h * s.w * s.c;
 }
 /* "(None, 26, 26, 32)" as Keras prints it. */
 void cnn_shape_keras(cnn_shape s, char *buf, size_t cap);
@@ -94,16 +97,27 @@ typedef struct cnn_ir {
     cnn_train_cfg train;
     int n_classes;
     long total_params, trainable_params;
+    int64_t static_bytes;  /* the generated trainer's static buffers at static_batch (sizes.c) */
+    int static_batch;
     double forward_flops; /* one image */
     double train_flops;   /* one image: forward, backward to inputs and to weights */
 } cnn_ir;
 
-/* Builds the IR from a parsed file: every semantic and shape check happens here. */
-int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena, cnn_ir *ir,
-                 cnn_diag *d);
+/* What the size checks assume (sizes.h): the batch the code is compiled for (0: the file's
+ * `train { batch }`), and the limit on the generated trainer's static memory (0: 2 GiB). */
+typedef struct cnn_front_opts {
+    int batch;
+    int64_t max_memory;
+} cnn_front_opts;
+
+/* Builds the IR from a parsed file: every semantic, shape and size check happens here.
+ * opts may be NULL (the defaults). */
+int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
+                 const cnn_front_opts *opts, cnn_ir *ir, cnn_diag *d);
 
 const char *cnn_act_name(cnn_act a);
 /* Parses a file from disk into ir; on error prints the diagnostic to err and returns -1. */
-int cnn_front_load(const char *path, cnn_arena *arena, cnn_ir *ir, cnn_source *src, FILE *err);
+int cnn_front_load(const char *path, cnn_arena *arena, const cnn_front_opts *opts, cnn_ir *ir,
+                   cnn_source *src, FILE *err);
 
 #endif

@@ -27,13 +27,14 @@ static int parse(cnn_layer *L, const cnn_stmt *s, const cnn_args *a, cnn_diag *d
 
 static int infer(cnn_layer *L, cnn_diag *d)
 {
-    (void)d;
     L->out = L->in;
     int c = L->in.c;
-    cnn_layer_add_param(L, "gamma", 1, &c, CNN_INIT_ONES, 1);
-    cnn_layer_add_param(L, "beta", 1, &c, CNN_INIT_ZEROS, 1);
-    cnn_layer_add_param(L, "moving_mean", 1, &c, CNN_INIT_ZEROS, 0);
-    cnn_layer_add_param(L, "moving_variance", 1, &c, CNN_INIT_ONES, 0);
+    /* c is an input's channel count: at most CNN_MAX_ELEMS, so none of these fails. */
+    if (!cnn_layer_add_param(L, "gamma", 1, &c, CNN_INIT_ONES, 1, d) ||
+        !cnn_layer_add_param(L, "beta", 1, &c, CNN_INIT_ZEROS, 1, d) ||
+        !cnn_layer_add_param(L, "moving_mean", 1, &c, CNN_INIT_ZEROS, 0, d) ||
+        !cnn_layer_add_param(L, "moving_variance", 1, &c, CNN_INIT_ONES, 0, d))
+        return -1;
     return 0;
 }
 
@@ -51,13 +52,21 @@ static int gen_flags(const cnn_layer *L)
 static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
-    emit(e, "static float %s_xhat[%d * %ld]; /* normalized input of the last pass */", L->name,
-         g->batch, cnn_shape_size(L->out));
-    emit(e, "static float %s_invstd[%d];     /* 1/sqrt(var + eps) per channel */", L->name,
-         L->in.c);
+    gen_array(e, "float", gen_name(L, "xhat"), g->batch, cnn_shape_size(L->out),
+              "normalized input of the last pass");
+    gen_array(e, "float", gen_name(L, "invstd"), 0, L->in.c, "1/sqrt(var + eps) per channel");
     emit(e, "/* Each image's two sums per channel: of x and x^2 in forward, of dout and");
     emit(e, " * dout xhat in backward. */");
-    emit(e, "static double %s_image_sums[%d * 2 * %d];", L->name, g->batch, L->in.c);
+    gen_array(e, "double", gen_name(L, "image_sums"), g->batch, 2 * (int64_t)L->in.c, NULL);
+}
+
+static int buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *b)
+{
+    (void)grad_in, (void)is_last;
+    b[0] = (cnn_buffer){"normalized input", cnn_shape_size(L->out), 0, 4, 1};
+    b[1] = (cnn_buffer){"inverse deviations", 0, L->in.c, 4, 1};
+    b[2] = (cnn_buffer){"per-image sums", 2 * (int64_t)L->in.c, 0, 8, 1};
+    return 3;
 }
 
 /* The loops over this part's images, with s and q the image's two sums per channel; `term_s`
@@ -200,4 +209,5 @@ const cnn_layer_desc cnn_layer_batchnorm = {
     .emit_backward = emit_backward,
     .emit_forward_stats = emit_forward_stats,
     .emit_backward_stats = emit_backward_stats,
+    .buffers = buffers,
 };

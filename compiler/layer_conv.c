@@ -34,9 +34,9 @@ static int parse(cnn_layer *L, const cnn_stmt *s, const cnn_args *a, cnn_diag *d
 static int out_size(int in, int k, int stride, int same, int *pad_before)
 {
     if (same) {
-        int out = (in + stride - 1) / stride;
-        int total = (out - 1) * stride + k - in;
-        *pad_before = total > 0 ? total / 2 : 0;
+        int out = (int)(((int64_t)in + stride - 1) / stride);
+        int64_t total = (int64_t)(out - 1) * stride + k - in; /* up to 2^32: in 64 bits */
+        *pad_before = total > 0 ? (int)(total / 2) : 0;
         return out;
     }
     *pad_before = 0;
@@ -57,13 +57,16 @@ static int infer(cnn_layer *L, cnn_diag *d)
     L->out = (cnn_shape){3, oh, ow, L->units};
     int cin = L->in.c;
     cnn_param *k = cnn_layer_add_param(L, "kernel", 4, (int[]){L->kh, L->kw, cin, L->units},
-                                       L->init, 1);
-    k->fan_in = L->kh * L->kw * cin;
-    k->fan_out = L->kh * L->kw * L->units;
+                                       L->init, 1, d);
+    if (!k)
+        return -1;
+    /* Both at most the kernel's size, which fits an int. */
+    k->fan_in = (int)(k->size / L->units);
+    k->fan_out = (int)(k->size / cin);
     k->l1 = L->l1;
     k->l2 = L->l2;
-    if (L->use_bias)
-        cnn_layer_add_param(L, "bias", 1, (int[]){L->units}, CNN_INIT_ZEROS, 1);
+    if (L->use_bias && !cnn_layer_add_param(L, "bias", 1, (int[]){L->units}, CNN_INIT_ZEROS, 1, d))
+        return -1;
     L->flops = 2.0 * L->kh * L->kw * cin * (double)cnn_shape_size(L->out);
     return 0;
 }
@@ -96,7 +99,8 @@ static conv_dims dims_of(const cnn_layer *L)
     d.KKC = L->kh * L->kw * d.C;
     d.ROW = L->kw * d.C;
     /* pad=same with a 1x1 kernel or an exact fit adds nothing. */
-    int need_h = (d.OH - 1) * L->sh + L->kh, need_w = (d.OW - 1) * L->sw + L->kw;
+    int64_t need_h = (int64_t)(d.OH - 1) * L->sh + L->kh;
+    int64_t need_w = (int64_t)(d.OW - 1) * L->sw + L->kw;
     d.padded = L->pad_same && (need_h > d.H || need_w > d.W);
     return d;
 }
@@ -133,17 +137,17 @@ static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
         emit(e, "/* im2col of the batch: row (b, oy, ox) holds the %dx%dx%d window under "
                 "output", L->kh, L->kw, d.C);
         emit(e, " * pixel (oy, ox). The kernel's gradient reads it again after backward. */");
-        emit(e, "static float %s_cols[%d * %d * %d];", L->name, g->batch, d.P, d.KKC);
+        gen_array(e, "float", gen_name(L, "cols"), g->batch, (int64_t)d.P * d.KKC, NULL);
     } else {
         emit(e, "/* Each image's share of the kernel's gradient (rows: taps%s), summed over the",
              L->use_bias ? ", then the bias" : "");
         emit(e, " * batch after backward: no im2col, and no order that depends on threads. */");
-        emit(e, "static float %s_grad_img[%d * %d];", L->name, g->batch,
-             (d.KKC + L->use_bias) * d.F);
+        gen_array(e, "float", gen_name(L, "grad_img"), g->batch,
+                  ((int64_t)d.KKC + L->use_bias) * d.F, NULL);
     }
     if (g->din)
-        emit(e, "static float %s_dcols[%d * %d * %d]; /* the windows' gradients */", L->name,
-             g->batch, d.P, d.KKC);
+        gen_array(e, "float", gen_name(L, "dcols"), g->batch, (int64_t)d.P * d.KKC,
+                  "the windows' gradients");
     if (!d.padded)
         return;
     emit_blank(e);
@@ -381,6 +385,22 @@ static long scratch_per_image(const cnn_layer *L)
     return direct(L) ? 0 : (long)d.P * d.KKC;
 }
 
+static int buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *b)
+{
+    (void)is_last;
+    conv_dims d = dims_of(L);
+    int n = 0;
+    int64_t window = (int64_t)d.P * d.KKC;
+    if (!direct(L))
+        b[n++] = (cnn_buffer){"im2col rows", window, 0, 4, 1};
+    else
+        b[n++] = (cnn_buffer){"per-image kernel gradients",
+                              ((int64_t)d.KKC + L->use_bias) * d.F, 0, 4, 1};
+    if (grad_in)
+        b[n++] = (cnn_buffer){"windows' gradients", window, 0, 4, 1};
+    return n;
+}
+
 const cnn_layer_desc cnn_layer_conv = {
     .keyword = "conv",
     .type = CNN_LAYER_CONV,
@@ -397,4 +417,5 @@ const cnn_layer_desc cnn_layer_conv = {
     .emit_backward = emit_backward,
     .emit_grads = emit_grads,
     .scratch_per_image = scratch_per_image,
+    .buffers = buffers,
 };

@@ -27,13 +27,15 @@ static int infer(cnn_layer *L, cnn_diag *d)
     }
     int n_in = L->in.c;
     L->out = (cnn_shape){1, 1, 1, L->units};
-    cnn_param *k = cnn_layer_add_param(L, "kernel", 2, (int[]){n_in, L->units}, L->init, 1);
+    cnn_param *k = cnn_layer_add_param(L, "kernel", 2, (int[]){n_in, L->units}, L->init, 1, d);
+    if (!k)
+        return -1;
     k->fan_in = n_in;
     k->fan_out = L->units;
     k->l1 = L->l1;
     k->l2 = L->l2;
-    if (L->use_bias)
-        cnn_layer_add_param(L, "bias", 1, (int[]){L->units}, CNN_INIT_ZEROS, 1);
+    if (L->use_bias && !cnn_layer_add_param(L, "bias", 1, (int[]){L->units}, CNN_INIT_ZEROS, 1, d))
+        return -1;
     L->flops = 2.0 * n_in * L->units;
     return 0;
 }
@@ -51,8 +53,17 @@ static int gen_flags(const cnn_layer *L)
 static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
 {
     if (g->is_last)
-        emit(e, "static float %s_logits[%d * %d]; /* before softmax, for the loss */",
-             g->L->name, g->batch, g->L->out.c);
+        gen_array(e, "float", gen_name(g->L, "logits"), g->batch, g->L->out.c,
+                  "before softmax, for the loss");
+}
+
+static int buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *b)
+{
+    (void)grad_in;
+    if (!is_last)
+        return 0;
+    b[0] = (cnn_buffer){"logits", L->out.c, 0, 4, 1};
+    return 1;
 }
 
 static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
@@ -139,4 +150,5 @@ const cnn_layer_desc cnn_layer_dense = {
     .emit_forward = emit_forward,
     .emit_backward = emit_backward,
     .emit_grads = emit_grads,
+    .buffers = buffers,
 };

@@ -29,8 +29,15 @@ static int gen_flags(const cnn_layer *L)
 
 static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
 {
-    emit(e, "static float %s_mask[%d * %ld]; /* 0 or 1/(1-rate), drawn in training */",
-         g->L->name, g->batch, cnn_shape_size(g->L->out));
+    gen_array(e, "float", gen_name(g->L, "mask"), g->batch, cnn_shape_size(g->L->out),
+              "0 or 1/(1-rate), drawn in training");
+}
+
+static int buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *b)
+{
+    (void)grad_in, (void)is_last;
+    b[0] = (cnn_buffer){"dropout mask", cnn_shape_size(L->out), 0, 4, 1};
+    return 1;
 }
 
 static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
@@ -74,4 +81,5 @@ const cnn_layer_desc cnn_layer_dropout = {
     .emit_buffers = emit_buffers,
     .emit_forward = emit_forward,
     .emit_backward = emit_backward,
+    .buffers = buffers,
 };

@@ -9,8 +9,14 @@ static int parse(cnn_layer *L, const cnn_stmt *s, const cnn_args *a, cnn_diag *d
 
 static int infer(cnn_layer *L, cnn_diag *d)
 {
-    (void)d;
-    L->out = (cnn_shape){1, 1, 1, (int)cnn_shape_size(L->in)};
+    /* Every shape's size already fits an int (cnn_check_elems in ir.c); checked anyway, so
+     * that a shape let through elsewhere cannot wrap here. */
+    int64_t n = cnn_shape_size(L->in);
+    char in[48];
+    cnn_shape_text(L->in, in, sizeof in);
+    if (cnn_check_elems(d, L->loc, "flatten's input", in, n))
+        return -1;
+    L->out = (cnn_shape){1, 1, 1, (int)n};
     return 0;
 }
 

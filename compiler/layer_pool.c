@@ -1,4 +1,6 @@
 /* pool S [max|avg]: 2-D pooling with a window of SxS (or HxW), stride = size by default. */
+#include <string.h>
+
 #include "layers.h"
 
 enum { O_STRIDE };
@@ -61,8 +63,21 @@ static const char *index_type(const cnn_layer *L)
 /* The windows cover the input exactly once (2x2 windows, stride 2, even sizes). */
 static int tiles(const cnn_layer *L)
 {
-    return L->sh == L->kh && L->sw == L->kw && L->out.h * L->kh == L->in.h &&
-           L->out.w * L->kw == L->in.w;
+    return L->sh == L->kh && L->sw == L->kw && (int64_t)L->out.h * L->kh == L->in.h &&
+           (int64_t)L->out.w * L->kw == L->in.w;
+}
+
+static int buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *b)
+{
+    (void)is_last;
+    if (L->pool != CNN_POOL_MAX || !grad_in)
+        return 0;
+    int taps = L->kh * L->kw <= 256;
+    b[0] = (cnn_buffer){"argmax taps", cnn_shape_size(L->out), 0, taps ? 1 : 4, 1};
+    if (tiles(L))
+        return 1;
+    b[1] = (cnn_buffer){"tap offsets", 0, (int64_t)L->kh * L->kw, 4, 1};
+    return 2;
 }
 
 static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
@@ -72,17 +87,38 @@ static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
         return;
     int C = L->in.c, W = L->in.w;
     emit(e, "/* Which tap of its window each output took (the first maximum), for backward. */");
-    emit(e, "static %s %s_arg[%d * %ld];", index_type(L), L->name, g->batch, cnn_shape_size(L->out));
+    gen_array(e, index_type(L), gen_name(L, "arg"), g->batch, cnn_shape_size(L->out), NULL);
     if (tiles(L))
         return; /* backward writes every tap: no table of offsets */
     emit(e, "/* The taps' offsets from the window's first element. */");
-    char list[1024] = "";
-    size_t k = 0;
-    for (int ky = 0; ky < L->kh; ky++)
-        for (int kx = 0; kx < L->kw && k + 16 < sizeof list; kx++)
-            k += (size_t)snprintf(list + k, sizeof list - k, "%s%d", k ? ", " : "",
-                                  (ky * W + kx) * C);
-    emit(e, "static const int %s_tap[%d] = {%s};", L->name, L->kh * L->kw, list);
+    emit_open(e, "static const int %s_tap[%d] =", L->name, L->kh * L->kw);
+    /* Ten to a line: any window size, no buffer to outgrow. */
+    for (int t = 0, taps = L->kh * L->kw; t < taps; t += 10) {
+        char row[160] = "";
+        for (int i = t; i < taps && i < t + 10; i++)
+            snprintf(row + strlen(row), sizeof row - strlen(row), "%d,%s",
+                     ((i / L->kw) * W + i % L->kw) * C, i + 1 < taps && i + 1 < t + 10 ? " " : "");
+        emit(e, "%s", row);
+    }
+    emit_close_semi(e);
+}
+
+/* Windows of more taps than this get loops instead of one line per tap. */
+#define UNROLL_MAX_TAPS 32
+
+/* Opens loops over the window's taps, with `off` the tap's offset from the window's first
+ * element and `t` its number; close_taps ends them. */
+static void open_taps(cnn_emitter *e, const cnn_layer *L)
+{
+    emit_for(e, "for (int ky = 0, t = 0; ky < %d; ky++)", L->kh);
+    emit_open(e, "for (int kx = 0; kx < %d; kx++, t++)", L->kw);
+    emit(e, "int off = (ky * %d + kx) * %d;", L->in.w, L->in.c);
+}
+
+static void close_taps(cnn_emitter *e)
+{
+    emit_close(e);
+    emit_end_for(e, 1);
 }
 
 /* Loops over every output element, with `win` at its window's first element;
@@ -113,14 +149,40 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
              gen_times("b0", (int)cnn_shape_size(L->out)));
     open_windows(e, L, 0);
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
-    if (L->pool == CNN_POOL_AVG) {
-        char sum[2048] = "";
+    if (L->pool == CNN_POOL_AVG && taps > UNROLL_MAX_TAPS) {
+        emit(e, "float sum = 0.0f;");
+        emit_block(e);
+        open_taps(e, L);
+        emit(e, "(void)t;");
+        emit(e, "sum += win[off + c];");
+        close_taps(e);
+        emit_close(e);
+        emit(e, "out[at + c] = sum * %s;", gen_float(1.0 / taps));
+    } else if (L->pool == CNN_POOL_AVG) {
+        char sum[2048] = ""; /* at most UNROLL_MAX_TAPS terms of 20 characters */
         size_t k = 0;
         for (int ky = 0; ky < L->kh; ky++)
             for (int kx = 0; kx < L->kw && k + 24 < sizeof sum; kx++)
                 k += (size_t)snprintf(sum + k, sizeof sum - k, "%swin[%d + c]", k ? " + " : "",
                                       (ky * W + kx) * C);
         emit(e, "out[at + c] = (%s) * %s;", sum, gen_float(1.0 / taps));
+    } else if (taps > UNROLL_MAX_TAPS) {
+        emit(e, "float best = win[c];");
+        if (g->din)
+            emit(e, "int arg = 0;");
+        emit_block(e);
+        open_taps(e, L);
+        if (g->din)
+            emit(e, "if (win[off + c] > best) { best = win[off + c]; arg = t; }");
+        else {
+            emit(e, "(void)t;");
+            emit(e, "best = win[off + c] > best ? win[off + c] : best;");
+        }
+        close_taps(e);
+        emit_close(e);
+        emit(e, "out[at + c] = best;");
+        if (g->din)
+            emit(e, "winner[at + c] = (%s)arg;", index_type(L));
     } else {
         emit(e, "float best = win[c];");
         if (g->din)
@@ -155,7 +217,13 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
         emit(e, "memset(din, 0, sizeof(float) * n * %ld);", cnn_shape_size(L->in));
     open_windows(e, L, 1);
     emit_open(e, "for (int c = 0; c < %d; c++)", C);
-    if (L->pool == CNN_POOL_MAX && tiled) {
+    if (L->pool == CNN_POOL_MAX && tiled && taps > UNROLL_MAX_TAPS) {
+        emit(e, "float d = dout[at + c];");
+        emit(e, "int arg = winner[at + c];");
+        open_taps(e, L);
+        emit(e, "win[off + c] = arg == t ? d : 0.0f;");
+        close_taps(e);
+    } else if (L->pool == CNN_POOL_MAX && tiled) {
         emit(e, "float d = dout[at + c];");
         emit(e, "int arg = winner[at + c];");
         for (int t = 0; t < taps; t++)
@@ -164,9 +232,16 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
         emit(e, "win[%s_tap[winner[at + c]] + c] += dout[at + c];", L->name);
     } else {
         emit(e, "float share = dout[at + c] * %s;", gen_float(1.0 / taps));
-        for (int ky = 0; ky < L->kh; ky++)
-            for (int kx = 0; kx < L->kw; kx++)
-                emit(e, "win[%d + c] %s share;", (ky * W + kx) * C, op);
+        if (taps > UNROLL_MAX_TAPS) {
+            open_taps(e, L);
+            emit(e, "(void)t;");
+            emit(e, "win[off + c] %s share;", op);
+            close_taps(e);
+        } else {
+            for (int ky = 0; ky < L->kh; ky++)
+                for (int kx = 0; kx < L->kw; kx++)
+                    emit(e, "win[%d + c] %s share;", (ky * W + kx) * C, op);
+        }
     }
     emit_close(e);
     close_windows(e);
@@ -186,4 +261,5 @@ const cnn_layer_desc cnn_layer_pool = {
     .emit_buffers = emit_buffers,
     .emit_forward = emit_forward,
     .emit_backward = emit_backward,
+    .buffers = buffers,
 };

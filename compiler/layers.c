@@ -89,17 +89,25 @@ int cnn_parse_weight_options(cnn_layer *L, const cnn_arg *l1, const cnn_arg *l2,
 }
 
 cnn_param *cnn_layer_add_param(cnn_layer *L, const char *suffix, int rank, const int *dims,
-                               cnn_init_kind init, int trainable)
+                               cnn_init_kind init, int trainable, cnn_diag *d)
 {
+    int64_t size = 1;
+    char shape[96] = "";
+    for (int i = 0; i < rank; i++) {
+        size = cnn_mul64(size, dims[i]);
+        snprintf(shape + strlen(shape), sizeof shape - strlen(shape), i ? "x%d" : "%d", dims[i]);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "%s's %s", L->name, suffix);
+    if (cnn_check_elems(d, L->loc, what, shape, size))
+        return NULL;
     cnn_param *p = &L->params[L->n_params++];
     memset(p, 0, sizeof *p);
     p->suffix = suffix;
     p->rank = rank;
-    p->size = 1;
-    for (int i = 0; i < rank; i++) {
+    p->size = (long)size;
+    for (int i = 0; i < rank; i++)
         p->dims[i] = dims[i];
-        p->size *= dims[i];
-    }
     p->init = init;
     p->trainable = trainable;
     L->weights += p->size;

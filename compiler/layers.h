@@ -6,6 +6,7 @@
 #include "codegen.h"
 #include "ir.h"
 #include "options.h"
+#include "sizes.h"
 
 /* What a layer's generated functions take beyond the buffers and the images' range. */
 enum {
@@ -58,6 +59,10 @@ typedef struct cnn_layer_desc {
      * its im2col rows), for sizing the chunks of images that keep a pass in cache. May be
      * NULL: none. */
     long (*scratch_per_image)(const cnn_layer *L);
+    /* The static buffers emit_buffers declares, for the size checks and the memory figure
+     * (sizes.c); returns how many it wrote to out (at most CNN_MAX_LAYER_BUFFERS). grad_in: a
+     * gradient flows into the layer's input (cnn_gen_layer's din). May be NULL: none. */
+    int (*buffers)(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *out);
 } cnn_layer_desc;
 
 extern const cnn_layer_desc cnn_layer_conv, cnn_layer_pool, cnn_layer_dropout,
@@ -74,8 +79,9 @@ int cnn_parse_activation(cnn_layer *L, const cnn_arg *word, const cnn_arg *alpha
 /* The l1=, l2=, init=, bias= options. */
 int cnn_parse_weight_options(cnn_layer *L, const cnn_arg *l1, const cnn_arg *l2,
                              const cnn_arg *init, const cnn_arg *bias, cnn_diag *d);
-/* Appends a parameter tensor to L. */
+/* Appends a parameter tensor to L; NULL, with the error in d, if it has more than
+ * CNN_MAX_ELEMS elements. */
 cnn_param *cnn_layer_add_param(cnn_layer *L, const char *suffix, int rank, const int *dims,
-                               cnn_init_kind init, int trainable);
+                               cnn_init_kind init, int trainable, cnn_diag *d);
 
 #endif

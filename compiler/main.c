@@ -10,15 +10,19 @@
 #include "codegen.h"
 #include "ir.h"
 #include "reference.h"
+#include "sizes.h"
 #include "summary.h"
 
 static void usage(FILE *out)
 {
-    fputs("usage: cnnc FILE.net -o OUT.c [-H OUT.h] [--batch N]\n"
+    fputs("usage: cnnc FILE.net -o OUT.c [-H OUT.h] [--batch N] [--max-memory BYTES]\n"
           "                                        compile to C (a trainer with main(), and\n"
           "                                        <name>_model() for embedding)\n"
           "       cnnc --summary FILE.net          print the layers, shapes, parameters, FLOPs\n"
           "       cnnc --check FILE.net            check the file; print nothing unless wrong\n"
+          "         (both also take --batch N and --max-memory BYTES: the batch the sizes are\n"
+          "         checked at, default the file's; the limit on the trainer's static memory,\n"
+          "         default 2G; BYTES may end in K, M or G)\n"
           "       cnnc run FILE.net COMMAND [flags]\n"
           "                                        train, eval or predict with the interpreted\n"
           "                                        reference (cnnc run FILE.net --help)\n"
@@ -28,13 +32,75 @@ static void usage(FILE *out)
           out);
 }
 
+/* What `cnnc run` needs to make the reference at the batch its flags ask for. */
+typedef struct ref_ctx {
+    cnn_ir *ir;
+    const cnn_source *src;
+    cnn_front_opts opts;
+} ref_ctx;
+
 static cnn_model *make_reference(void *ctx, int batch)
 {
+    ref_ctx *r = ctx;
     /* Batch 0: no training, any size will do; larger batches evaluate a little faster. */
-    cnn_model *m = cnn_reference_new(ctx, batch > 0 ? batch : 256);
+    if (batch <= 0)
+        batch = r->ir->train.batch > 256 ? r->ir->train.batch : 256;
+    /* The reference holds the same buffers as the generated code, at the batch asked for:
+     * the same limits apply. */
+    cnn_diag d = {0};
+    if (cnn_ir_check_sizes(r->ir, batch, r->opts.max_memory ? r->opts.max_memory
+                                                            : CNN_DEFAULT_MAX_MEMORY, &d)) {
+        cnn_diag_print(stderr, r->src, &d);
+        return NULL;
+    }
+    cnn_model *m = cnn_reference_new(r->ir, batch);
     if (!m)
         fprintf(stderr, "cnnc: error: out of memory creating the network\n");
     return m;
+}
+
+/* "2147483648", "512M", "2G": bytes, K/M/G binary. -1 if malformed or out of range. */
+static int64_t parse_bytes(const char *v)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    int shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+    if (shift)
+        end++;
+    if (end == v || *end || errno || n < 1 || n > (INT64_MAX >> shift))
+        return -1;
+    return (int64_t)n << shift;
+}
+
+/* The flags every command that reads a .net file takes: --batch N and --max-memory BYTES.
+ * Returns 1 if argv[*i] was one (its value consumed), 0 if not, -1 after an error. */
+static int front_flag(int argc, char **argv, int *i, cnn_front_opts *opts)
+{
+    const char *a = argv[*i];
+    int batch = strcmp(a, "--batch") == 0, memory = strcmp(a, "--max-memory") == 0;
+    if (!batch && !memory)
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "cnnc: error: %s needs %s\n", a, batch ? "a batch size" : "a number of bytes");
+        return -1;
+    }
+    const char *v = argv[++*i];
+    if (batch) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (end == v || *end || n < 1 || n > 65536) {
+            fprintf(stderr, "cnnc: error: --batch needs a whole number from 1 to 65536, got "
+                            "'%s'\n", v);
+            return -1;
+        }
+        opts->batch = (int)n;
+    } else if ((opts->max_memory = parse_bytes(v)) < 0) {
+        fprintf(stderr, "cnnc: error: --max-memory needs a number of bytes (like 4G or "
+                        "1073741824), got '%s'\n", v);
+        return -1;
+    }
+    return 1;
 }
 
 typedef struct gen_job {
@@ -86,27 +152,22 @@ static int write_output(const char *path, const gen_job *job)
 static int compile(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL, *header = NULL;
-    long batch = 0;
+    cnn_front_opts opts = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if ((strcmp(a, "-o") == 0 || strcmp(a, "-H") == 0 || strcmp(a, "--batch") == 0) &&
-            i + 1 < argc) {
-            const char *v = argv[++i];
-            if (a[1] == 'o')
-                out = v;
-            else if (a[1] == 'H')
-                header = v;
-            else {
-                char *end;
-                batch = strtol(v, &end, 10);
-                if (*end || batch < 1 || batch > 65536) {
-                    fprintf(stderr, "cnnc: error: --batch needs a whole number from 1 to 65536, "
-                                    "got '%s'\n", v);
-                    return 2;
-                }
+        int front = front_flag(argc, argv, &i, &opts);
+        if (front < 0)
+            return 2;
+        if (front)
+            continue;
+        if (strcmp(a, "-o") == 0 || strcmp(a, "-H") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cnnc: error: %s needs a file name\n", a);
+                return 2;
             }
+            *(a[1] == 'o' ? &out : &header) = argv[++i];
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "cnnc: error: unknown option or missing value: '%s'\n", a);
+            fprintf(stderr, "cnnc: error: unknown option '%s'\n", a);
             usage(stderr);
             return 2;
         } else if (!in)
@@ -125,11 +186,11 @@ static int compile(int argc, char **argv)
     cnn_source src = {0};
     cnn_ir ir;
     int status = 0;
-    if (cnn_front_load(in, &arena, &ir, &src, stderr))
+    if (cnn_front_load(in, &arena, &opts, &ir, &src, stderr))
         status = 1;
     else {
         gen_job job = {.ir = &ir, .src = &src,
-                       .opts = {.batch = batch ? (int)batch : ir.train.batch,
+                       .opts = {.batch = ir.static_batch,
                                 .version = CNNC_VERSION, .with_main = 1}};
         if (write_output(out, &job))
             status = 1;
@@ -163,7 +224,25 @@ int main(int argc, char **argv)
         run = strcmp(cmd, "run") == 0;
     if (!(summary || check || run))
         return compile(argc, argv);
-    if (argc < 3 || ((summary || check) && argc != 3)) {
+    /* --summary and --check: [--batch N] [--max-memory BYTES] FILE, in any order;
+     * run: [--max-memory BYTES] FILE COMMAND [flags], the trainer's flags after the file. */
+    cnn_front_opts opts = {0};
+    const char *file = NULL;
+    int i = 2;
+    for (; i < argc && !file; i++) {
+        int front = front_flag(argc, argv, &i, &opts);
+        if (front < 0)
+            return 2;
+        if (front)
+            continue;
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "cnnc: error: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+        file = argv[i];
+    }
+    if (!file || (!run && i < argc)) {
         usage(stderr);
         return 2;
     }
@@ -171,17 +250,19 @@ int main(int argc, char **argv)
     cnn_source src = {0};
     cnn_ir ir;
     int status = 0;
-    if (cnn_front_load(argv[2], &arena, &ir, &src, stderr))
+    if (cnn_front_load(file, &arena, &opts, &ir, &src, stderr))
         status = 1;
     else if (summary)
         cnn_summary_print(stdout, &ir);
     else if (run) {
-        if (argc < 4) {
+        if (i >= argc) {
             fprintf(stderr, "cnnc: error: 'run' needs a command after the file: train, eval or "
                             "predict\n");
             status = 2;
-        } else
-            status = cnn_cli_run("cnnc run", argc - 3, argv + 3, make_reference, &ir, &ir.train);
+        } else {
+            ref_ctx ctx = {.ir = &ir, .src = &src, .opts = opts};
+            status = cnn_cli_run("cnnc run", argc - i, argv + i, make_reference, &ctx, &ir.train);
+        }
     }
     cnn_source_free(&src);
     cnn_arena_free(&arena);

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "sizes.h"
+
 void cnn_format_count(long n, char *buf, size_t cap)
 {
     char digits[32];
@@ -58,4 +60,9 @@ void cnn_summary_print(FILE *out, const cnn_ir *ir)
     fprintf(out, "FLOPs per image: %.2f M forward, %.2f M training step "
                  "(2 per multiply-add, conv and dense)\n",
             ir->forward_flops / 1e6, ir->train_flops / 1e6);
+    char bytes[32], exact[32];
+    cnn_format_bytes(ir->static_bytes, bytes, sizeof bytes);
+    cnn_format_count((long)ir->static_bytes, exact, sizeof exact);
+    fprintf(out, "Static memory of the compiled trainer: %s (%s bytes) at batch %d\n", bytes,
+            exact, ir->static_batch);
 }

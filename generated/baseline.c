@@ -31,11 +31,11 @@ static float conv2d_1_kernel_m[288], conv2d_1_kernel_v[288]; /* optimizer state 
 static float conv2d_1_bias[32]; /* 32 */
 static float conv2d_1_bias_grad[32];
 static float conv2d_1_bias_m[32], conv2d_1_bias_v[32]; /* optimizer state */
-static float conv2d_1_out[32 * 21632];
-static float conv2d_1_dout[32 * 21632];
+static float conv2d_1_out[692224]; /* 32 x 21632 */
+static float conv2d_1_dout[692224]; /* 32 x 21632 */
 /* Each image's share of the kernel's gradient (rows: taps, then the bias), summed over the
  * batch after backward: no im2col, and no order that depends on threads. */
-static float conv2d_1_grad_img[32 * 320];
+static float conv2d_1_grad_img[10240]; /* 32 x 320 */
 
 static void conv2d_1_forward(float *out, const float *in, int b0, int n) {
     out += b0 * 21632;
@@ -99,10 +99,10 @@ static void conv2d_1_grads(const float *dout, int n, int part, int parts) {
 /* ==== max_pooling2d_1 (MaxPooling2D): conv 32 3x3 relu; pool 2
  *      models/baseline.net line 4; 26x26x32 -> 13x13x32, 0 parameters
  */
-static float max_pooling2d_1_out[32 * 5408];
-static float max_pooling2d_1_dout[32 * 5408];
+static float max_pooling2d_1_out[173056]; /* 32 x 5408 */
+static float max_pooling2d_1_dout[173056]; /* 32 x 5408 */
 /* Which tap of its window each output took (the first maximum), for backward. */
-static unsigned char max_pooling2d_1_arg[32 * 5408];
+static unsigned char max_pooling2d_1_arg[173056]; /* 32 x 5408 */
 
 static void max_pooling2d_1_forward(float *out, const float *in, int b0, int n) {
     out += b0 * 5408;
@@ -154,13 +154,13 @@ static float conv2d_2_kernel_m[18432], conv2d_2_kernel_v[18432]; /* optimizer st
 static float conv2d_2_bias[64]; /* 64 */
 static float conv2d_2_bias_grad[64];
 static float conv2d_2_bias_m[64], conv2d_2_bias_v[64]; /* optimizer state */
-static float conv2d_2_out[32 * 7744];
-static float conv2d_2_dout[32 * 7744];
+static float conv2d_2_out[247808]; /* 32 x 7744 */
+static float conv2d_2_dout[247808]; /* 32 x 7744 */
 /* im2col of the batch: row (b, oy, ox) holds the 3x3x32 window under output
  * pixel (oy, ox). The kernel's gradient reads it again after backward. */
-static float conv2d_2_cols[32 * 121 * 288];
-static float conv2d_2_dcols[32 * 121 * 288]; /* the windows' gradients */
-static float conv2d_2_kernel_t[64 * 288]; /* the kernel transposed, for backward */
+static float conv2d_2_cols[1115136]; /* 32 x 34848 */
+static float conv2d_2_dcols[1115136]; /* 32 x 34848: the windows' gradients */
+static float conv2d_2_kernel_t[18432]; /* the kernel transposed, for backward */
 
 static void conv2d_2_transpose(int part, int parts) {
     for (int j = 64 * part / parts; j < 64 * (part + 1) / parts; j++)
@@ -231,12 +231,14 @@ static void conv2d_2_grads(const float *dout, int n, int part, int parts) {
 /* ==== max_pooling2d_2 (MaxPooling2D): conv 64 3x3 relu; pool 2
  *      models/baseline.net line 5; 11x11x64 -> 5x5x64, 0 parameters
  */
-static float max_pooling2d_2_out[32 * 1600];
-static float max_pooling2d_2_dout[32 * 1600];
+static float max_pooling2d_2_out[51200]; /* 32 x 1600 */
+static float max_pooling2d_2_dout[51200]; /* 32 x 1600 */
 /* Which tap of its window each output took (the first maximum), for backward. */
-static unsigned char max_pooling2d_2_arg[32 * 1600];
+static unsigned char max_pooling2d_2_arg[51200]; /* 32 x 1600 */
 /* The taps' offsets from the window's first element. */
-static const int max_pooling2d_2_tap[4] = {0, 64, 704, 768};
+static const int max_pooling2d_2_tap[4] = {
+    0, 64, 704, 768,
+};
 
 static void max_pooling2d_2_forward(float *out, const float *in, int b0, int n) {
     out += b0 * 1600;
@@ -284,13 +286,13 @@ static float conv2d_3_kernel_m[36864], conv2d_3_kernel_v[36864]; /* optimizer st
 static float conv2d_3_bias[64]; /* 64 */
 static float conv2d_3_bias_grad[64];
 static float conv2d_3_bias_m[64], conv2d_3_bias_v[64]; /* optimizer state */
-static float conv2d_3_out[32 * 576];
-static float conv2d_3_dout[32 * 576];
+static float conv2d_3_out[18432]; /* 32 x 576 */
+static float conv2d_3_dout[18432]; /* 32 x 576 */
 /* im2col of the batch: row (b, oy, ox) holds the 3x3x64 window under output
  * pixel (oy, ox). The kernel's gradient reads it again after backward. */
-static float conv2d_3_cols[32 * 9 * 576];
-static float conv2d_3_dcols[32 * 9 * 576]; /* the windows' gradients */
-static float conv2d_3_kernel_t[64 * 576]; /* the kernel transposed, for backward */
+static float conv2d_3_cols[165888]; /* 32 x 5184 */
+static float conv2d_3_dcols[165888]; /* 32 x 5184: the windows' gradients */
+static float conv2d_3_kernel_t[36864]; /* the kernel transposed, for backward */
 
 static void conv2d_3_transpose(int part, int parts) {
     for (int j = 64 * part / parts; j < 64 * (part + 1) / parts; j++)
@@ -373,9 +375,9 @@ static float dense_1_kernel_m[36864], dense_1_kernel_v[36864]; /* optimizer stat
 static float dense_1_bias[64]; /* 64 */
 static float dense_1_bias_grad[64];
 static float dense_1_bias_m[64], dense_1_bias_v[64]; /* optimizer state */
-static float dense_1_out[32 * 64];
-static float dense_1_dout[32 * 64];
-static float dense_1_kernel_t[64 * 576]; /* the kernel transposed, for backward */
+static float dense_1_out[2048]; /* 32 x 64 */
+static float dense_1_dout[2048]; /* 32 x 64 */
+static float dense_1_kernel_t[36864]; /* the kernel transposed, for backward */
 
 static void dense_1_transpose(int part, int parts) {
     for (int j = 64 * part / parts; j < 64 * (part + 1) / parts; j++)
@@ -427,10 +429,10 @@ static float dense_2_kernel_m[640], dense_2_kernel_v[640]; /* optimizer state */
 static float dense_2_bias[10]; /* 10 */
 static float dense_2_bias_grad[10];
 static float dense_2_bias_m[10], dense_2_bias_v[10]; /* optimizer state */
-static float dense_2_out[32 * 10];
-static float dense_2_dout[32 * 10];
-static float dense_2_logits[32 * 10]; /* before softmax, for the loss */
-static float dense_2_kernel_t[10 * 64]; /* the kernel transposed, for backward */
+static float dense_2_out[320]; /* 32 x 10 */
+static float dense_2_dout[320]; /* 32 x 10 */
+static float dense_2_logits[320]; /* 32 x 10: before softmax, for the loss */
+static float dense_2_kernel_t[640]; /* the kernel transposed, for backward */
 
 static void dense_2_transpose(int part, int parts) {
     for (int j = 10 * part / parts; j < 10 * (part + 1) / parts; j++)

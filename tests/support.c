@@ -108,7 +108,7 @@ static int build(test_net *t)
     cnn_ast ast;
     if (cnn_parse_source(&t->src, &t->arena, &ast, &t->diag))
         return -1;
-    return cnn_ir_build(&ast, &t->src, &t->arena, &t->ir, &t->diag);
+    return cnn_ir_build(&ast, &t->src, &t->arena, NULL, &t->ir, &t->diag);
 }
 
 int test_net_from_string(test_net *t, const char *text)
