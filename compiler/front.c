@@ -1,4 +1,4 @@
-/* The front end in one call: read a .net file, parse it, build its IR, report the first error. */
+/* The front end in one call: read a .net file, parse it, build its IR, report every error. */
 #include <errno.h>
 #include <string.h>
 
@@ -13,7 +13,10 @@ int cnn_front_load(const char *path, cnn_arena *arena, const cnn_front_opts *opt
     }
     cnn_diag d = {0};
     cnn_ast ast;
-    if (cnn_parse_source(src, arena, &ast, &d) == 0 && cnn_ir_build(&ast, src, arena, opts, ir, &d) == 0)
+    /* After syntax errors the statements that did parse are still checked (ir.c stops at
+     * shapes), so that one run reports every independent error. */
+    cnn_parse_source(src, arena, &ast, &d);
+    if (cnn_ir_build(&ast, src, arena, opts, ir, &d) == 0)
         return 0;
     cnn_diag_print(err, src, &d);
     return -1;

@@ -109,7 +109,11 @@ static void name_layer(cnn_layer *L, const cnn_layer *layers, int index)
 static const char *const top_keywords[] = {"network", "input", "train", "conv", "pool",
                                            "dropout", "batchnorm", "flatten", "dense", NULL};
 
-static int build_layer(cnn_ir *ir, const cnn_stmt *s, const cnn_layer_desc *desc, cnn_diag *d)
+/* Reads a layer statement; with shapes_known, also infers its shapes. Without (an earlier
+ * error left its input unknown), only the statement's own arguments are checked: an error
+ * that follows from an earlier one is not reported. */
+static int build_layer(cnn_ir *ir, const cnn_stmt *s, const cnn_layer_desc *desc,
+                       int shapes_known, cnn_diag *d)
 {
     cnn_layer *L = &ir->layers[ir->n_layers];
     L->desc = desc;
@@ -117,21 +121,26 @@ static int build_layer(cnn_ir *ir, const cnn_stmt *s, const cnn_layer_desc *desc
     L->loc = s->loc;
     L->type_name = desc->keras_type;
     L->name_prefix = desc->keras_name;
-    L->in = ir->n_layers ? ir->layers[ir->n_layers - 1].out : ir->input;
+    if (ir->n_layers) {
+        L->in = ir->layers[ir->n_layers - 1].out;
+        L->in_from = ir->layers[ir->n_layers - 1].name;
+        L->in_loc = ir->layers[ir->n_layers - 1].loc;
+    } else {
+        L->in = ir->input;
+        L->in_from = "input";
+        L->in_loc = ir->input_loc;
+    }
     cnn_args args;
-    if (cnn_args_split(s, desc->options, desc->max_positional, &args, d) ||
-        desc->parse(L, s, &args, d))
-        return -1;
+    int failed = cnn_args_split(s, desc->options, desc->max_positional, &args, d) ||
+                 desc->parse(L, s, &args, d);
     name_layer(L, ir->layers, ir->n_layers); /* after parse: pool's name depends on its kind */
-    if (desc->infer(L, d))
+    ir->n_layers++;
+    if (failed || !shapes_known || desc->infer(L, d))
         return -1;
     char out[48], what[96];
     cnn_shape_text(L->out, out, sizeof out);
     snprintf(what, sizeof what, "%s's output", L->name);
-    if (cnn_check_elems(d, L->loc, what, out, cnn_shape_size(L->out)))
-        return -1;
-    ir->n_layers++;
-    return 0;
+    return cnn_check_elems(d, L->loc, what, out, cnn_shape_size(L->out));
 }
 
 /* Checks that only the last layer has softmax, and that it does (cross-entropy needs it). */
@@ -166,8 +175,11 @@ int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
         count++;
     ir->layers = cnn_arena_alloc(arena, sizeof(cnn_layer) * (size_t)(count ? count : 1));
     if (!ir->layers)
-        return cnn_error(d, (cnn_loc){0, 0}, "out of memory");
+        return cnn_error(d, (cnn_loc){0, 0, 0}, "out of memory");
 
+    /* Every statement is checked, whatever failed before it; shapes only while every earlier
+     * statement was right (a syntax error dropped a statement: no shape can be trusted). */
+    int shapes_known = !d->failed, missing_input = 0;
     const cnn_stmt *input = NULL, *network = NULL, *train = NULL;
     for (const cnn_stmt *s = ast->first; s; s = s->next) {
         const cnn_stmt **once = strcmp(s->word, "network") == 0 ? &network
@@ -175,38 +187,47 @@ int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
                               : strcmp(s->word, "train") == 0   ? &train
                                                                 : NULL;
         if (once) {
-            if (*once)
-                return cnn_error(d, s->loc, "duplicate '%s' (first given on line %d)", s->word,
-                                 (*once)->loc.line);
+            if (*once) {
+                cnn_error(d, s->loc, "duplicate '%s'", s->word);
+                cnn_note(d, (*once)->loc, "'%s' first given here", s->word);
+                continue;
+            }
             *once = s;
-            if (once == &network && parse_network(s, &ir->name, d))
-                return -1;
-            if (once == &input && parse_input(s, &ir->input, d))
-                return -1;
-            if (once == &train && cnn_train_block_parse(s, &ir->train, d))
-                return -1;
+            if (once == &network)
+                parse_network(s, &ir->name, d);
+            else if (once == &input) {
+                ir->input_loc = s->loc;
+                if (parse_input(s, &ir->input, d))
+                    shapes_known = 0;
+            } else
+                cnn_train_block_parse(s, &ir->train, d);
             continue;
         }
         const cnn_layer_desc *desc = cnn_layer_find(s->word);
         if (!desc) {
             const char *near = cnn_suggest(s->word, top_keywords);
             if (near)
-                return cnn_error(d, s->loc, "unknown layer '%s'; did you mean '%s'?", s->word,
-                                 near);
-            return cnn_error(d, s->loc,
-                             "unknown layer '%s' (layers are conv, pool, dropout, batchnorm, "
-                             "flatten, dense)", s->word);
+                cnn_error(d, s->loc, "unknown layer '%s'; did you mean '%s'?", s->word, near);
+            else
+                cnn_error(d, s->loc, "unknown layer '%s' (layers are conv, pool, dropout, "
+                                     "batchnorm, flatten, dense)", s->word);
+            shapes_known = 0;
+            missing_input |= !input; /* the unknown word may have been meant as 'input' */
+            continue;
         }
-        if (!input)
-            return cnn_error(d, s->loc, "missing 'input HxWxC' before the first layer");
-        if (build_layer(ir, s, desc, d))
-            return -1;
+        if (!input && !missing_input) {
+            cnn_error(d, s->loc, "missing 'input HxWxC' before the first layer");
+            shapes_known = 0;
+            missing_input = 1;
+        }
+        if (build_layer(ir, s, desc, shapes_known, d))
+            shapes_known = 0;
     }
-    if (!input)
-        return cnn_error(d, (cnn_loc){1, 1}, "missing 'input HxWxC': the network has no input");
-    if (ir->n_layers == 0)
+    if (!input && !missing_input)
+        return cnn_error(d, (cnn_loc){1, 1, 0}, "missing 'input HxWxC': the network has no input");
+    if (input && ir->n_layers == 0 && !d->failed)
         return cnn_error(d, input->loc, "the network has no layers after 'input'");
-    if (check_output(ir, d))
+    if (d->failed || check_output(ir, d))
         return -1;
 
     double first_weighted = 0;

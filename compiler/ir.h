@@ -68,6 +68,8 @@ typedef struct cnn_layer {
     cnn_loc size_loc;      /* of the kernel or window size argument */
     cnn_loc act_loc;       /* of the activation name, if given */
     cnn_shape in, out;
+    const char *in_from;   /* what makes the input: the previous layer's name, or "input" */
+    cnn_loc in_loc;        /* and its statement, for notes */
 
     int units;          /* conv filters, dense units */
     int kh, kw, sh, sw; /* conv kernel or pool window, and strides */
@@ -92,6 +94,7 @@ typedef struct cnn_ir {
     const char *name;        /* network name: a C identifier */
     const char *source_name; /* the .net file */
     cnn_shape input;
+    cnn_loc input_loc; /* the input statement */
     int n_layers;
     cnn_layer *layers;
     cnn_train_cfg train;

@@ -47,13 +47,18 @@ static int infer(cnn_layer *L, cnn_diag *d)
 {
     char in[48];
     cnn_shape_text(L->in, in, sizeof in);
-    if (L->in.rank != 3)
-        return cnn_error(d, L->loc, "'conv' needs an HxWxC input, got %s after 'flatten'", in);
+    if (L->in.rank != 3) {
+        cnn_error(d, L->loc, "'conv' needs an HxWxC input, got %s after 'flatten'", in);
+        cnn_note_input(L, d);
+        return -1;
+    }
     int oh = out_size(L->in.h, L->kh, L->sh, L->pad_same, &L->pad_top);
     int ow = out_size(L->in.w, L->kw, L->sw, L->pad_same, &L->pad_left);
-    if (oh < 1 || ow < 1)
-        return cnn_error(d, L->size_loc, "kernel %dx%d is larger than its input %s", L->kh, L->kw,
-                         in);
+    if (oh < 1 || ow < 1) {
+        cnn_error(d, L->size_loc, "kernel %dx%d is larger than its input %s", L->kh, L->kw, in);
+        cnn_note_input(L, d);
+        return -1;
+    }
     L->out = (cnn_shape){3, oh, ow, L->units};
     int cin = L->in.c;
     cnn_param *k = cnn_layer_add_param(L, "kernel", 4, (int[]){L->kh, L->kw, cin, L->units},

@@ -22,8 +22,9 @@ static int infer(cnn_layer *L, cnn_diag *d)
     if (L->in.rank != 1) {
         char in[48];
         cnn_shape_text(L->in, in, sizeof in);
-        return cnn_error(d, L->loc, "'dense' needs a flat input, got %s; add 'flatten' before it",
-                         in);
+        cnn_error(d, L->loc, "'dense' needs a flat input, got %s; add 'flatten' before it", in);
+        cnn_note_input(L, d);
+        return -1;
     }
     int n_in = L->in.c;
     L->out = (cnn_shape){1, 1, 1, L->units};

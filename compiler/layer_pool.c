@@ -36,13 +36,19 @@ static int infer(cnn_layer *L, cnn_diag *d)
 {
     char in[48];
     cnn_shape_text(L->in, in, sizeof in);
-    if (L->in.rank != 3)
-        return cnn_error(d, L->loc, "'pool' needs an HxWxC input, got %s after 'flatten'", in);
+    if (L->in.rank != 3) {
+        cnn_error(d, L->loc, "'pool' needs an HxWxC input, got %s after 'flatten'", in);
+        cnn_note_input(L, d);
+        return -1;
+    }
     int oh = L->in.h < L->kh ? 0 : (L->in.h - L->kh) / L->sh + 1;
     int ow = L->in.w < L->kw ? 0 : (L->in.w - L->kw) / L->sw + 1;
-    if (oh < 1 || ow < 1)
-        return cnn_error(d, L->size_loc, "pooling %dx%d leaves zero size: its input is %s", L->kh,
-                         L->kw, in);
+    if (oh < 1 || ow < 1) {
+        cnn_error(d, L->size_loc, "pooling %dx%d leaves zero size: its input is %s", L->kh,
+                  L->kw, in);
+        cnn_note_input(L, d);
+        return -1;
+    }
     L->out = (cnn_shape){3, oh, ow, L->in.c};
     return 0;
 }

@@ -20,6 +20,16 @@ const cnn_layer_desc *cnn_layer_find(const char *keyword)
     return NULL;
 }
 
+void cnn_note_input(const cnn_layer *L, cnn_diag *d)
+{
+    char in[48];
+    cnn_shape_text(L->in, in, sizeof in);
+    if (strcmp(L->in_from, "input") == 0)
+        cnn_note(d, L->in_loc, "the network's input is %s", in);
+    else
+        cnn_note(d, L->in_loc, "its input, %s, is the output of %s", in, L->in_from);
+}
+
 static const char *const act_names[] = {"linear", "relu", "leaky_relu", "sigmoid",
                                         "tanh",   "softmax", NULL};
 

@@ -73,6 +73,9 @@ const cnn_layer_desc *cnn_layer_find(const char *keyword);
 /* Every layer keyword, NULL-terminated, for "did you mean". */
 extern const char *const cnn_layer_keywords[];
 
+/* After an error about a layer's input: a note at the statement that made that input. */
+void cnn_note_input(const cnn_layer *L, cnn_diag *d);
+
 /* Helpers shared by the descriptors of weighted layers (conv, dense). */
 /* Activation from an optional positional word, plus the `alpha` option. */
 int cnn_parse_activation(cnn_layer *L, const cnn_arg *word, const cnn_arg *alpha, cnn_diag *d);

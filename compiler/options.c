@@ -13,11 +13,14 @@ int cnn_args_split(const cnn_stmt *s, const char *const *keys, int max_pos, cnn_
                    cnn_diag *d)
 {
     memset(out, 0, sizeof *out);
+    int failed = 0; /* every wrong argument of the statement is reported */
     for (const cnn_arg *a = s->args; a; a = a->next) {
         if (!a->key) {
             if (out->n_pos >= max_pos)
-                return cnn_error(d, a->loc, "unexpected argument '%s' to '%s'", a->text, s->word);
-            out->pos[out->n_pos++] = a;
+                failed = cnn_error(d, a->loc, "unexpected argument '%s' to '%s'", a->text,
+                                   s->word);
+            else
+                out->pos[out->n_pos++] = a;
             continue;
         }
         int k = 0;
@@ -26,16 +29,18 @@ int cnn_args_split(const cnn_stmt *s, const char *const *keys, int max_pos, cnn_
         if (!keys || !keys[k]) {
             const char *near = keys ? cnn_suggest(a->key, keys) : NULL;
             if (near)
-                return cnn_error(d, a->key_loc, "unknown option '%s' for '%s'; did you mean '%s'?",
-                                 a->key, s->word, near);
-            return cnn_error(d, a->key_loc, "unknown option '%s' for '%s'", a->key, s->word);
-        }
-        if (out->opt[k])
-            return cnn_error(d, a->key_loc, "duplicate option '%s' (first given at column %d)",
-                             a->key, out->opt[k]->key_loc.col);
-        out->opt[k] = a;
+                failed = cnn_error(d, a->key_loc, "unknown option '%s' for '%s'; did you mean "
+                                                  "'%s'?", a->key, s->word, near);
+            else
+                failed = cnn_error(d, a->key_loc, "unknown option '%s' for '%s'", a->key,
+                                   s->word);
+        } else if (out->opt[k]) {
+            failed = cnn_error(d, a->key_loc, "duplicate option '%s'", a->key);
+            cnn_note(d, out->opt[k]->key_loc, "'%s' first given here", a->key);
+        } else
+            out->opt[k] = a;
     }
-    return 0;
+    return failed;
 }
 
 static const char *kind_name(cnn_arg_kind k)

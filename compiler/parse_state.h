@@ -11,7 +11,10 @@ typedef struct cnn_parse_state {
     cnn_ast *ast;
     int line, col;      /* scanner position */
     int eof_newline;    /* the NL synthesized at end of file was sent */
+    int lex_error;      /* the scanner reported the token it returns as ERROR */
+    int lex_error_line; /* the line of its last report */
     int in_block;       /* inside `train {` */
+    int nested_blocks;  /* `train {` reported as nested: the scanner ends their '}' as a line */
     cnn_loc block_loc;  /* where that `train` was */
 } cnn_parse_state;
 

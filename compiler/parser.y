@@ -29,7 +29,12 @@ typedef struct { cnn_arg *first, *last; } cnn_arg_list;
 #include <string.h>
 #include "lexer.h"
 
-static cnn_loc at(YYLTYPE l) { return (cnn_loc){l.first_line, l.first_column}; }
+/* A token's place and span (one line: tokens never hold a newline). */
+static cnn_loc at(YYLTYPE l)
+{
+    int len = l.last_line == l.first_line ? l.last_column - l.first_column + 1 : 1;
+    return (cnn_loc){l.first_line, l.first_column, len > 0 ? len : 1};
+}
 static void yyerror(YYLTYPE *loc, yyscan_t scanner, cnn_parse_state *st, const char *msg);
 static void *node(cnn_parse_state *st, size_t size);
 #define NEW(T) ((T *)node(st, sizeof(T)))
@@ -55,6 +60,9 @@ file
                                         s->next = $2;
                                     } else st->ast->first = $2; }
     | file train_block
+    /* A statement with a syntax error is dropped up to its end, and parsing goes on: one run
+     * reports every error (the checks after parsing then stop at shapes, see ir.c). */
+    | file error term             { yyerrok; }
     ;
 
 term: NL | ';' ;
@@ -82,6 +90,7 @@ block_list
     | block_list stmt term        { $$ = $1;
                                     if ($$.last) $$.last->next = $2; else $$.first = $2;
                                     $$.last = $2; }
+    | block_list error term       { $$ = $1; yyerrok; }
     ;
 
 opt_stmt: %empty { $$ = NULL; } | stmt { $$ = $1; } ;
@@ -150,14 +159,17 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, cnn_
     (void)scanner;
     yysymbol_kind_t got = yypcontext_token(ctx);
     YYLTYPE loc = *yypcontext_location(ctx);
-    if (st->diag->failed) /* the scanner already said what is wrong */
+    if (st->lex_error) { /* the scanner already said what is wrong with this token */
+        st->lex_error = 0;
         return 0;
+    }
     if (got == YYSYMBOL_YYEOF && st->in_block) {
         cnn_error(st->diag, st->block_loc, "unterminated 'train {' block: no '}' before the end of the file");
         return 0;
     }
     if (got == YYSYMBOL_TRAIN && st->in_block) {
         cnn_error(st->diag, at(loc), "'train' blocks cannot be nested");
+        st->nested_blocks++; /* its '}' must not close the outer block */
         return 0;
     }
     if (!st->in_block && strcmp(yysymbol_name(got), "'}'") == 0) {
@@ -195,15 +207,12 @@ int cnn_parse_source(const cnn_source *src, cnn_arena *arena, cnn_ast *ast, cnn_
     ast->first = NULL;
     yyscan_t scanner;
     if (yylex_init_extra(&st, &scanner))
-        return cnn_error(d, (cnn_loc){0, 0}, "out of memory");
+        return cnn_error(d, (cnn_loc){0, 0, 0}, "out of memory");
     YY_BUFFER_STATE buf = yy_scan_bytes(src->text, (int)src->len, scanner);
     int rc = yyparse(scanner, &st);
     yy_delete_buffer(buf, scanner);
     yylex_destroy(scanner);
-    if (rc != 0 || d->failed) {
-        if (!d->failed)
-            cnn_error(d, (cnn_loc){0, 0}, "out of memory while parsing");
-        return -1;
-    }
-    return 0;
+    if (rc == 2 || (rc != 0 && !d->failed))
+        cnn_error(d, (cnn_loc){0, 0, 0}, "out of memory while parsing");
+    return d->failed ? -1 : 0;
 }

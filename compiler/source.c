@@ -6,8 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A UTF-8 byte-order mark (editors on Windows write one) is not part of the text: dropped, so
+ * that columns count from the first character. */
+static size_t bom_length(const char *text, size_t len)
+{
+    return len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+}
+
 int cnn_source_from_string(cnn_source *src, const char *name, const char *text)
 {
+    text += bom_length(text, strlen(text));
     src->len = strlen(text);
     src->name = strdup(name);
     src->text = malloc(src->len + 1);
@@ -55,6 +63,9 @@ int cnn_source_read(cnn_source *src, const char *path)
         return -1;
     }
     buf[len] = '\0';
+    size_t bom = bom_length(buf, len);
+    memmove(buf, buf + bom, len + 1 - bom);
+    len -= bom;
     src->text = buf;
     src->len = len;
     src->name = strdup(path);

@@ -153,6 +153,7 @@ static int parse_single(const cnn_stmt *s, int which, cnn_train_cfg *cfg, cnn_di
 int cnn_train_block_parse(const cnn_stmt *block, cnn_train_cfg *cfg, cnn_diag *d)
 {
     const cnn_stmt *seen[S_COUNT] = {0};
+    int failed = 0; /* every setting is checked, whatever failed before it */
     for (const cnn_stmt *s = block->body; s; s = s->next) {
         int k = 0;
         while (statements[k] && strcmp(statements[k], s->word) != 0)
@@ -160,21 +161,25 @@ int cnn_train_block_parse(const cnn_stmt *block, cnn_train_cfg *cfg, cnn_diag *d
         if (!statements[k]) {
             const char *near = cnn_suggest(s->word, statements);
             if (near)
-                return cnn_error(d, s->loc, "unknown training setting '%s'; did you mean '%s'?",
-                                 s->word, near);
-            return cnn_error(d, s->loc,
-                             "unknown training setting '%s' (expected loss, optimizer, batch, "
-                             "epochs, validation, schedule or seed)", s->word);
+                failed = cnn_error(d, s->loc, "unknown training setting '%s'; did you mean "
+                                              "'%s'?", s->word, near);
+            else
+                failed = cnn_error(d, s->loc, "unknown training setting '%s' (expected loss, "
+                                              "optimizer, batch, epochs, validation, schedule "
+                                              "or seed)", s->word);
+            continue;
         }
-        if (seen[k])
-            return cnn_error(d, s->loc, "duplicate '%s' (first given on line %d)", s->word,
-                             seen[k]->loc.line);
+        if (seen[k]) {
+            failed = cnn_error(d, s->loc, "duplicate '%s'", s->word);
+            cnn_note(d, seen[k]->loc, "'%s' first given here", s->word);
+            continue;
+        }
         seen[k] = s;
         int rc = k == S_OPTIMIZER  ? parse_optimizer(s, cfg, d)
                  : k == S_SCHEDULE ? parse_schedule(s, cfg, d)
                                    : parse_single(s, k, cfg, d);
         if (rc)
-            return -1;
+            failed = -1;
     }
-    return 0;
+    return failed;
 }

@@ -12,66 +12,118 @@
 static char tmpdir[] = "/tmp/cnnc-errors-XXXXXX";
 
 /* The n-th line (0-based) of text, copied into buf. */
-static const char *nth_line(const char *text, int n, char *buf, size_t cap)
+static const char *nth_line(const char *text, size_t len, int n, char *buf, size_t cap)
 {
-    const char *p = text;
+    const char *p = text, *end = text + len;
     for (int i = 0; i < n && p; i++) {
-        p = strchr(p, '\n');
+        p = memchr(p, '\n', (size_t)(end - p));
         if (p)
             p++;
     }
     if (!p)
         return NULL;
-    size_t len = strcspn(p, "\n");
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(buf, p, len);
-    buf[len] = '\0';
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n_chars = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    if (n_chars > 0 && p[n_chars - 1] == '\r')
+        n_chars--;
+    if (n_chars >= cap)
+        n_chars = cap - 1;
+    memcpy(buf, p, n_chars);
+    buf[n_chars] = '\0';
     return buf;
 }
 
+/* Appends to out what cnnc prints for one diagnostic: "path:L:C: kind: message", the source
+ * line (control characters as '?', tabs kept), and a caret under columns C..E (^~~~). */
+static void expect_entry(char *out, size_t cap, const char *path, const char *kind, int line,
+                         int col, int end_col, const char *message, const char *text, size_t len)
+{
+    size_t k = strlen(out);
+    k += (size_t)snprintf(out + k, cap - k, "%s:%d:%d: %s: %s\n  ", path, line, col, kind,
+                          message);
+    /* The line's bytes from the text itself: a NUL byte may be among them. */
+    const char *at = text;
+    for (int i = 1; i < line; i++) {
+        at = memchr(at, '\n', len - (size_t)(at - text));
+        assert_non_null(at);
+        at++;
+    }
+    const char *nl = memchr(at, '\n', len - (size_t)(at - text));
+    size_t n = nl ? (size_t)(nl - at) : len - (size_t)(at - text);
+    if (n > 0 && at[n - 1] == '\r')
+        n--;
+    for (size_t i = 0; i < n && k + 8 < cap; i++) {
+        unsigned char c = (unsigned char)at[i];
+        out[k++] = c == '\t' || c >= 0x20 ? (char)c : '?';
+    }
+    out[k++] = '\n';
+    out[k++] = ' ';
+    out[k++] = ' ';
+    for (int i = 0; i < col - 1 && k + 8 < cap; i++)
+        out[k++] = at[i] == '\t' ? '\t' : ' ';
+    out[k++] = '^';
+    for (int i = col; i < end_col && k + 8 < cap; i++)
+        out[k++] = '~';
+    out[k++] = '\n';
+    out[k] = '\0';
+}
+
+/* Each file in tests/bad/ starts with the diagnostics cnnc must print, one comment line each,
+ * in order: "# expect: L:C: message" for an error, "# note: L:C: message" for a note on it,
+ * with "L:C-E" where the caret underlines columns C to E; "# stopping" where cnnc must say it
+ * stops after too many errors. The whole of stderr is compared: every line, caret and span,
+ * and the closing count, "N errors generated.". */
 static void check_bad_file(void **state)
 {
     const char *path = *state;
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char text[65536];
-    size_t len = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[len] = '\0';
+    size_t len;
+    char *text = read_whole_file(path, &len);
+    assert_non_null(text);
+    static char expected[65536];
+    expected[0] = '\0';
+    int errors = 0, stopping = 0;
+    for (int i = 0;; i++) {
+        char header[1024], message[900], kind[8];
+        if (!nth_line(text, len, i, header, sizeof header))
+            break;
+        if (strcmp(header, "# stopping") == 0) {
+            stopping = 1;
+            continue;
+        }
+        int line, col, end_col, used = 0;
+        if (sscanf(header, "# %7[a-z]: %d:%d%n", kind, &line, &col, &used) != 3)
+            break;
+        end_col = col;
+        const char *rest = header + used;
+        if (*rest == '-')
+            end_col = (int)strtol(rest + 1, (char **)&rest, 10);
+        assert_true(*rest == ':');
+        snprintf(message, sizeof message, "%s", rest + 2);
+        int error = strcmp(kind, "expect") == 0;
+        assert_true(error || strcmp(kind, "note") == 0);
+        errors += error;
+        expect_entry(expected, sizeof expected, path, error ? "error" : "note", line, col,
+                     end_col, message, text, len);
+    }
+    assert_true(errors > 0);
+    size_t k = strlen(expected);
+    if (stopping)
+        k += (size_t)snprintf(expected + k, sizeof expected - k,
+                              "%s: error: too many errors; stopping\n", path);
+    snprintf(expected + k, sizeof expected - k, "%d error%s generated.\n", errors,
+             errors == 1 ? "" : "s");
 
-    int line, col;
-    char message[512];
-    assert_int_equal(sscanf(text, "# expect: %d:%d: %511[^\n]", &line, &col, message), 3);
-
-    /* Compiled as a user would: the error, and no output file. */
+    /* Compiled as a user would: the errors, and no output file. */
     char out_c[64];
     snprintf(out_c, sizeof out_c, "%s/out.c", tmpdir);
     char *argv[] = {CNNC_PATH, (char *)path, "-o", out_c, NULL};
     run_result r = run_program(argv);
     assert_int_equal(access(out_c, F_OK), -1);
-    char expected[1200], got[1200], source_line[1024], caret[1100];
-    snprintf(expected, sizeof expected, "%s:%d:%d: error: %s", path, line, col, message);
-    assert_non_null(nth_line(r.err, 0, got, sizeof got));
-    assert_string_equal(got, expected);
+    assert_string_equal(r.err, expected);
     assert_int_equal(r.status, 1);
     assert_string_equal(r.out, "");
-
-    /* The offending line is echoed, with a caret under the column (tabs kept as tabs). */
-    assert_non_null(nth_line(text, line - 1, source_line, sizeof source_line));
-    snprintf(expected, sizeof expected, "  %s", source_line);
-    assert_non_null(nth_line(r.err, 1, got, sizeof got));
-    assert_string_equal(got, expected);
-    size_t k = 0;
-    caret[k++] = ' ';
-    caret[k++] = ' ';
-    for (int i = 0; i < col - 1; i++)
-        caret[k++] = source_line[i] == '\t' ? '\t' : ' ';
-    caret[k++] = '^';
-    caret[k] = '\0';
-    assert_non_null(nth_line(r.err, 2, got, sizeof got));
-    assert_string_equal(got, caret);
     run_result_free(&r);
+    free(text);
 }
 
 static void unreadable_file_is_an_error(void **state)
@@ -94,6 +146,45 @@ static void directory_is_an_error(void **state)
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "error: cannot read the file"));
     run_result_free(&r);
+}
+
+/* A UTF-8 byte-order mark starts the file and lines end in CRLF, as editors on Windows write
+ * them: accepted, and columns count from the first character after the mark. */
+static void bom_and_crlf(void **state)
+{
+    (void)state;
+    char good[128], bad[128];
+    snprintf(good, sizeof good, "%s/bom.net", tmpdir);
+    snprintf(bad, sizeof bad, "%s/bom_bad.net", tmpdir);
+    FILE *f = fopen(good, "wb");
+    assert_non_null(f);
+    fputs("\xEF\xBB\xBFinput 28x28x1\r\nconv 8 3x3 relu\r\nflatten\r\ndense 10 softmax\r\n", f);
+    fclose(f);
+    f = fopen(bad, "wb");
+    assert_non_null(f);
+    fputs("\xEF\xBB\xBFinptu 28x28x1\r\nconv 8 3x3 rleu\r\n", f);
+    fclose(f);
+    char *ok[] = {CNNC_PATH, "--check", good, NULL};
+    run_result r = run_program(ok);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.err, "");
+    run_result_free(&r);
+    char *no[] = {CNNC_PATH, "--check", bad, NULL};
+    r = run_program(no);
+    assert_int_equal(r.status, 1);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s:1:1: error: unknown layer 'inptu'; did you mean 'input'?\n"
+             "  inptu 28x28x1\n"
+             "  ^~~~~\n"
+             "%s:2:12: error: unknown activation 'rleu'; did you mean 'relu'?\n"
+             "  conv 8 3x3 rleu\n"
+             "             ^~~~\n"
+             "2 errors generated.\n", bad, bad);
+    assert_string_equal(r.err, want);
+    run_result_free(&r);
+    unlink(good);
+    unlink(bad);
 }
 
 static void check_mode_reports_the_same(void **state)
@@ -119,7 +210,7 @@ int main(void)
     int n = 0;
     while (files[n])
         n++;
-    struct CMUnitTest *tests = calloc((size_t)n + 3, sizeof *tests);
+    struct CMUnitTest *tests = calloc((size_t)n + 4, sizeof *tests);
     for (int i = 0; i < n; i++) {
         tests[i].name = strrchr(files[i], '/') + 1;
         tests[i].test_func = check_bad_file;
@@ -128,7 +219,8 @@ int main(void)
     tests[n] = (struct CMUnitTest)cmocka_unit_test(unreadable_file_is_an_error);
     tests[n + 1] = (struct CMUnitTest)cmocka_unit_test(directory_is_an_error);
     tests[n + 2] = (struct CMUnitTest)cmocka_unit_test(check_mode_reports_the_same);
-    int failed = _cmocka_run_group_tests("malformed .net files", tests, (size_t)n + 3, NULL, NULL);
+    tests[n + 3] = (struct CMUnitTest)cmocka_unit_test(bom_and_crlf);
+    int failed = _cmocka_run_group_tests("malformed .net files", tests, (size_t)n + 4, NULL, NULL);
     rmdir(tmpdir);
     free(tests);
     free_names(files);
