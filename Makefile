@@ -4,11 +4,13 @@
 BUILD   ?= build
 ASAN    ?= build-asan
 TSAN    ?= build-tsan
+FUZZ    ?= build-fuzz
+FUZZ_SECONDS ?= 600
 MODEL   ?= baseline
 ARGS    ?=
 JOBS    ?= $(shell nproc)
 
-.PHONY: all train train-reference reproduce bench generated test check asan tsan valgrind deps clean
+.PHONY: all train train-reference reproduce bench generated test check asan tsan valgrind fuzz fuzz-build deps clean
 
 all: $(BUILD)/cnnc
 
@@ -46,10 +48,11 @@ generated: all
 	@scripts/regenerate.sh $(BUILD)/cnnc
 
 # Every test: the CMocka suite, again under ASan+UBSan built with clang, the thread pool
-# under ThreadSanitizer, and valgrind.
+# under ThreadSanitizer, valgrind, and each fuzz target for 30 seconds.
 test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory check asan tsan valgrind
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 
 # The CMocka suite only (gcc, Release).
 check: all
@@ -73,7 +76,15 @@ tsan:
 valgrind: all
 	@scripts/valgrind.sh $(BUILD)/cnnc
 
+# The libFuzzer targets of tests/fuzz (clang, ASan+UBSan), each for FUZZ_SECONDS (600).
+fuzz-build:
+	@CC=clang cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_FUZZ=ON -DCNNC_TESTS=OFF -DCNNC_NATIVE=OFF >/dev/null
+	@cmake --build $(FUZZ) -j $(JOBS) --target fuzz_front fuzz_checkpoint fuzz_idx fuzz_seeds
+
+fuzz: fuzz-build
+	@scripts/fuzz.sh $(FUZZ) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN) $(TSAN)
+	rm -rf $(BUILD) $(ASAN) $(TSAN) $(FUZZ)
 
 FORCE:

@@ -13,10 +13,10 @@ static size_t bom_length(const char *text, size_t len)
     return len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
 }
 
-int cnn_source_from_string(cnn_source *src, const char *name, const char *text)
+int cnn_source_from_bytes(cnn_source *src, const char *name, const char *data, size_t len)
 {
-    text += bom_length(text, strlen(text));
-    src->len = strlen(text);
+    size_t bom = bom_length(data, len);
+    src->len = len - bom;
     src->name = strdup(name);
     src->text = malloc(src->len + 1);
     if (!src->name || !src->text) {
@@ -24,8 +24,14 @@ int cnn_source_from_string(cnn_source *src, const char *name, const char *text)
         errno = ENOMEM;
         return -1;
     }
-    memcpy(src->text, text, src->len + 1);
+    memcpy(src->text, data + bom, src->len);
+    src->text[src->len] = '\0';
     return 0;
+}
+
+int cnn_source_from_string(cnn_source *src, const char *name, const char *text)
+{
+    return cnn_source_from_bytes(src, name, text, strlen(text));
 }
 
 int cnn_source_read(cnn_source *src, const char *path)

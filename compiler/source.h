@@ -13,6 +13,8 @@ typedef struct cnn_source {
 int cnn_source_read(cnn_source *src, const char *path);
 /* Wraps a string (tests, stdin); the text is copied. */
 int cnn_source_from_string(cnn_source *src, const char *name, const char *text);
+/* The same from len bytes, which may hold NULs. */
+int cnn_source_from_bytes(cnn_source *src, const char *name, const char *data, size_t len);
 void cnn_source_free(cnn_source *src);
 /* Start and length of line `line` (1-based) without its newline; NULL if out of range. */
 const char *cnn_source_line(const cnn_source *src, int line, size_t *len);

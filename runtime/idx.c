@@ -37,6 +37,31 @@ static int read_exact(gzFile f, void *buf, size_t n, size_t *got)
     return done == n ? 0 : -1;
 }
 
+/* Reads the count bytes the header announced into a buffer that grows with what actually
+ * arrives: a truncated file whose header claims gigabytes fails without allocating them.
+ * Returns -1 when out of memory; *got tells how much was read. */
+static int read_data(gzFile f, idx_file *out, size_t *got)
+{
+    size_t cap = out->count < ((size_t)1 << 20) ? out->count : (size_t)1 << 20;
+    *got = 0;
+    out->data = malloc(cap ? cap : 1);
+    if (!out->data)
+        return -1;
+    for (;;) {
+        size_t n;
+        read_exact(f, out->data + *got, cap - *got, &n);
+        *got += n;
+        if (*got < cap || cap == out->count)
+            return 0;
+        size_t bigger = cap * 2 < out->count ? cap * 2 : out->count;
+        uint8_t *p = realloc(out->data, bigger);
+        if (!p)
+            return -1;
+        out->data = p;
+        cap = bigger;
+    }
+}
+
 static int idx_read(idx_file *out, const char *path, int min_dim, int max_dim, char *err,
                     size_t errlen)
 {
@@ -88,12 +113,11 @@ static int idx_read(idx_file *out, const char *path, int min_dim, int max_dim, c
             goto done;
         }
     }
-    out->data = malloc(out->count);
-    if (!out->data) {
+    if (read_data(f, out, &got) < 0) {
         fail(err, errlen, path, "out of memory");
         goto done;
     }
-    if (read_exact(f, out->data, out->count, &got)) {
+    if (got < out->count) {
         int zerr;
         const char *zmsg = gzerror(f, &zerr);
         if (zerr != Z_OK && zerr != Z_BUF_ERROR)
