@@ -116,36 +116,28 @@ static int generate(FILE *f, const gen_job *job)
                        : cnn_generate_c(f, job->ir, job->src, &job->opts);
 }
 
-/* Writes through a temporary file renamed into place, so that a failure leaves no partial
- * output and an existing file intact. "-" is standard output. */
+/* Generates into memory, then writes atomically (libcnnrt's cnn_write_atomically): a failure
+ * anywhere leaves no partial output and an existing file intact. "-" is standard output. */
 static int write_output(const char *path, const gen_job *job)
 {
-    if (strcmp(path, "-") == 0)
-        return generate(stdout, job) || fflush(stdout) ? -1 : 0;
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 16);
-    if (!tmp)
-        return -1;
-    snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    int failed = !f;
-    if (f) {
-        failed = generate(f, job) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0;
-        failed |= fclose(f) != 0;
-    } else if (fd >= 0)
-        close(fd);
-    int saved = errno;
-    if (!failed && rename(tmp, path) != 0) {
-        saved = errno;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    int failed = !mem || generate(mem, job) != 0;
+    if (mem && fclose(mem) != 0)
         failed = 1;
-    }
-    if (failed) {
-        if (fd >= 0)
-            unlink(tmp);
-        fprintf(stderr, "cnnc: error: cannot write '%s': %s\n", path, strerror(saved));
-    }
-    free(tmp);
+    char err[1200];
+    if (failed)
+        snprintf(err, sizeof err, "%s: out of memory while generating it", path);
+    else if (strcmp(path, "-") == 0) {
+        failed = fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0;
+        if (failed)
+            snprintf(err, sizeof err, "standard output: %s", strerror(errno));
+    } else
+        failed = cnn_write_atomically(path, text, len, err, sizeof err) != 0;
+    if (failed)
+        fprintf(stderr, "cnnc: error: %s\n", err);
+    free(text);
     return failed ? -1 : 0;
 }
 

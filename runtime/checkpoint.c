@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -151,17 +152,25 @@ static int fail(char *err, size_t errlen, const char *path, const char *what)
     return -1;
 }
 
-/* Writes data to path through path.tmp.XXXXXX, fsync, rename, and an fsync of the directory:
- * a crash leaves either the old file or the new one, never a mix. */
-static int write_atomically(const char *path, const unsigned char *data, size_t len, char *err,
-                            size_t errlen)
+int cnn_write_atomically(const char *path, const void *bytes, size_t len, char *err,
+                         size_t errlen)
 {
+    const unsigned char *data = bytes;
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp)
         return fail(err, errlen, path, "out of memory");
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
+    /* mkstemp makes the file 0600; what is written is the user's, as with any other program:
+     * 0666 less the umask (which can only be read by setting it). */
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fd >= 0 && fchmod(fd, 0666 & ~mask) != 0) {
+        close(fd);
+        unlink(tmp);
+        fd = -1;
+    }
     if (fd < 0) {
         char msg[256];
         snprintf(msg, sizeof msg, "cannot create a temporary file beside it: %s", strerror(errno));
@@ -248,7 +257,7 @@ int cnn_checkpoint_save(const char *path, const cnn_model *m, const cnn_train_st
         free(b.data);
         return fail(err, errlen, path, "out of memory");
     }
-    int rc = write_atomically(path, b.data, b.len, err, errlen);
+    int rc = cnn_write_atomically(path, b.data, b.len, err, errlen);
     free(b.data);
     return rc;
 }

@@ -101,16 +101,23 @@ static int parse_flags(cli *c, int argc, char **argv)
         struct {
             const char *name;
             const char **dst;
-        } paths[] = {{"--data", &c->data_dir},           {"--train-images", &c->train_images},
-                     {"--train-labels", &c->train_labels}, {"--test-images", &c->test_images},
-                     {"--test-labels", &c->test_labels},   {"--classes", &c->classes_file},
-                     {"--save", &c->save},                 {"--load", &c->load},
-                     {"--log", &c->log_dir}};
+            const char *what;
+        } paths[] = {{"--data", &c->data_dir, "a directory"},
+                     {"--train-images", &c->train_images, "a file"},
+                     {"--train-labels", &c->train_labels, "a file"},
+                     {"--test-images", &c->test_images, "a file"},
+                     {"--test-labels", &c->test_labels, "a file"},
+                     {"--classes", &c->classes_file, "a file"},
+                     {"--save", &c->save, "a file"},
+                     {"--load", &c->load, "a file"},
+                     {"--log", &c->log_dir, "a directory"}};
         int matched = 0;
         for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++)
             if (strcmp(f, paths[k].name) == 0) {
-                if (!val)
-                    break;
+                if (!val) {
+                    fprintf(stderr, "%s: error: %s needs %s\n", c->prog, f, paths[k].what);
+                    return -1;
+                }
                 *paths[k].dst = val;
                 matched = 1;
             }
@@ -129,7 +136,10 @@ static int parse_flags(cli *c, int argc, char **argv)
             return -1;
         }
         if (!val) {
-            fprintf(stderr, "%s: error: %s needs a value\n", c->prog, f);
+            fprintf(stderr, "%s: error: %s needs %s\n", c->prog, f,
+                    strcmp(f, "--schedule") == 0 ? "a schedule (like step:5:0.5)"
+                    : strcmp(f, "--lr") == 0 || strcmp(f, "--validation") == 0 ? "a number"
+                                                                              : "a whole number");
             return -1;
         }
         i++;
@@ -309,14 +319,18 @@ static int on_epoch(const cnn_epoch_stats *s, const cnn_optimizer *o, void *ctx)
 {
     (void)o;
     run *r = ctx;
-    if (r->csv)
-        cnn_write_epoch_csv(r->csv, s);
+    /* The checkpoint first: a log that cannot be written stops the run with it saved. */
     if (r->c->save) {
         char err[1200];
         if (cnn_checkpoint_save(r->c->save, r->m, s->state, err, sizeof err)) {
             fprintf(stderr, "%s: error: %s\n", r->c->prog, err);
             return 1;
         }
+    }
+    if (r->csv) {
+        cnn_write_epoch_csv(r->csv, s);
+        if (cnn_log_check(r->c->prog, r->csv, r->c->log_dir, "epochs.csv"))
+            return 1;
     }
     return 0;
 }
@@ -371,18 +385,18 @@ static int evaluate_test(cli *c, cnn_model *m, const cnn_dataset *test, FILE *js
         cnn_json_confusion(json, conf, k, (const char *const *)c->class_names);
         fputs(",\n", json);
     }
+    int rc = 0;
     if (c->log_dir) {
         FILE *f = cnn_log_open(c->prog, c->log_dir, "confusion.csv");
-        if (f) {
+        if (f)
             cnn_write_confusion_csv(f, conf, k, (const char *const *)c->class_names);
-            fclose(f);
-        }
+        rc = !f || cnn_log_close(c->prog, f, c->log_dir, "confusion.csv") ? -1 : 0;
     }
     if (out)
         *out = e;
     free(conf);
     free(idx);
-    return 0;
+    return rc;
 }
 
 static int kfold(cli *c, cnn_model *m, const cnn_dataset *train, FILE *json)
@@ -392,7 +406,9 @@ static int kfold(cli *c, cnn_model *m, const cnn_dataset *train, FILE *json)
     double *acc = calloc((size_t)K, sizeof(double)), *loss = calloc((size_t)K, sizeof(double));
     FILE *csv = c->log_dir ? cnn_log_open(c->prog, c->log_dir, "kfold.csv") : NULL;
     int rc = 0;
-    if (!tr || !va || !acc || !loss) {
+    if (c->log_dir && !csv)
+        rc = 1;
+    else if (!tr || !va || !acc || !loss) {
         rc = -1;
         goto done;
     }
@@ -420,7 +436,10 @@ static int kfold(cli *c, cnn_model *m, const cnn_dataset *train, FILE *json)
         printf("fold %d/%d: loss %.4f  accuracy %.4f\n", f + 1, K, e.loss, e.accuracy);
         if (csv) {
             fprintf(csv, "%d,%.6f,%.6f,%d\n", f + 1, e.loss, e.accuracy, n_va);
-            fflush(csv);
+            if (cnn_log_check(c->prog, csv, c->log_dir, "kfold.csv")) {
+                rc = 1;
+                goto done;
+            }
         }
     }
     double ma = 0, ml = 0, sa = 0, sl = 0;
@@ -442,8 +461,8 @@ static int kfold(cli *c, cnn_model *m, const cnn_dataset *train, FILE *json)
                       "\"std_loss\": %.6f},\n", ma, sqrt(sa), ml, sqrt(sl));
     }
 done:
-    if (csv)
-        fclose(csv);
+    if (cnn_log_close(c->prog, csv, c->log_dir, "kfold.csv") && rc == 0)
+        rc = 1;
     free(tr);
     free(va);
     free(acc);
@@ -503,10 +522,20 @@ static int cmd_train(cli *c, cnn_model *m)
     if (load_split(c, &train, 0, 1, m))
         return 1;
     int have_test = load_split(c, &test, 1, 1, m) == 0;
+    int status = 1, n_used = c->limit > 0 && c->limit < train.n ? c->limit : train.n;
+    if (c->limit > 0 && c->limit < c->cfg.batch) {
+        fprintf(stderr, "%s: error: --limit %d is less than one batch (%d images)\n", c->prog,
+                c->limit, c->cfg.batch);
+        goto early;
+    }
+    if (c->kfold > n_used) {
+        fprintf(stderr, "%s: error: --kfold %d needs at least %d images, and there are %d\n",
+                c->prog, c->kfold, c->kfold, n_used);
+        goto early;
+    }
     if (!have_test)
         fprintf(stderr, "%s: note: no test set, so no test evaluation at the end\n", c->prog);
-    print_header(c, m, c->limit > 0 && c->limit < train.n ? c->limit : train.n);
-    int status = 1;
+    print_header(c, m, n_used);
     FILE *json = NULL;
     run r = {.c = c, .m = m};
     cnn_train_state resume;
@@ -550,6 +579,8 @@ static int cmd_train(cli *c, cnn_model *m)
                              : cnn_log_open(c->prog, c->log_dir, "epochs.csv");
         if (r.csv && !resuming)
             cnn_write_epoch_csv_header(r.csv);
+        if (!json || (!c->kfold && !r.csv))
+            goto done; /* cnn_log_open said which file */
     }
     printf("%s: %s lr %g, batch %d, %d epochs, validation %g, schedule %s, seed %llu\n", c->prog,
            cnn_optim_name(c->cfg.optimizer), c->cfg.lr, c->cfg.batch, c->cfg.epochs,
@@ -563,12 +594,22 @@ static int cmd_train(cli *c, cnn_model *m)
     if (c->kfold)
         rc = kfold(c, m, &train, json);
     else {
+        struct cnn_fit_stop stop;
         cnn_fit_opts fo = {.cfg = c->cfg, .limit = c->limit, .shuffle = c->shuffle, .log = stdout,
                            .progress = isatty(1), .resume = resuming ? &resume : NULL,
-                           .on_epoch = on_epoch, .ctx = &r};
+                           .on_epoch = on_epoch, .ctx = &r, .stop = &stop};
         rc = cnn_fit(m, &train, &fo);
+        if (rc == CNN_FIT_NOT_FINITE) {
+            fprintf(stderr, "%s: error: the loss became %s in epoch %d, batch %d of %d: "
+                            "training stopped\n", c->prog, isnan(stop.loss) ? "NaN" : "infinite",
+                    stop.epoch, stop.batch, stop.batches);
+            if (c->save && stop.epoch > 1)
+                fprintf(stderr, "%s: %s holds the weights after epoch %d\n", c->prog, c->save,
+                        stop.epoch - 1);
+            fprintf(stderr, "%s: a lower --lr, or another optimizer, may train it\n", c->prog);
+        }
     }
-    if (rc < 0)
+    if (rc == -1)
         fprintf(stderr, "%s: error: out of memory while training\n", c->prog);
     if (rc)
         goto done;
@@ -578,20 +619,20 @@ static int cmd_train(cli *c, cnn_model *m)
     if (json)
         fprintf(json, "  \"seconds\": %.3f\n}\n", wall() - t0);
     status = 0;
-    if (json) {
-        fclose(json);
-        json = NULL;
-    }
-    if (r.csv) {
-        fclose(r.csv);
-        r.csv = NULL;
-    }
-    plot_after_run(c);
+    if (cnn_log_close(c->prog, json, c->log_dir, "run.json"))
+        status = 1;
+    json = NULL;
+    if (cnn_log_close(c->prog, r.csv, c->log_dir, "epochs.csv"))
+        status = 1;
+    r.csv = NULL;
+    if (status == 0)
+        plot_after_run(c);
 done:
     if (json)
         fclose(json);
     if (r.csv)
         fclose(r.csv);
+early:
     cnn_dataset_free(&test);
     cnn_dataset_free(&train);
     return status;
@@ -631,7 +672,8 @@ static int cmd_eval(cli *c, cnn_model *m)
     int rc = evaluate_test(c, m, &test, json, NULL);
     if (json) {
         fputs("  \"done\": true\n}\n", json);
-        fclose(json);
+        if (cnn_log_close(c->prog, json, c->log_dir, "eval.json"))
+            rc = -1;
     }
     if (!rc)
         plot_after_run(c);
@@ -690,6 +732,10 @@ int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make,
                                                                        : NULL;
     if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
         usage(stdout, prog);
+        return 0;
+    }
+    if (strcmp(argv[0], "--version") == 0) {
+        printf("%s (cnnc %s)\n", prog, CNNC_VERSION);
         return 0;
     }
     if (strcmp(argv[0], "plot") == 0) /* needs no network */

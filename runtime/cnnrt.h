@@ -223,11 +223,27 @@ typedef struct cnn_fit_opts {
     /* Called after every epoch; a non-zero return stops training with that status. */
     int (*on_epoch)(const cnn_epoch_stats *s, const cnn_optimizer *o, void *ctx);
     void *ctx;
+    /* Where training stopped on a loss that is not finite (when cnn_fit returns
+     * CNN_FIT_NOT_FINITE); may be NULL. */
+    struct cnn_fit_stop {
+        int epoch, batch, batches; /* 1-based, of batches in the epoch */
+        double loss;
+    } *stop;
 } cnn_fit_opts;
 
+/* cnn_fit's status when a batch's loss became NaN or infinite: it stops at once, before the
+ * optimizer takes the step, so no weight and no checkpoint holds what that batch did. */
+#define CNN_FIT_NOT_FINITE (-2)
+
 /* Trains m on ds (validation = the last cfg.validation of the used images). Returns 0, -1 when
- * out of memory, or what on_epoch returned. */
+ * out of memory, CNN_FIT_NOT_FINITE, or what on_epoch returned. */
 int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts);
+
+/* Writes len bytes to path through path.tmp.XXXXXX beside it, fsync, rename, and an fsync of
+ * the directory: a crash leaves the old file or the new one, never a mix; the file gets the
+ * usual permissions (0666 less the umask). Returns 0 or -1 with a message naming path. */
+int cnn_write_atomically(const char *path, const void *data, size_t len, char *err,
+                         size_t errlen);
 
 /* ---- Checkpoints (docs/checkpoint.md) ---- */
 /* A stable 64-bit fingerprint of the network: its name and its tensor table (names, shapes). */

@@ -3,6 +3,7 @@
  * first, so a malformed one is a clear error rather than a gnuplot failure. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -164,15 +165,27 @@ int cnn_have_gnuplot(void)
     return 0;
 }
 
+/* While a script goes down the pipe, a gnuplot that dies makes writes fail (EPIPE) instead of
+ * killing this process with SIGPIPE: a finished training run must never die of its pictures. */
+static struct sigaction saved_sigpipe;
+
 /* gnuplot reads the script from a pipe; it fails on any error (so does the plot). */
 static FILE *gnuplot_open(void)
 {
-    return popen("gnuplot", "w");
+    struct sigaction ignore = {0};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGPIPE, &ignore, &saved_sigpipe);
+    FILE *g = popen("gnuplot", "w");
+    if (!g)
+        sigaction(SIGPIPE, &saved_sigpipe, NULL);
+    return g;
 }
 
 static int gnuplot_close(FILE *g, const char *png, char *err, size_t errlen)
 {
     int status = pclose(g);
+    sigaction(SIGPIPE, &saved_sigpipe, NULL);
     if (status != 0) {
         snprintf(err, errlen, "%s: gnuplot failed (status %d)", png, status);
         return -1;

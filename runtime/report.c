@@ -29,6 +29,29 @@ FILE *cnn_log_open(const char *prog, const char *dir, const char *name)
     return f;
 }
 
+int cnn_log_check(const char *prog, FILE *f, const char *dir, const char *name)
+{
+    if (fflush(f) == 0 && !ferror(f))
+        return 0;
+    fprintf(stderr, "%s: error: cannot write %s/%s: %s\n", prog, dir, name,
+            strerror(errno ? errno : EIO));
+    return -1;
+}
+
+int cnn_log_close(const char *prog, FILE *f, const char *dir, const char *name)
+{
+    if (!f)
+        return 0;
+    int rc = cnn_log_check(prog, f, dir, name);
+    errno = 0;
+    if (fclose(f) != 0 && rc == 0) {
+        fprintf(stderr, "%s: error: cannot write %s/%s: %s\n", prog, dir, name,
+                strerror(errno ? errno : EIO));
+        rc = -1;
+    }
+    return rc;
+}
+
 void cnn_write_epoch_csv_header(FILE *f)
 {
     fputs("epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds\n", f);

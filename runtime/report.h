@@ -10,6 +10,11 @@
 int cnn_mkdirs(const char *dir);
 /* A file under dir opened for writing, with a message on stderr when it cannot be. */
 FILE *cnn_log_open(const char *prog, const char *dir, const char *name);
+/* Whether everything written to f, opened as dir/name, reached the file: flushes it, and on
+ * a failure (a full disk) says so on stderr, naming the file; 0 or -1. */
+int cnn_log_check(const char *prog, FILE *f, const char *dir, const char *name);
+/* The same, then closes f (closing is checked too). NULL f: nothing to do, 0. */
+int cnn_log_close(const char *prog, FILE *f, const char *dir, const char *name);
 
 void cnn_write_epoch_csv_header(FILE *f);
 void cnn_write_epoch_csv(FILE *f, const cnn_epoch_stats *s);

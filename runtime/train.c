@@ -1,4 +1,5 @@
 /* The training loop and evaluation, shared by every backend through the model interface. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -140,7 +141,17 @@ int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts)
             cnn_zero_grad(m);
             m->ops->forward(m, x, bn, 1, &st.dropout);
             /* Keras reports the running mean of the optimized loss, penalty included. */
-            loss_sum += (m->ops->loss(m, labels, bn) + cnn_penalty(m)) * bn;
+            double batch_loss = m->ops->loss(m, labels, bn) + cnn_penalty(m);
+            if (!isfinite(batch_loss)) {
+                if (opts->stop)
+                    *opts->stop = (struct cnn_fit_stop){epoch + 1, start / batch + 1,
+                                                        (n_train + batch - 1) / batch, batch_loss};
+                if (opts->progress && opts->log)
+                    fputs("\n", opts->log);
+                rc = CNN_FIT_NOT_FINITE;
+                goto done;
+            }
+            loss_sum += batch_loss * bn;
             for (int b = 0; b < bn; b++)
                 correct += cnn_predicted(m, b) == labels[b];
             m->ops->backward(m, labels, bn);

@@ -182,6 +182,10 @@ static void errors_are_clear(void **state)
         {{"train", "--resume", NULL}, 1, "--resume needs a checkpoint"},
         {{"train", "--train-images", "/nonexistent-images", NULL}, 1,
          "/nonexistent-images: cannot open"},
+        /* 72 training images (96 less a quarter), batches of 8. */
+        {{"train", "--limit", "5", NULL}, 1, "error: --limit 5 is less than one batch (8 images)"},
+        {{"train", "--kfold", "50", "--limit", "40", NULL}, 1,
+         "error: --kfold 50 needs at least 50 images, and there are 40"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run_result r = cli(cases[i].args);
@@ -200,6 +204,152 @@ static void errors_are_clear(void **state)
     run_result_free(&r);
 }
 
+/* A flag at the end of the line, without its value, says what it needs. */
+static void flags_need_values(void **state)
+{
+    (void)state;
+    const char *cases[][2] = {{"--data", "--data needs a directory"},
+                              {"--log", "--log needs a directory"},
+                              {"--save", "--save needs a file"},
+                              {"--test-images", "--test-images needs a file"},
+                              {"--epochs", "--epochs needs a whole number"},
+                              {"--lr", "--lr needs a number"},
+                              {"--schedule", "--schedule needs a schedule (like step:5:0.5)"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *argv[] = {CNNC_PATH, "run", net, "train", (char *)cases[i][0], NULL};
+        run_result r = run_program(argv);
+        char want[128];
+        snprintf(want, sizeof want, "cnnc run: error: %s\n", cases[i][1]);
+        assert_int_equal(r.status, 2);
+        assert_string_equal(r.err, want);
+        run_result_free(&r);
+    }
+}
+
+/* The trainers answer --version with cnnc's. */
+static void version(void **state)
+{
+    (void)state;
+    char *cnnc[] = {CNNC_PATH, "--version", NULL};
+    run_result a = run_program(cnnc);
+    assert_int_equal(a.status, 0);
+    assert_true(strncmp(a.out, "cnnc ", 5) == 0);
+    char want[128];
+    snprintf(want, sizeof want, "cnnc run (%.*s)\n", (int)strcspn(a.out, "\n"), a.out);
+    char *run[] = {CNNC_PATH, "run", net, "--version", NULL};
+    run_result b = run_program(run);
+    assert_int_equal(b.status, 0);
+    assert_string_equal(b.out, want);
+    run_result_free(&a);
+    run_result_free(&b);
+}
+
+/* Weights that grow five-fold each step (sgd, lr 1, l2=3: w <- w - 6w) overflow float after
+ * about 56 steps, 12 to an epoch: the loss is NaN in the fifth epoch. Training stops there with
+ * status 1, and the checkpoint of the fourth is whole. */
+static void diverging_loss_stops_training(void **state)
+{
+    (void)state;
+    char div[700];
+    snprintf(div, sizeof div, "%s", at("div.net"));
+    FILE *f = fopen(div, "w");
+    assert_non_null(f);
+    fputs("input 4x4x1\nflatten\ndense 3 softmax l2=3\n"
+          "train { epochs 8; batch 8; seed 5; optimizer sgd lr=1 }\n", f);
+    fclose(f);
+    char *train[] = {CNNC_PATH, "run", div, "train", "--save", at("div.ckpt"), "--data", data,
+                     NULL};
+    run_result r = run_program(train);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "cnnc run: error: the loss became NaN in epoch 5, batch "));
+    assert_non_null(strstr(r.out, "epoch 4/8"));
+    assert_null(strstr(r.out, "epoch 5/8"));
+    run_result_free(&r);
+    char *eval[] = {CNNC_PATH, "run", div, "eval", "--load", at("div.ckpt"), "--data", data, NULL};
+    r = run_program(eval);
+    assert_int_equal(r.status, 0);
+    run_result_free(&r);
+}
+
+/* A log on a full disk (/dev/full behind the file's name): an error naming the file, status
+ * 1, and the checkpoint, written first, whole. */
+static void full_disk_is_an_error(void **state)
+{
+    (void)state;
+    char logs[700];
+    snprintf(logs, sizeof logs, "%s", at("full-logs"));
+    mkdir(logs, 0777);
+    char link[800];
+    snprintf(link, sizeof link, "%s/epochs.csv", logs);
+    assert_int_equal(symlink("/dev/full", link), 0);
+    run_result r = cli((const char *[]){"train", "--epochs", "1", "--log", logs, "--save",
+                                        at("full-disk.ckpt"), NULL});
+    assert_int_equal(r.status, 1);
+    char want[900];
+    snprintf(want, sizeof want, "cannot write %s/epochs.csv: No space left on device", logs);
+    assert_non_null(strstr(r.err, want));
+    run_result_free(&r);
+    r = cli((const char *[]){"eval", "--load", at("full-disk.ckpt"), NULL});
+    assert_int_equal(r.status, 0);
+    run_result_free(&r);
+}
+
+/* Files a run writes get 0666 less the umask, as any program's do (mkstemp alone: 0600). */
+static void files_follow_the_umask(void **state)
+{
+    (void)state;
+    mode_t old = umask(027);
+    run_result r = cli((const char *[]){"train", "--epochs", "1", "--save", at("umask.ckpt"),
+                                        NULL});
+    assert_int_equal(r.status, 0);
+    run_result_free(&r);
+    char *gen[] = {CNNC_PATH, net, "-o", at("umask.c"), NULL};
+    r = run_program(gen);
+    assert_int_equal(r.status, 0);
+    run_result_free(&r);
+    umask(old);
+    struct stat st;
+    assert_int_equal(stat(at("umask.ckpt"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    assert_int_equal(stat(at("umask.c"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+}
+
+/* A gnuplot that dies before reading its script: the pictures fail with a message, the
+ * process is not killed by SIGPIPE. The log is long (4,000 epochs, over 200 KB inlined into
+ * the script), so the write blocks on the full pipe until the fake exits and then fails: no
+ * race with the fake's start. `cnnc plot` draws through the same code as a finished run. */
+static void dying_gnuplot_cannot_kill_a_run(void **state)
+{
+    (void)state;
+    char bin[700], fake[800], logs[700], csv[800];
+    snprintf(bin, sizeof bin, "%s", at("fakebin"));
+    mkdir(bin, 0777);
+    snprintf(fake, sizeof fake, "%s/gnuplot", bin);
+    FILE *f = fopen(fake, "w");
+    assert_non_null(f);
+    fputs("#!/bin/sh\nexit 1\n", f);
+    fclose(f);
+    chmod(fake, 0755);
+    snprintf(logs, sizeof logs, "%s", at("long-run"));
+    mkdir(logs, 0777);
+    snprintf(csv, sizeof csv, "%s/epochs.csv", logs);
+    f = fopen(csv, "w");
+    assert_non_null(f);
+    fputs("epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds\n", f);
+    for (int e = 1; e <= 4000; e++)
+        fprintf(f, "%d,0.001,%.6f,%.6f,%.6f,%.6f,1.000\n", e, 1.0 / e, 1 - 1.0 / e, 1.1 / e,
+                1 - 1.1 / e);
+    fclose(f);
+    char path[1024];
+    snprintf(path, sizeof path, "%s:/usr/bin:/bin", bin);
+    char *argv[] = {CNNC_PATH, "plot", logs, NULL};
+    run_result r = run_program_path(path, argv);
+    assert_int_equal(r.status, 1); /* -1 if a signal had ended it */
+    assert_non_null(strstr(r.err, "gnuplot failed"));
+    run_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +357,12 @@ int main(void)
         cmocka_unit_test(interrupted_run_resumes_to_the_same_bytes),
         cmocka_unit_test(eval_and_predict),
         cmocka_unit_test(errors_are_clear),
+        cmocka_unit_test(flags_need_values),
+        cmocka_unit_test(version),
+        cmocka_unit_test(diverging_loss_stops_training),
+        cmocka_unit_test(full_disk_is_an_error),
+        cmocka_unit_test(files_follow_the_umask),
+        cmocka_unit_test(dying_gnuplot_cannot_kill_a_run),
     };
     return cmocka_run_group_tests_name("command line", tests, setup, teardown);
 }

@@ -103,8 +103,8 @@ static void unwritable_output_is_an_error(void **state)
                     NULL};
     run_result r = run_program(argv);
     assert_int_equal(r.status, 1);
-    assert_string_equal(r.err, "cnnc: error: cannot write '/nonexistent/dir/x.c': No such file or "
-                               "directory\n");
+    assert_string_equal(r.err, "cnnc: error: /nonexistent/dir/x.c: cannot create a temporary "
+                               "file beside it: No such file or directory\n");
     run_result_free(&r);
 }
 
