@@ -1,4 +1,5 @@
-/* The products of compiled networks (c = bias + a.b, c += a^T b): vector tiles, else BLAS. */
+/* The products of compiled networks (c = bias + a.b, c += a^T b): vector tiles of every width,
+ * else (no AVX2) BLAS. */
 #include <string.h>
 
 #include <cblas.h>
@@ -47,69 +48,76 @@ int cnn_gemm_tiles(int want)
  * gets the same rounding whichever tile computes it, so a product's result does not depend
  * on how its rows were split between threads. */
 
-/* ROWS x (W NV) of c = bias (or zero) + a[ROWS][k] . b[k][W NV]. */
-#define TILE(ROWS, NV)                                                                         \
+/* ROWS x (W NV) of c = bias (or zero) + a[ROWS][k] . b[k][W NV]. LD and ST load and store
+ * a vector: LOAD and STORE, or LOADM and STOREM for the last columns, fewer than W, under
+ * `mask` (the same fused multiply-adds on every element, so the same bits either way). */
+#define TILE(ROWS, NV, LD, ST)                                                                 \
     do {                                                                                       \
         VEC acc[ROWS][NV];                                                                     \
         for (int i = 0; i < ROWS; i++)                                                         \
             for (int j = 0; j < NV; j++)                                                       \
-                acc[i][j] = bias ? LOAD(bias + W * j) : ZERO();                                \
+                acc[i][j] = bias ? LD(bias + W * j) : ZERO();                                  \
         for (int p = 0; p < k; p++) {                                                          \
             const float *bp = b + (size_t)p * ldb;                                             \
             VEC bv[NV];                                                                        \
             for (int j = 0; j < NV; j++)                                                       \
-                bv[j] = LOAD(bp + W * j);                                                      \
+                bv[j] = LD(bp + W * j);                                                        \
             for (int i = 0; i < ROWS; i++)                                                     \
                 for (int j = 0; j < NV; j++)                                                   \
                     acc[i][j] = FMA(a[(size_t)i * lda + p], bv[j], acc[i][j]);                 \
         }                                                                                      \
         for (int i = 0; i < ROWS; i++)                                                         \
             for (int j = 0; j < NV; j++)                                                       \
-                STORE(c + (size_t)i * ldc + W * j, acc[i][j]);                                 \
+                ST(c + (size_t)i * ldc + W * j, acc[i][j]);                                    \
     } while (0)
 
 /* ROWS rows of c (+=), columns W NV: the sum over p < k of a[p][i] b[p][.]. */
-#define TILE_TN(ROWS, NV)                                                                      \
+#define TILE_TN(ROWS, NV, LD, ST)                                                              \
     do {                                                                                       \
         VEC acc[ROWS][NV];                                                                     \
         for (int i = 0; i < ROWS; i++)                                                         \
             for (int j = 0; j < NV; j++)                                                       \
-                acc[i][j] = LOAD(c + (size_t)i * ldc + W * j);                                 \
+                acc[i][j] = LD(c + (size_t)i * ldc + W * j);                                   \
         for (int p = 0; p < k; p++) {                                                          \
             const float *bp = b + (size_t)p * ldb, *ap = a + (size_t)p * lda;                  \
             VEC bv[NV];                                                                        \
             for (int j = 0; j < NV; j++)                                                       \
-                bv[j] = LOAD(bp + W * j);                                                      \
+                bv[j] = LD(bp + W * j);                                                        \
             for (int i = 0; i < ROWS; i++)                                                     \
                 for (int j = 0; j < NV; j++)                                                   \
                     acc[i][j] = FMA(ap[i], bv[j], acc[i][j]);                                  \
         }                                                                                      \
         for (int i = 0; i < ROWS; i++)                                                         \
             for (int j = 0; j < NV; j++)                                                       \
-                STORE(c + (size_t)i * ldc + W * j, acc[i][j]);                                 \
+                ST(c + (size_t)i * ldc + W * j, acc[i][j]);                                    \
     } while (0)
 
-/* A strip of c, rows 0 .. m-1 and W nv columns (nv from 1 to NVMAX): six rows at a time,
- * then one. STEP_A is how far a moves for the next row of c. */
+/* A strip of c, rows 0 .. m-1 and W nv columns (nv from 1 to NVMAX), or (nv = 0) the last
+ * `rest` columns, fewer than W, under a mask: six rows at a time, then one. STEP_A is how far
+ * a moves for the next row of c. */
 #define STRIP(NAME, TILE_OF, STEP_A)                                                           \
-    static void NAME(int m, int nv, int k, const float *a, int lda, const float *b, int ldb,   \
-                     const float *bias, float *c, int ldc)                                     \
+    static void NAME(int m, int nv, int rest, int k, const float *a, int lda, const float *b,  \
+                     int ldb, const float *bias, float *c, int ldc)                            \
     {                                                                                          \
         (void)bias;                                                                            \
+        MASK_T mask = MASK_OF(rest);                                                           \
+        (void)mask;                                                                            \
         for (; m >= 6; m -= 6, a += 6 * (STEP_A), c += (size_t)6 * ldc) {                      \
             switch (nv) {                                                                      \
-            case 4: TILE_OF(6, 4); break;                                                      \
-            case 3: TILE_OF(6, 3); break;                                                      \
-            case 2: TILE_OF(6, 2); break;                                                      \
-            default: TILE_OF(6, 1); break;                                                     \
+            case 4: TILE_OF(6, 4, LOAD, STORE); break;                                         \
+            case 3: TILE_OF(6, 3, LOAD, STORE); break;                                         \
+            case 2: TILE_OF(6, 2, LOAD, STORE); break;                                         \
+            case 1: TILE_OF(6, 1, LOAD, STORE); break;                                         \
+            default: TILE_OF(6, 1, LOADM, STOREM); break;                                      \
             }                                                                                  \
         }                                                                                      \
         for (; m > 0; m--, a += (STEP_A), c += ldc) {                                          \
             switch (nv) {                                                                      \
-            case 4: TILE_OF(1, 4); break;                                                      \
-            case 3: TILE_OF(1, 3); break;                                                      \
-            case 2: TILE_OF(1, 2); break;                                                      \
-            default: TILE_OF(1, 1); break;                                                     \
+            case 4: TILE_OF(1, 4, LOAD, STORE); break;                                         \
+            case 3: TILE_OF(1, 3, LOAD, STORE); break;                                         \
+            case 2: TILE_OF(1, 2, LOAD, STORE); break;                                         \
+            case 1: TILE_OF(1, 1, LOAD, STORE); break;                                         \
+            default: TILE_OF(1, 1, LOADM, STOREM); break;                                      \
             }                                                                                  \
         }                                                                                      \
     }
@@ -121,6 +129,11 @@ int cnn_gemm_tiles(int want)
 #define STORE _mm512_storeu_ps
 #define ZERO _mm512_setzero_ps
 #define FMA(x, v, acc) _mm512_fmadd_ps(_mm512_set1_ps(x), (v), (acc))
+/* Masked lanes are neither read nor written: no fault past the end of a row. */
+#define MASK_T __mmask16
+#define MASK_OF(r) ((__mmask16)((1u << (r)) - 1))
+#define LOADM(p) _mm512_maskz_loadu_ps(mask, (p))
+#define STOREM(p, v) _mm512_mask_storeu_ps((p), mask, (v))
 __attribute__((target("avx512f,fma"))) STRIP(strip16, TILE, lda)
 __attribute__((target("avx512f,fma"))) STRIP(strip16_tn, TILE_TN, 1)
 #undef VEC
@@ -129,6 +142,10 @@ __attribute__((target("avx512f,fma"))) STRIP(strip16_tn, TILE_TN, 1)
 #undef STORE
 #undef ZERO
 #undef FMA
+#undef MASK_T
+#undef MASK_OF
+#undef LOADM
+#undef STOREM
 
 /* AVX2: 8 floats a vector, up to 2 vectors (16 columns) a strip: 12 accumulators of 16. */
 #define VEC __m256
@@ -137,6 +154,11 @@ __attribute__((target("avx512f,fma"))) STRIP(strip16_tn, TILE_TN, 1)
 #define STORE _mm256_storeu_ps
 #define ZERO _mm256_setzero_ps
 #define FMA(x, v, acc) _mm256_fmadd_ps(_mm256_set1_ps(x), (v), (acc))
+/* Lane i is on when its mask element's top bit is: the first r of 8. */
+#define MASK_T __m256i
+#define MASK_OF(r) _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define LOADM(p) _mm256_maskload_ps((p), mask)
+#define STOREM(p, v) _mm256_maskstore_ps((p), mask, (v))
 __attribute__((target("avx2,fma"))) STRIP(strip8, TILE, lda)
 __attribute__((target("avx2,fma"))) STRIP(strip8_tn, TILE_TN, 1)
 #undef VEC
@@ -145,19 +167,27 @@ __attribute__((target("avx2,fma"))) STRIP(strip8_tn, TILE_TN, 1)
 #undef STORE
 #undef ZERO
 #undef FMA
+#undef MASK_T
+#undef MASK_OF
+#undef LOADM
+#undef STOREM
 
-typedef void strip_fn(int m, int nv, int k, const float *a, int lda, const float *b, int ldb,
-                      const float *bias, float *c, int ldc);
+typedef void strip_fn(int m, int nv, int rest, int k, const float *a, int lda, const float *b,
+                      int ldb, const float *bias, float *c, int ldc);
 
-/* Cuts c's n columns into strips of at most `most` vectors of w floats (b's and the bias's
- * columns move with c's). */
+/* Cuts c's n columns into strips of at most `most` vectors of w floats, then the last n % w
+ * columns under a mask (b's and the bias's columns move with c's): every width is computed by
+ * the tiles, so no product's bits depend on OpenBLAS. */
 static void by_strips(strip_fn *strip, int w, int most, int m, int n, int k, const float *a,
                       int lda, const float *b, int ldb, const float *bias, float *c, int ldc)
 {
-    for (int j = 0; j < n; j += w * most) {
-        int nv = (n - j) / w < most ? (n - j) / w : most;
-        strip(m, nv, k, a, lda, b + j, ldb, bias ? bias + j : NULL, c + j, ldc);
+    int full = n - n % w;
+    for (int j = 0; j < full; j += w * most) {
+        int nv = (full - j) / w < most ? (full - j) / w : most;
+        strip(m, nv, 0, k, a, lda, b + j, ldb, bias ? bias + j : NULL, c + j, ldc);
     }
+    if (full < n)
+        strip(m, 0, n - full, k, a, lda, b + full, ldb, bias ? bias + full : NULL, c + full, ldc);
 }
 #endif
 
@@ -172,7 +202,7 @@ void cnn_gemm_tn_acc(int m, int n, int k, const float *a, int lda, const float *
         return;
 #ifdef HAVE_TILES
     int w = cnn_gemm_tiles(-1);
-    if (w > 0 && n % w == 0) {
+    if (w > 0) {
         for (int p = 0; p < k; p += TN_BLOCK) {
             int kb = k - p < TN_BLOCK ? k - p : TN_BLOCK;
             const float *ap = a + (size_t)p * lda, *bp = b + (size_t)p * ldb;
@@ -195,7 +225,7 @@ void cnn_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b,
         return;
 #ifdef HAVE_TILES
     int w = cnn_gemm_tiles(-1);
-    if (w > 0 && n % w == 0 && k > 0) {
+    if (w > 0 && k > 0) {
         if (w == 16)
             by_strips(strip16, 16, 4, m, n, k, a, lda, b, ldb, bias, c, ldc);
         else

@@ -95,6 +95,8 @@ static void random_batch(cnn_rng *rng, float *x, size_t size, int *labels, int c
         labels[b] = (int)cnn_rng_below(rng, (uint32_t)classes);
 }
 
+static void thread_count_changes_no_bit(cnn_model *m, const test_net *t);
+
 static void agree(void **state)
 {
     const char *path = *state;
@@ -201,6 +203,10 @@ static void agree(void **state)
     cnn_optimizer_free(o2);
     free(x);
     cnn_model_destroy(ref);
+    if (tiles) {
+        cnn_gemm_tiles(tiles);
+        thread_count_changes_no_bit(gen, &t);
+    }
     dlclose(g.so);
     test_net_free(&t);
 }
@@ -257,20 +263,12 @@ static int cleanup(void **state)
     return remove_tree(tmpdir);
 }
 
-/* Five Adam steps of a compiled network with dropout, batchnorm and the product tiles, on 1
- * and on 3 threads: the same bits, since every sum runs in the same order however the batch is
- * split (libcnnrt's own products; OpenBLAS's depend on the shapes, so not checked there). */
-static void thread_count_changes_no_bit(void **state)
+/* Five Adam steps of a compiled network on 1 and on 3 threads with libcnnrt's product tiles:
+ * the same bits, since every sum runs in the same order however the batch is split (the tiles
+ * cover every width, masked at the end of a row; OpenBLAS's sums depend on the shapes, so
+ * there is no such promise without AVX2). Run for every network by agree(). */
+static void thread_count_changes_no_bit(cnn_model *m, const test_net *t)
 {
-    (void)state;
-    if (!cnn_gemm_tiles(-1))
-        skip();
-    const char *path = SOURCE_DIR "/tests/nets/wide_mix.net";
-    test_net t;
-    assert_int_equal(test_net_from_file(&t, path), 0);
-    loaded g;
-    build(path, t.ir.name, &g);
-    cnn_model *m = g.m;
     size_t size = cnn_input_size(m), total = cnn_param_count(m, 0);
     float *x = malloc(sizeof(float) * size * BATCH), *after[2];
     int labels[BATCH];
@@ -282,7 +280,7 @@ static void thread_count_changes_no_bit(void **state)
         cnn_rng_seed(&drop, 22);
         cnn_init_tensors(m, &rng);
         cnn_zero_slots(m);
-        cnn_train_cfg cfg = t.ir.train;
+        cnn_train_cfg cfg = t->ir.train;
         cnn_optimizer *o = cnn_optimizer_new(m, &cfg);
         for (int step = 0; step < 5; step++) {
             random_batch(&rng, x, size, labels, m->n_classes);
@@ -300,10 +298,9 @@ static void thread_count_changes_no_bit(void **state)
     }
     char err[160];
     assert_int_equal(cnn_set_threads(1, err, sizeof err), 0);
-    assert_memory_equal(after[0], after[1], sizeof(float) * total);
+    if (memcmp(after[0], after[1], sizeof(float) * total) != 0)
+        fail_msg("%s: 1 and 3 threads train to different weights", t->ir.name);
     free(after[0]), free(after[1]), free(x);
-    dlclose(g.so);
-    test_net_free(&t);
 }
 
 int main(void)
@@ -312,9 +309,8 @@ int main(void)
         return 1;
     struct CMUnitTest *tests;
     char **paths;
-    int n = network_tests(agree, 2, &tests, &paths);
+    int n = network_tests(agree, 1, &tests, &paths);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(two_networks_link_into_one_program);
-    tests[n++] = (struct CMUnitTest)cmocka_unit_test(thread_count_changes_no_bit);
     int failed = _cmocka_run_group_tests("generated vs reference", tests, (size_t)n, NULL,
                                          cleanup);
     free(tests);

@@ -1,7 +1,7 @@
 /* cnn_gemm_bias and cnn_gemm_tn_acc against a plain triple loop in double, through each of
  * their paths the CPU has (AVX-512 tiles, AVX2 tiles, OpenBLAS): every remainder of rows and
- * of vector groups, padded strides, with and without the bias, and nothing written outside
- * c's n columns. */
+ * of vector groups and of columns (masked tiles), padded strides, with and without the bias,
+ * and nothing written outside c's n columns. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +75,8 @@ static int check_tn(int m, int n, int k, cnn_rng *rng)
 static void agrees_with_a_plain_loop(void **state)
 {
     (void)state;
-    static const int ns[] = {8, 16, 24, 32, 48, 64, 80, 112, 128, 144, 288, 10, 3};
+    /* Multiples of both vector widths, and remainders after every number of full vectors. */
+    static const int ns[] = {8, 16, 24, 32, 48, 64, 80, 112, 128, 144, 288, 10, 3, 1, 7, 17, 33, 47, 70, 129};
     static const int ks[] = {1, 5, 64, 300, 700}; /* 700: more than one block of rows (tn) */
     cnn_rng rng;
     cnn_rng_seed(&rng, 8);
