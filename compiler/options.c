@@ -60,8 +60,11 @@ int cnn_arg_int(const cnn_arg *a, const char *what, long min, long max, long *ou
         return cnn_error(d, a->loc, "%s must be a whole number, got '%s'", what, a->text);
     errno = 0;
     long v = strtol(a->text, NULL, 10);
-    if (v > max) /* strtol saturates, so overflow lands here too */
+    /* strtol saturates: a number past LONG_MAX is ERANGE, even where max is LONG_MAX. */
+    if (v > max || (errno == ERANGE && v == LONG_MAX))
         return cnn_error(d, a->loc, "%s must be at most %ld, got %s", what, max, a->text);
+    if (errno == ERANGE)
+        return cnn_error(d, a->loc, "%s must be at least %ld, got %s", what, min, a->text);
     if (v < min)
         return cnn_error(d, a->loc, "%s must be at least %ld, got %s", what, min, a->text);
     *out = v;
@@ -76,6 +79,9 @@ int cnn_arg_real(const cnn_arg *a, const char *what, double min, double max, int
                          a->text);
     errno = 0;
     double v = strtod(a->text, NULL);
+    if (errno == ERANGE)
+        return cnn_error(d, a->loc, "%s %s is too %s for a number here", what, a->text,
+                         fabs(v) > 1 ? "large" : "small");
     int low = (flags & CNN_MIN_OPEN) ? !(v > min) : !(v >= min);
     int high = (flags & CNN_MAX_OPEN) ? !(v < max) : !(v <= max);
     if (errno == ERANGE || !isfinite(v) || low || high) {
