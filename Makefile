@@ -52,7 +52,8 @@ generated: all
 test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory check asan tsan valgrind
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+	@$(MAKE) --no-print-directory fuzz-build
+	@scripts/fuzz.sh $(FUZZ) 30
 
 # The CMocka suite only (gcc, Release).
 check: all
@@ -81,8 +82,14 @@ fuzz-build:
 	@CC=clang cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_FUZZ=ON -DCNNC_TESTS=OFF -DCNNC_NATIVE=OFF >/dev/null
 	@cmake --build $(FUZZ) -j $(JOBS) --target fuzz_front fuzz_checkpoint fuzz_idx fuzz_seeds
 
+# Then RANDOM_NETS random valid networks (tests/random_net.c) held to the reference, from
+# RANDOM_SEED (make test runs 200 from seed 1 inside test_codegen).
+RANDOM_NETS ?= 1000
+RANDOM_SEED ?= 2
 fuzz: fuzz-build
 	@scripts/fuzz.sh $(FUZZ) $(FUZZ_SECONDS)
+	@$(MAKE) --no-print-directory all
+	cd $(BUILD)/tests && CNNC_RANDOM_NETS=$(RANDOM_NETS) CNNC_RANDOM_SEED=$(RANDOM_SEED) ./test_codegen
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(TSAN) $(FUZZ)

@@ -179,8 +179,10 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
     emit(e, "%s_beta_grad[c] += (float)sum_g[c];", N);
     emit_close(e);
     emit_close(e);
-    if (!g->din)
+    if (!g->din) { /* the first layer: its statistics' sums were all it needed of dout */
+        emit(e, "(void)dout, (void)n;");
         return;
+    }
     emit(e, "const float *xhat = %s_xhat + %s;", N, gen_times("b0", (int)cnn_shape_size(L->in)));
     emit(e, "double count = (double)batch_n * %ld;", per_image);
     emit(e, "/* din = gamma invstd / count * (count dout - sum(dout) - xhat sum(dout xhat)) */");

@@ -171,6 +171,8 @@ static void pool_forward(const ref_layer *rl, const double *in, int n)
 
 static void pool_backward(const ref_layer *rl, const double *in, double *din, int n)
 {
+    if (!din) /* the first layer, or nothing before it learns: no gradient to pass on */
+        return;
     const cnn_layer *L = rl->L;
     int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w;
     for (int b = 0; b < n; b++)
