@@ -283,6 +283,32 @@ static void checkpoint_layout_is_documented(void **state)
     assert_int_equal(h[56], 2);
     assert_int_equal(h[57], 12);
     assert_int_equal(h[61], 5);
+
+    /* The fingerprint as docs/checkpoint.md defines it, computed here from the text: FNV-1a
+     * over the name and NUL, then per tensor its name and NUL, rank, and 4-byte dimensions. */
+    uint64_t fp = 0xcbf29ce484222325ULL;
+#define FNV_BYTE(byte) (fp = (fp ^ (unsigned char)(byte)) * 0x100000001b3ULL)
+    for (const char *c = "dense_only";; c++) {
+        FNV_BYTE(*c);
+        if (!*c)
+            break;
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        for (const char *c = m->tensors[i].name;; c++) {
+            FNV_BYTE(*c);
+            if (!*c)
+                break;
+        }
+        FNV_BYTE(m->tensors[i].rank);
+        for (int d = 0; d < m->tensors[i].rank; d++)
+            for (int k = 0; k < 4; k++)
+                FNV_BYTE((uint32_t)m->tensors[i].dims[d] >> (8 * k));
+    }
+#undef FNV_BYTE
+    uint64_t stored = 0;
+    for (int k = 0; k < 8; k++)
+        stored |= (uint64_t)h[12 + k] << (8 * k);
+    assert_true(stored == fp);
     cnn_model_destroy(m);
     test_net_free(&t);
 }
