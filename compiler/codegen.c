@@ -210,7 +210,7 @@ static void emit_header(cnn_emitter *e, const plan *P)
     cnn_format_count(ir->total_params, total, sizeof total);
     cnn_format_count(ir->trainable_params, trainable, sizeof trainable);
     cnn_shape_text(ir->input, in, sizeof in);
-    fprintf(e->out,
+    emit_text(e,
             "/* %s: the network \"%s\", compiled by cnnc %s from %s.\n"
             " * Do not edit: regenerate with `cnnc %s -o FILE.c`.\n"
             " *\n"
@@ -341,11 +341,17 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
     char *body = NULL;
     size_t body_len = 0;
     FILE *mem = open_memstream(&body, &body_len);
-    if (!mem)
+    if (!mem) {
+        e->failed = 1; /* never a file without this backward: the whole output fails */
         return;
+    }
     cnn_emitter sub = {.out = mem, .depth = e->depth + 1};
     desc->emit_backward(&sub, &g);
-    fclose(mem);
+    e->failed |= sub.failed | (fclose(mem) != 0);
+    if (e->failed) {
+        free(body);
+        return;
+    }
     P->has_backward[l] = body_len > 0;
     if (body_len > 0) {
         emit_blank(e);
@@ -361,7 +367,7 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
             emit(e, "in += %s;", gen_times("b0", (int)in_size));
         if (flags & GEN_BWD_OUT)
             emit(e, "out += %s;", gen_times("b0", (int)size));
-        fputs(body, e->out);
+        emit_text(e, "%s", body);
         emit_close(e);
     }
     free(body);
@@ -743,7 +749,7 @@ int cnn_generate_c(FILE *out, const cnn_ir *ir, const cnn_source *src, const cnn
         emit_layer(&e, &P, l);
     emit_driver(&e, &P);
     free(outn), free(doutn), free(flags), free(grad_in), free(has_backward), free(has_grads);
-    return ferror(out) ? -1 : 0;
+    return e.failed || ferror(out) ? -1 : 0;
 }
 
 int cnn_generate_h(FILE *out, const cnn_ir *ir, const cnn_gen_opts *opts)
@@ -771,5 +777,5 @@ int cnn_generate_h(FILE *out, const cnn_ir *ir, const cnn_gen_opts *opts)
     emit(&e, "cnn_model *%s_model(void);", ir->name);
     emit_blank(&e);
     emit(&e, "#endif");
-    return ferror(out) ? -1 : 0;
+    return e.failed || ferror(out) ? -1 : 0;
 }

@@ -8,11 +8,19 @@ static void line(cnn_emitter *e, const char *prefix, const char *suffix, const c
                  va_list ap)
 {
     for (int i = 0; i < e->depth; i++)
-        fputs("    ", e->out);
-    fputs(prefix, e->out);
-    vfprintf(e->out, fmt, ap);
-    fputs(suffix, e->out);
-    fputc('\n', e->out);
+        e->failed |= fputs("    ", e->out) == EOF;
+    e->failed |= fputs(prefix, e->out) == EOF;
+    e->failed |= vfprintf(e->out, fmt, ap) < 0;
+    e->failed |= fputs(suffix, e->out) == EOF;
+    e->failed |= fputc('\n', e->out) == EOF;
+}
+
+void emit_text(cnn_emitter *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    e->failed |= vfprintf(e->out, fmt, ap) < 0;
+    va_end(ap);
 }
 
 #define LINE(prefix, suffix)                                                                   \
@@ -70,5 +78,5 @@ void emit_end_for(cnn_emitter *e, int levels)
 
 void emit_blank(cnn_emitter *e)
 {
-    fputc('\n', e->out);
+    e->failed |= fputc('\n', e->out) == EOF;
 }

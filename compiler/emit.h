@@ -7,8 +7,11 @@
 typedef struct cnn_emitter {
     FILE *out;
     int depth;
+    int failed; /* a write failed: every write is checked, not only the stream's error flag */
 } cnn_emitter;
 
+/* Text as it is, no indentation or newline added (a block of lines written at once). */
+void emit_text(cnn_emitter *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One line at the current indentation (the format has no trailing newline). */
 void emit(cnn_emitter *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A bare block, for locals that live only in it; emit_close ends it. */

@@ -26,7 +26,8 @@ void cnn_shape_text(cnn_shape s, char *buf, size_t cap)
         snprintf(buf, cap, "%dx%dx%d", s.h, s.w, s.c);
 }
 
-/* The network name when the file has no `network` statement: its stem, as a C identifier. */
+/* The network name when the file has no `network` statement: its stem, as a C identifier.
+ * NULL when out of memory. */
 static const char *name_from_path(const char *path, cnn_arena *arena)
 {
     const char *base = strrchr(path, '/');
@@ -36,7 +37,7 @@ static const char *name_from_path(const char *path, cnn_arena *arena)
         return "net";
     char *name = cnn_arena_alloc(arena, n + 5);
     if (!name)
-        return "net";
+        return NULL;
     size_t j = 0;
     if (isdigit((unsigned char)base[0]))
         for (const char *p = "net_"; *p; p++)
@@ -174,12 +175,12 @@ int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
     for (const cnn_stmt *s = ast->first; s; s = s->next)
         count++;
     ir->layers = cnn_arena_alloc(arena, sizeof(cnn_layer) * (size_t)(count ? count : 1));
-    if (!ir->layers)
+    if (!ir->layers || !ir->name)
         return cnn_error(d, (cnn_loc){0, 0, 0}, "out of memory");
 
     /* Every statement is checked, whatever failed before it; shapes only while every earlier
      * statement was right (a syntax error dropped a statement: no shape can be trusted). */
-    int shapes_known = !d->failed, missing_input = 0;
+    int parse_failed = d->failed, shapes_known = !parse_failed, missing_input = 0;
     const cnn_stmt *input = NULL, *network = NULL, *train = NULL;
     for (const cnn_stmt *s = ast->first; s; s = s->next) {
         const cnn_stmt **once = strcmp(s->word, "network") == 0 ? &network
@@ -215,7 +216,7 @@ int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
             missing_input |= !input; /* the unknown word may have been meant as 'input' */
             continue;
         }
-        if (!input && !missing_input) {
+        if (!input && !missing_input && !parse_failed) /* a statement dropped may have been it */ {
             cnn_error(d, s->loc, "missing 'input HxWxC' before the first layer");
             shapes_known = 0;
             missing_input = 1;
@@ -223,7 +224,7 @@ int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
         if (build_layer(ir, s, desc, shapes_known, d))
             shapes_known = 0;
     }
-    if (!input && !missing_input)
+    if (!input && !missing_input && !parse_failed) /* a statement dropped may have been it */
         return cnn_error(d, (cnn_loc){1, 1, 0}, "missing 'input HxWxC': the network has no input");
     if (input && ir->n_layers == 0 && !d->failed)
         return cnn_error(d, input->loc, "the network has no layers after 'input'");

@@ -2,6 +2,8 @@
 #ifndef CNN_PARSE_STATE_H
 #define CNN_PARSE_STATE_H
 
+#include <setjmp.h>
+
 #include "ast.h"
 
 typedef struct cnn_parse_state {
@@ -16,6 +18,7 @@ typedef struct cnn_parse_state {
     int in_block;       /* inside `train {` */
     int nested_blocks;  /* `train {` reported as nested: the scanner ends their '}' as a line */
     cnn_loc block_loc;  /* where that `train` was */
+    jmp_buf fatal;      /* flex's fatal errors (out of memory) come back here, not exit() */
 } cnn_parse_state;
 
 #endif

@@ -26,6 +26,8 @@ typedef struct { cnn_arg *first, *last; } cnn_arg_list;
 }
 
 %code {
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include "lexer.h"
 
@@ -208,10 +210,28 @@ int cnn_parse_source(const cnn_source *src, cnn_arena *arena, cnn_ast *ast, cnn_
     yyscan_t scanner;
     if (yylex_init_extra(&st, &scanner))
         return cnn_error(d, (cnn_loc){0, 0, 0}, "out of memory");
-    YY_BUFFER_STATE buf = yy_scan_bytes(src->text, (int)src->len, scanner);
+    if (src->len > INT_MAX - 2) {
+        yylex_destroy(scanner);
+        return cnn_error(d, (cnn_loc){0, 0, 0}, "the file is larger than 2 GiB");
+    }
+    /* Flex scans a copy that ends in two NULs; ours, so that nothing leaks when it runs out
+     * of memory half way (yy_scan_bytes would allocate it, then fail on the next). */
+    char *volatile copy = malloc(src->len + 2);
+    YY_BUFFER_STATE volatile buf = NULL;
+    if (!copy || setjmp(st.fatal)) { /* the scanner ran out of memory: YY_FATAL_ERROR */
+        if (buf)
+            yy_delete_buffer(buf, scanner);
+        yylex_destroy(scanner);
+        free(copy);
+        return cnn_error(d, (cnn_loc){0, 0, 0}, "out of memory while reading the file");
+    }
+    memcpy(copy, src->text, src->len);
+    copy[src->len] = copy[src->len + 1] = '\0';
+    buf = yy_scan_buffer(copy, src->len + 2, scanner);
     int rc = yyparse(scanner, &st);
     yy_delete_buffer(buf, scanner);
     yylex_destroy(scanner);
+    free(copy);
     if (rc == 2 || (rc != 0 && !d->failed))
         cnn_error(d, (cnn_loc){0, 0, 0}, "out of memory while parsing");
     return d->failed ? -1 : 0;
