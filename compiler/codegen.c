@@ -511,6 +511,43 @@ static void emit_pass(cnn_emitter *e, const plan *P, int backward)
     }
 }
 
+/* --check-numerics: each layer's output in forward order, then, in backward order, each
+ * layer's output gradient and its parameters' gradients. */
+static void emit_first_not_finite(cnn_emitter *e, const plan *P)
+{
+    const cnn_ir *ir = P->ir;
+    emit_blank(e);
+    emit(e, "/* --check-numerics: the first layer of a pass that holds a NaN or an infinity. */");
+    emit_open(e, "static int not_finite(const float *v, long count)");
+    emit(e, "for (long i = 0; i < count; i++)");
+    emit(e, "    if (!isfinite(v[i]))");
+    emit(e, "        return 1;");
+    emit(e, "return 0;");
+    emit_close(e);
+    emit_blank(e);
+    emit_open(e, "static const char *first_not_finite(cnn_model *m, int n, int backward)");
+    emit(e, "(void)m;");
+    emit_open(e, "if (!backward)");
+    for (int l = 0; l < ir->n_layers; l++)
+        if (!(P->flags[l] & GEN_ALIAS))
+            emit(e, "if (not_finite(%s, n * %lldL)) return \"%s\";", P->out[l],
+                 (long long)cnn_shape_size(ir->layers[l].out), ir->layers[l].name);
+    emit(e, "return NULL;");
+    emit_close(e);
+    for (int l = ir->n_layers - 1; l >= 0; l--) {
+        const cnn_layer *L = &ir->layers[l];
+        if (P->dout[l][0] && !(P->flags[l] & GEN_ALIAS))
+            emit(e, "if (not_finite(%s, n * %lldL)) return \"%s\";", P->dout[l],
+                 (long long)cnn_shape_size(L->out), L->name);
+        for (int p = 0; p < L->n_params; p++)
+            if (L->params[p].trainable)
+                emit(e, "if (not_finite(%s_%s_grad, %ldL)) return \"%s\";", L->name,
+                     L->params[p].suffix, L->params[p].size, L->name);
+    }
+    emit(e, "return NULL;");
+    emit_close(e);
+}
+
 static void emit_driver(cnn_emitter *e, const plan *P)
 {
     const cnn_ir *ir = P->ir;
@@ -644,12 +681,14 @@ static void emit_driver(cnn_emitter *e, const plan *P)
     }
     emit_close_semi(e);
 
+    emit_first_not_finite(e, P);
     emit_blank(e);
     emit_open(e, "static const cnn_model_ops ops =");
     emit(e, ".forward = forward,");
     emit(e, ".loss = loss,");
     emit(e, ".backward = backward,");
     emit(e, ".destroy = destroy,");
+    emit(e, ".first_not_finite = first_not_finite,");
     emit_close_semi(e);
 
     const cnn_train_cfg *c = &ir->train;

@@ -718,11 +718,52 @@ static cnn_tensor tensors[] = {
     },
 };
 
+/* --check-numerics: the first layer of a pass that holds a NaN or an infinity. */
+static int not_finite(const float *v, long count) {
+    for (long i = 0; i < count; i++)
+        if (!isfinite(v[i]))
+            return 1;
+    return 0;
+}
+
+static const char *first_not_finite(cnn_model *m, int n, int backward) {
+    (void)m;
+    if (!backward) {
+        if (not_finite(conv2d_1_out, n * 21632L)) return "conv2d_1";
+        if (not_finite(max_pooling2d_1_out, n * 5408L)) return "max_pooling2d_1";
+        if (not_finite(conv2d_2_out, n * 7744L)) return "conv2d_2";
+        if (not_finite(max_pooling2d_2_out, n * 1600L)) return "max_pooling2d_2";
+        if (not_finite(conv2d_3_out, n * 576L)) return "conv2d_3";
+        if (not_finite(dense_1_out, n * 64L)) return "dense_1";
+        if (not_finite(dense_2_out, n * 10L)) return "dense_2";
+        return NULL;
+    }
+    if (not_finite(dense_2_dout, n * 10L)) return "dense_2";
+    if (not_finite(dense_2_kernel_grad, 640L)) return "dense_2";
+    if (not_finite(dense_2_bias_grad, 10L)) return "dense_2";
+    if (not_finite(dense_1_dout, n * 64L)) return "dense_1";
+    if (not_finite(dense_1_kernel_grad, 36864L)) return "dense_1";
+    if (not_finite(dense_1_bias_grad, 64L)) return "dense_1";
+    if (not_finite(conv2d_3_dout, n * 576L)) return "conv2d_3";
+    if (not_finite(conv2d_3_kernel_grad, 36864L)) return "conv2d_3";
+    if (not_finite(conv2d_3_bias_grad, 64L)) return "conv2d_3";
+    if (not_finite(max_pooling2d_2_dout, n * 1600L)) return "max_pooling2d_2";
+    if (not_finite(conv2d_2_dout, n * 7744L)) return "conv2d_2";
+    if (not_finite(conv2d_2_kernel_grad, 18432L)) return "conv2d_2";
+    if (not_finite(conv2d_2_bias_grad, 64L)) return "conv2d_2";
+    if (not_finite(max_pooling2d_1_dout, n * 5408L)) return "max_pooling2d_1";
+    if (not_finite(conv2d_1_dout, n * 21632L)) return "conv2d_1";
+    if (not_finite(conv2d_1_kernel_grad, 288L)) return "conv2d_1";
+    if (not_finite(conv2d_1_bias_grad, 32L)) return "conv2d_1";
+    return NULL;
+}
+
 static const cnn_model_ops ops = {
     .forward = forward,
     .loss = loss,
     .backward = backward,
     .destroy = destroy,
+    .first_not_finite = first_not_finite,
 };
 
 static cnn_model model = {

@@ -21,7 +21,7 @@ typedef struct cli {
     const char *data_dir;
     const char *train_images, *train_labels, *test_images, *test_labels;
     const char *classes_file, *save, *load, *log_dir;
-    int limit, shuffle, threads, kfold, resume;
+    int limit, shuffle, threads, kfold, resume, check_numerics;
     char **class_names; /* n_classes of them */
     int n_names;
 } cli;
@@ -46,6 +46,8 @@ static void usage(FILE *out, const char *prog)
             "                        | cosine[:ALPHA]\n"
             "  --no-shuffle          keep the file order in every epoch\n"
             "  --kfold K             K-fold cross-validation on the training set\n"
+            "  --check-numerics      after every pass, stop at the first layer whose output or\n"
+            "                        gradient is NaN or infinite, and name it\n"
             "checkpoints:\n"
             "  --save FILE           after every epoch (atomically)\n"
             "  --load FILE           start from these weights (train) or use them (eval, predict)\n"
@@ -95,6 +97,10 @@ static int parse_flags(cli *c, int argc, char **argv)
         }
         if (strcmp(f, "--resume") == 0) {
             c->resume = 1;
+            continue;
+        }
+        if (strcmp(f, "--check-numerics") == 0) {
+            c->check_numerics = 1;
             continue;
         }
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -425,7 +431,7 @@ static int kfold(cli *c, cnn_model *m, const cnn_dataset *train, FILE *json)
         cnn_init_tensors(m, &init);
         cnn_fit_opts fo = {.cfg = c->cfg, .shuffle = c->shuffle, .log = stdout,
                            .progress = isatty(1), .idx = tr, .n_idx = n_tr, .val = va,
-                           .n_val = n_va};
+                           .n_val = n_va, .check_numerics = c->check_numerics};
         fo.cfg.seed = c->cfg.seed + (uint64_t)f;
         printf("fold %d/%d: training on %d images, validating on %d\n", f + 1, K, n_tr, n_va);
         if ((rc = cnn_fit(m, train, &fo)) != 0)
@@ -597,12 +603,20 @@ static int cmd_train(cli *c, cnn_model *m)
         struct cnn_fit_stop stop;
         cnn_fit_opts fo = {.cfg = c->cfg, .limit = c->limit, .shuffle = c->shuffle, .log = stdout,
                            .progress = isatty(1), .resume = resuming ? &resume : NULL,
-                           .on_epoch = on_epoch, .ctx = &r, .stop = &stop};
+                           .on_epoch = on_epoch, .ctx = &r, .stop = &stop,
+                           .check_numerics = c->check_numerics};
         rc = cnn_fit(m, &train, &fo);
         if (rc == CNN_FIT_NOT_FINITE) {
-            fprintf(stderr, "%s: error: the loss became %s in epoch %d, batch %d of %d: "
-                            "training stopped\n", c->prog, isnan(stop.loss) ? "NaN" : "infinite",
-                    stop.epoch, stop.batch, stop.batches);
+            if (stop.layer)
+                fprintf(stderr, "%s: error: %s's %s holds NaN or infinity in epoch %d, batch %d "
+                                "of %d: training stopped\n", c->prog, stop.layer,
+                        stop.in_backward ? "gradient" : "output", stop.epoch, stop.batch,
+                        stop.batches);
+            else
+                fprintf(stderr, "%s: error: the loss became %s in epoch %d, batch %d of %d: "
+                                "training stopped\n", c->prog,
+                        isnan(stop.loss) ? "NaN" : "infinite", stop.epoch, stop.batch,
+                        stop.batches);
             if (c->save && stop.epoch > 1)
                 fprintf(stderr, "%s: %s holds the weights after epoch %d\n", c->prog, c->save,
                         stop.epoch - 1);

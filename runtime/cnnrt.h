@@ -104,6 +104,11 @@ typedef struct cnn_model_ops {
      * The caller zeroes the gradients first (cnn_zero_grad). */
     void (*backward)(cnn_model *m, const int *labels, int n);
     void (*destroy)(cnn_model *m);
+    /* For --check-numerics: the name of the first layer, in the order of the pass, whose
+     * output of the last forward pass (backward = 0), or whose output's or parameters'
+     * gradient of the last backward pass (backward = 1), holds a NaN or an infinity over the
+     * n images; NULL if none does. */
+    const char *(*first_not_finite)(cnn_model *m, int n, int backward);
 } cnn_model_ops;
 
 struct cnn_model {
@@ -228,7 +233,12 @@ typedef struct cnn_fit_opts {
     struct cnn_fit_stop {
         int epoch, batch, batches; /* 1-based, of batches in the epoch */
         double loss;
+        const char *layer; /* with check_numerics: where it first went wrong, or NULL */
+        int in_backward;   /* that layer's gradient (1) or its output (0) */
     } *stop;
+    /* After every forward and backward pass, look for the first layer that is not finite
+     * (first_not_finite), and stop there as on a loss that is not. */
+    int check_numerics;
 } cnn_fit_opts;
 
 /* cnn_fit's status when a batch's loss became NaN or infinite: it stops at once, before the

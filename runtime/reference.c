@@ -440,11 +440,37 @@ static void ref_destroy(cnn_model *m)
     free(R);
 }
 
+static int all_finite(const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return 0;
+    return 1;
+}
+
+static const char *ref_first_not_finite(cnn_model *m, int n, int backward)
+{
+    ref_model *R = (ref_model *)m;
+    int L = R->ir->n_layers;
+    for (int k = 0; k < L; k++) {
+        const ref_layer *rl = &R->layers[backward ? L - 1 - k : k];
+        if (!all_finite(backward ? rl->dout : rl->out, (size_t)n * rl->out_size))
+            return rl->L->name;
+        for (int p = 0; backward && p < rl->L->n_params; p++)
+            if (rl->t[p]->grad)
+                for (size_t i = 0; i < rl->t[p]->size; i++)
+                    if (!isfinite(rl->t[p]->grad[i]))
+                        return rl->L->name;
+    }
+    return NULL;
+}
+
 static const cnn_model_ops ref_ops = {
     .forward = ref_forward,
     .loss = ref_loss,
     .backward = ref_backward,
     .destroy = ref_destroy,
+    .first_not_finite = ref_first_not_finite,
 };
 
 static void *zalloc(size_t count, size_t size, int *failed)

@@ -142,20 +142,30 @@ int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts)
             m->ops->forward(m, x, bn, 1, &st.dropout);
             /* Keras reports the running mean of the optimized loss, penalty included. */
             double batch_loss = m->ops->loss(m, labels, bn) + cnn_penalty(m);
-            if (!isfinite(batch_loss)) {
+            for (int b = 0; b < bn; b++)
+                correct += cnn_predicted(m, b) == labels[b];
+            /* A loss that is not finite stops training before the step: no weight and no
+             * checkpoint gets what this batch did. --check-numerics also names the first
+             * layer whose output, or then whose gradient, went wrong. */
+            const char *layer = opts->check_numerics ? m->ops->first_not_finite(m, bn, 0) : NULL;
+            int in_backward = 0;
+            if (!layer && isfinite(batch_loss)) {
+                m->ops->backward(m, labels, bn);
+                cnn_penalty_grad(m);
+                if (opts->check_numerics && (layer = m->ops->first_not_finite(m, bn, 1)))
+                    in_backward = 1;
+            }
+            if (!isfinite(batch_loss) || layer) {
                 if (opts->stop)
                     *opts->stop = (struct cnn_fit_stop){epoch + 1, start / batch + 1,
-                                                        (n_train + batch - 1) / batch, batch_loss};
+                                                        (n_train + batch - 1) / batch, batch_loss,
+                                                        layer, in_backward};
                 if (opts->progress && opts->log)
                     fputs("\n", opts->log);
                 rc = CNN_FIT_NOT_FINITE;
                 goto done;
             }
             loss_sum += batch_loss * bn;
-            for (int b = 0; b < bn; b++)
-                correct += cnn_predicted(m, b) == labels[b];
-            m->ops->backward(m, labels, bn);
-            cnn_penalty_grad(m);
             cnn_optimizer_step(opt, m, lr);
             double t = now_seconds();
             if (opts->progress && opts->log && t - last_draw > 0.1) {

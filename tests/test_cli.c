@@ -269,6 +269,24 @@ static void diverging_loss_stops_training(void **state)
     r = run_program(eval);
     assert_int_equal(r.status, 0);
     run_result_free(&r);
+
+    /* --check-numerics names the layer, and finds it a batch sooner: the step that overflows
+     * the weights makes the gradient infinite in its own backward pass, the loss only in the
+     * next forward one. */
+    char *check[] = {CNNC_PATH, "run", div, "train", "--check-numerics", "--data", data, NULL};
+    r = run_program(check);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "cnnc run: error: dense_1's gradient holds NaN or infinity in "
+                                  "epoch 5, batch "));
+    int loss_batch = 0, layer_batch = 0;
+    run_result again = run_program(train);
+    const char *p = strstr(again.err, ", batch "), *q = strstr(r.err, ", batch ");
+    assert_true(p && q);
+    loss_batch = atoi(p + 8);
+    layer_batch = atoi(q + 8);
+    assert_int_equal(layer_batch, loss_batch - 1);
+    run_result_free(&again);
+    run_result_free(&r);
 }
 
 /* A log on a full disk (/dev/full behind the file's name): an error naming the file, status
