@@ -23,7 +23,7 @@ static void usage(FILE *out)
           "         (both also take --batch N and --max-memory BYTES: the batch the sizes are\n"
           "         checked at, default the file's; the limit on the trainer's static memory,\n"
           "         default 2G; BYTES may end in K, M or G)\n"
-          "       cnnc run FILE.net COMMAND [flags]\n"
+          "       cnnc run [--max-memory BYTES] FILE.net COMMAND [flags]\n"
           "                                        train, eval or predict with the interpreted\n"
           "                                        reference (cnnc run FILE.net --help)\n"
           "       cnnc plot DIR...                 pictures of the logs of runs (--log DIR)\n"
