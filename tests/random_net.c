@@ -90,14 +90,14 @@ void random_net(cnn_rng *r, char *buf, size_t cap)
     if (!below(r, 8)) { /* a flat input: dense layers only */
         put(&o, "input %d\n", 2 + below(r, 30));
     } else {
-        int h = 3 + below(r, 12), w = 3 + below(r, 12), c = 1 + below(r, 4), last_batchnorm = 0;
-        put(&o, "input %dx%dx%d\n", h, w, c);
+        int h = 3 + below(r, 12), w = 3 + below(r, 12), last_batchnorm = 0;
+        put(&o, "input %dx%dx%d\n", h, w, 1 + below(r, 4));
         for (int n = 1 + below(r, 4); n > 0; n--) {
             int kind = below(r, 8);
             if (kind < 4) { /* conv */
                 int same = below(r, 3) == 0, s = below(r, 4) == 0 ? 2 : 1;
                 int kmax = same ? 4 : min3(h, w, 4);
-                int kh = 1 + below(r, kmax), kw = below(r, 3) ? kh : 1 + below(r, same ? 4 : min3(w, 4, 4));
+                int kh = 1 + below(r, kmax), kw = below(r, 3) ? kh : 1 + below(r, same || w > 4 ? 4 : w);
                 int f = 1 + below(r, 6);
                 put(&o, kh == kw && below(r, 2) ? "conv %d %d" : "conv %d %dx%d", f, kh, kw);
                 activation(&o, r);
@@ -111,7 +111,6 @@ void random_net(cnn_rng *r, char *buf, size_t cap)
                 put(&o, "\n");
                 h = conv_out(h, kh, s, same);
                 w = conv_out(w, kw, s, same);
-                c = f;
             } else if (kind < 6 && h >= 2 && w >= 2) { /* pool */
                 int k = 2 + (h >= 3 && w >= 3 ? below(r, 2) : 0), s = 1 + below(r, k);
                 put(&o, "pool %d%s", k, below(r, 2) ? " avg" : below(r, 2) ? " max" : "");
@@ -126,7 +125,6 @@ void random_net(cnn_rng *r, char *buf, size_t cap)
             }
             last_batchnorm = 0;
         }
-        (void)c;
         put(&o, "flatten\n");
     }
     for (int n = below(r, 3); n > 0; n--) {
