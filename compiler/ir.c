@@ -216,7 +216,8 @@ int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
             missing_input |= !input; /* the unknown word may have been meant as 'input' */
             continue;
         }
-        if (!input && !missing_input && !parse_failed) /* a statement dropped may have been it */ {
+        /* Not after a syntax error: the statement it dropped may have been the input. */
+        if (!input && !missing_input && !parse_failed) {
             cnn_error(d, s->loc, "missing 'input HxWxC' before the first layer");
             shapes_known = 0;
             missing_input = 1;
@@ -224,7 +225,7 @@ int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
         if (build_layer(ir, s, desc, shapes_known, d))
             shapes_known = 0;
     }
-    if (!input && !missing_input && !parse_failed) /* a statement dropped may have been it */
+    if (!input && !missing_input && !parse_failed)
         return cnn_error(d, (cnn_loc){1, 1, 0}, "missing 'input HxWxC': the network has no input");
     if (input && ir->n_layers == 0 && !d->failed)
         return cnn_error(d, input->loc, "the network has no layers after 'input'");
