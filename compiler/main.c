@@ -8,6 +8,7 @@
 #include "arena.h"
 #include "cnnrt.h"
 #include "codegen.h"
+#include "export.h"
 #include "ir.h"
 #include "reference.h"
 #include "sizes.h"
@@ -26,6 +27,10 @@ static void usage(FILE *out)
           "       cnnc run [--max-memory BYTES] FILE.net COMMAND [flags]\n"
           "                                        train, eval or predict with the interpreted\n"
           "                                        reference (cnnc run FILE.net --help)\n"
+          "       cnnc export FILE.net --weights W.ckpt -o NAME.c [-H NAME.h] [--plan]\n"
+          "                  [--classes FILE] [--int8 [--calibrate N] [--data DIR | --train-images F]]\n"
+          "                                        the trained network as standalone C99 for\n"
+          "                                        inference, float or int8 (docs/deploy.md)\n"
           "       cnnc plot DIR...                 pictures of the logs of runs (--log DIR)\n"
           "       cnnc plot --compare OUT.png DIR...  several runs on one chart\n"
           "       cnnc --version | --help\n",
@@ -110,15 +115,16 @@ typedef struct gen_job {
     int header;
 } gen_job;
 
-static int generate(FILE *f, const gen_job *job)
+static int generate(FILE *f, const void *arg)
 {
+    const gen_job *job = arg;
     return job->header ? cnn_generate_h(f, job->ir, &job->opts)
                        : cnn_generate_c(f, job->ir, job->src, &job->opts);
 }
 
 /* Generates into memory, then writes atomically (libcnnrt's cnn_write_atomically): a failure
  * anywhere leaves no partial output and an existing file intact. "-" is standard output. */
-static int write_output(const char *path, const gen_job *job)
+static int write_output(const char *path, int (*generate)(FILE *, const void *), const void *job)
 {
     char *text = NULL;
     size_t len = 0;
@@ -184,12 +190,186 @@ static int compile(int argc, char **argv)
         gen_job job = {.ir = &ir, .src = &src,
                        .opts = {.batch = ir.static_batch,
                                 .version = CNNC_VERSION, .with_main = 1}};
-        if (write_output(out, &job))
+        if (write_output(out, generate, &job))
             status = 1;
         job.header = 1;
-        if (!status && header && write_output(header, &job))
+        if (!status && header && write_output(header, generate, &job))
             status = 1;
     }
+    cnn_source_free(&src);
+    cnn_arena_free(&arena);
+    return status;
+}
+
+typedef struct export_job {
+    const cnn_deploy *dn;
+    const cnn_source *src;
+    const cnn_export_opts *opts;
+    const cnn_export_sizes *sizes;
+    int header;
+} export_job;
+
+static int export_generate(FILE *f, const void *arg)
+{
+    const export_job *j = arg;
+    return j->header ? cnn_export_h(f, j->dn, j->opts, j->sizes)
+                     : cnn_export_c(f, j->dn, j->src, j->opts, j->sizes);
+}
+
+/* The first n images of the calibration set into ranges: the trainers' training images. */
+static int calibrate(cnn_quant_ranges *r, const cnn_ir *ir, const cnn_model *weights,
+                     const char *data_dir, const char *images, int n, cnn_arena *arena)
+{
+    char path[1024], err[1200];
+    cnn_data_file(path, sizeof path, data_dir, "train-images-idx3-ubyte");
+    cnn_dataset ds = {0};
+    if (cnn_dataset_load(&ds, images ? images : path, NULL, err, sizeof err) ||
+        cnn_dataset_check(&ds, weights, err, sizeof err)) {
+        fprintf(stderr, "cnnc: error: %s\n", err);
+        cnn_dataset_free(&ds);
+        return -1;
+    }
+    if (ds.n < n) {
+        fprintf(stderr, "cnnc: error: --calibrate %d: %s has only %d images\n", n,
+                ds.images_path, ds.n);
+        cnn_dataset_free(&ds);
+        return -1;
+    }
+    int status = 0;
+    cnn_model *ref = cnn_reference_new(ir, 100);
+    if (!ref || cnn_copy_tensors(ref, weights) ||
+        cnn_quant_calibrate(r, ir, ref, &ds, n, arena)) {
+        fprintf(stderr, "cnnc: error: out of memory calibrating\n");
+        status = -1;
+    }
+    cnn_model_destroy(ref);
+    cnn_dataset_free(&ds);
+    return status;
+}
+
+static int export_main(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL, *header = NULL, *weights = NULL, *classes = NULL,
+               *data_dir = CNN_DEFAULT_DATA_DIR, *images = NULL;
+    int int8 = 0, plan = 0, n_calibrate = 1000, calib_flag = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        static const char *const valued[] = {"-o", "-H", "--weights", "--classes", "--data",
+                                             "--train-images", "--calibrate", NULL};
+        int v = -1;
+        for (int k = 0; valued[k]; k++)
+            if (strcmp(a, valued[k]) == 0)
+                v = k;
+        if (v >= 0 && i + 1 >= argc) {
+            fprintf(stderr, "cnnc: error: %s needs %s\n", a,
+                    v == 6 ? "a number of images" : v == 4 ? "a directory" : "a file name");
+            return 2;
+        }
+        const char *val = v >= 0 ? argv[++i] : NULL;
+        switch (v) {
+        case 0: out = val; break;
+        case 1: header = val; break;
+        case 2: weights = val; break;
+        case 3: classes = val; break;
+        case 4: data_dir = val; calib_flag = 1; break;
+        case 5: images = val; calib_flag = 1; break;
+        case 6: {
+            char *end;
+            long n = strtol(val, &end, 10);
+            if (end == val || *end || n < 1 || n > 1000000) {
+                fprintf(stderr, "cnnc: error: --calibrate needs a number of images from 1 to "
+                                "1000000, got '%s'\n", val);
+                return 2;
+            }
+            n_calibrate = (int)n;
+            calib_flag = 1;
+            break;
+        }
+        default:
+            if (strcmp(a, "--int8") == 0)
+                int8 = 1;
+            else if (strcmp(a, "--plan") == 0)
+                plan = 1;
+            else if (a[0] == '-' && a[1]) {
+                fprintf(stderr, "cnnc: error: unknown option '%s'\n", a);
+                usage(stderr);
+                return 2;
+            } else if (!in)
+                in = a;
+            else {
+                fprintf(stderr, "cnnc: error: more than one input file: '%s' and '%s'\n", in, a);
+                return 2;
+            }
+        }
+    }
+    const char *missing = !in ? "no input file" : !weights ? "no weights (--weights W.ckpt)"
+                          : !out && !plan ? "no output file (-o NAME.c) and no --plan" : NULL;
+    if (missing || (calib_flag && !int8)) {
+        fprintf(stderr, "cnnc: error: %s\n",
+                missing ? missing : "--calibrate, --data and --train-images are for --int8");
+        usage(stderr);
+        return 2;
+    }
+    cnn_arena arena = {0};
+    cnn_source src = {0};
+    cnn_ir ir;
+    cnn_model *m = NULL;
+    char **names = NULL;
+    int status = 1;
+    char err[1400];
+    if (cnn_front_load(in, &arena, NULL, &ir, &src, stderr))
+        goto done;
+    if (!(m = cnn_reference_new(&ir, 1))) {
+        fprintf(stderr, "cnnc: error: out of memory creating the network\n");
+        goto done;
+    }
+    if (cnn_checkpoint_load(weights, m, NULL, NULL, err, sizeof err)) {
+        fprintf(stderr, "cnnc: error: %s\n", err);
+        goto done;
+    }
+    if (classes && !(names = cnn_class_names_load(classes, ir.n_classes, err, sizeof err))) {
+        fprintf(stderr, "cnnc: error: %s\n", err);
+        goto done;
+    }
+    cnn_deploy dn;
+    cnn_quant quant;
+    cnn_quant_ranges ranges;
+    cnn_export_opts opts = {.version = CNNC_VERSION, .weights_path = weights,
+                            .class_names = names};
+    cnn_export_sizes sizes;
+    if (cnn_deploy_build(&dn, &ir, m, &arena)) {
+        fprintf(stderr, "cnnc: error: out of memory\n");
+        goto done;
+    }
+    if (int8) {
+        if (calibrate(&ranges, &ir, m, data_dir, images, n_calibrate, &arena))
+            goto done;
+        if (cnn_quantize(&quant, &dn, &ranges, &arena)) {
+            fprintf(stderr, "cnnc: error: out of memory\n");
+            goto done;
+        }
+        opts.quant = &quant;
+        opts.calibration_images = ranges.images;
+    }
+    if (cnn_export_sizes_of(&dn, &opts, &sizes, &arena)) {
+        fprintf(stderr, "cnnc: error: out of memory\n");
+        goto done;
+    }
+    if (plan) {
+        cnn_export_plan_print(stdout, &dn, &opts, &sizes);
+        if (fflush(stdout) != 0)
+            goto done;
+    }
+    export_job job = {&dn, &src, &opts, &sizes, 0};
+    if (out && write_output(out, export_generate, &job))
+        goto done;
+    job.header = 1;
+    if (header && write_output(header, export_generate, &job))
+        goto done;
+    status = 0;
+done:
+    cnn_class_names_free(names);
+    cnn_model_destroy(m);
     cnn_source_free(&src);
     cnn_arena_free(&arena);
     return status;
@@ -212,6 +392,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "plot") == 0)
         return cnn_plot_cli("cnnc", argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return export_main(argc, argv);
     int summary = strcmp(cmd, "--summary") == 0, check = strcmp(cmd, "--check") == 0,
         run = strcmp(cmd, "run") == 0;
     if (!(summary || check || run))

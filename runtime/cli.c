@@ -12,7 +12,6 @@
 #include "cnnrt.h"
 #include "report.h"
 
-#define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
 
 
 typedef struct cli {
@@ -35,7 +34,7 @@ static void usage(FILE *out, const char *prog)
             "       %s plot DIR...         pictures of the logs in each DIR (--log's)\n"
             "       %s plot --compare OUT.png DIR...  their accuracy and loss on one chart\n"
             "data:\n"
-            "  --data DIR            the four IDX files (default " DEFAULT_DATA_DIR ")\n"
+            "  --data DIR            the four IDX files (default " CNN_DEFAULT_DATA_DIR ")\n"
             "  --train-images FILE --train-labels FILE --test-images FILE --test-labels FILE\n"
             "  --limit N             use only the first N images (training set; test set for\n"
             "                        predict)\n"
@@ -189,8 +188,7 @@ static int parse_flags(cli *c, int argc, char **argv)
 
 /* ---- data ---- */
 
-/* DIR/NAME.gz if it exists, else DIR/NAME (the reader takes either). */
-static void data_path(char *out, size_t cap, const char *dir, const char *name)
+void cnn_data_file(char *out, size_t cap, const char *dir, const char *name)
 {
     snprintf(out, cap, "%s/%s.gz", dir, name);
     if (access(out, R_OK) != 0)
@@ -202,13 +200,13 @@ static int load_split(cli *c, cnn_dataset *ds, int test, int labeled, const cnn_
     char ip[1024], lp[1024], err[1200];
     const char *images = test ? c->test_images : c->train_images;
     const char *labels = test ? c->test_labels : c->train_labels;
-    data_path(ip, sizeof ip, c->data_dir, test ? "t10k-images-idx3-ubyte" : "train-images-idx3-ubyte");
-    data_path(lp, sizeof lp, c->data_dir, test ? "t10k-labels-idx1-ubyte" : "train-labels-idx1-ubyte");
+    cnn_data_file(ip, sizeof ip, c->data_dir, test ? "t10k-images-idx3-ubyte" : "train-images-idx3-ubyte");
+    cnn_data_file(lp, sizeof lp, c->data_dir, test ? "t10k-labels-idx1-ubyte" : "train-labels-idx1-ubyte");
     if (cnn_dataset_load(ds, images ? images : ip, labeled ? (labels ? labels : lp) : NULL, err,
                          sizeof err) ||
         cnn_dataset_check(ds, m, err, sizeof err)) {
         fprintf(stderr, "%s: error: %s\n", c->prog, err);
-        if (strcmp(c->data_dir, DEFAULT_DATA_DIR) == 0 && !images && access(ip, R_OK) != 0)
+        if (strcmp(c->data_dir, CNN_DEFAULT_DATA_DIR) == 0 && !images && access(ip, R_OK) != 0)
             fprintf(stderr, "%s: the default data comes from Debian's package: "
                             "apt-get install dataset-fashion-mnist\n", c->prog);
         cnn_dataset_free(ds);
@@ -219,46 +217,29 @@ static int load_split(cli *c, cnn_dataset *ds, int test, int labeled, const cnn_
 
 static int load_class_names(cli *c, int k)
 {
-    c->class_names = calloc((size_t)k + 1, sizeof *c->class_names);
-    if (!c->class_names)
-        return -1;
-    if (!c->classes_file) {
-        if (k == 10) {
-            for (int i = 0; i < 10; i++)
-                c->class_names[i] = strdup(cnn_fashion_mnist_classes[i]);
-        } else
-            for (int i = 0; i < k; i++) {
-                char name[24];
-                snprintf(name, sizeof name, "class %d", i);
-                c->class_names[i] = strdup(name);
-            }
+    char err[1200];
+    if (c->classes_file) {
+        c->class_names = cnn_class_names_load(c->classes_file, k, err, sizeof err);
+        if (!c->class_names) {
+            fprintf(stderr, "%s: error: %s\n", c->prog, err);
+            return -1;
+        }
         c->n_names = k;
         return 0;
     }
-    FILE *f = fopen(c->classes_file, "r");
-    if (!f) {
-        fprintf(stderr, "%s: error: %s: cannot open: %s\n", c->prog, c->classes_file,
-                strerror(errno));
+    c->class_names = calloc((size_t)k + 1, sizeof *c->class_names);
+    if (!c->class_names)
         return -1;
-    }
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (!line[0])
-            continue;
-        if (c->n_names >= k) {
-            c->n_names++;
-            break;
+    if (k == 10) {
+        for (int i = 0; i < 10; i++)
+            c->class_names[i] = strdup(cnn_fashion_mnist_classes[i]);
+    } else
+        for (int i = 0; i < k; i++) {
+            char name[24];
+            snprintf(name, sizeof name, "class %d", i);
+            c->class_names[i] = strdup(name);
         }
-        c->class_names[c->n_names++] = strdup(line);
-    }
-    fclose(f);
-    if (c->n_names != k) {
-        fprintf(stderr, "%s: error: %s: names %s%d classes, the network has %d\n", c->prog,
-                c->classes_file, c->n_names > k ? "more than " : "", c->n_names > k ? k : c->n_names,
-                k);
-        return -1;
-    }
+    c->n_names = k;
     return 0;
 }
 
@@ -734,7 +715,7 @@ static int cmd_predict(cli *c, cnn_model *m)
 int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make, void *ctx,
                 const cnn_train_cfg *cfg)
 {
-    cli c = {.prog = prog, .cfg = *cfg, .data_dir = DEFAULT_DATA_DIR, .shuffle = 1};
+    cli c = {.prog = prog, .cfg = *cfg, .data_dir = CNN_DEFAULT_DATA_DIR, .shuffle = 1};
     if (argc < 1) {
         usage(stderr, prog);
         return 2;

@@ -164,6 +164,14 @@ extern const char *const cnn_fashion_mnist_classes[10];
  * the rest into train (both in shuffled order). Every item is in exactly one fold. */
 void cnn_kfold_split(int n, int k, int fold, uint64_t seed, int *train, int *n_train, int *val,
                      int *n_val);
+/* Where the trainers look for the four IDX files without --data: Debian's package. */
+#define CNN_DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
+/* DIR/NAME.gz if it exists, else DIR/NAME (the reader takes either). */
+void cnn_data_file(char *out, size_t cap, const char *dir, const char *name);
+/* The class names of a --classes file: one per line, blank lines skipped, exactly k of them;
+ * NULL-terminated, free with cnn_class_names_free. NULL with a message naming the file. */
+char **cnn_class_names_load(const char *path, int k, char *err, size_t errlen);
+void cnn_class_names_free(char **names);
 /* Scales images idx[0..n) to floats in [0, 1] into x. */
 void cnn_dataset_batch(const cnn_dataset *ds, const int *idx, int n, float *x, int *labels);
 

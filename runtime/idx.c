@@ -239,3 +239,44 @@ void cnn_kfold_split(int n, int k, int fold, uint64_t seed, int *train, int *n_t
     memmove(train + lo, train + hi, sizeof(int) * (size_t)(n - hi));
     *n_train = n - *n_val;
 }
+
+char **cnn_class_names_load(const char *path, int k, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char **names = calloc((size_t)k + 1, sizeof *names);
+    int n = 0, failed = !names;
+    char line[256];
+    while (!failed && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!line[0])
+            continue;
+        if (n >= k) {
+            n++;
+            break;
+        }
+        if (!(names[n++] = strdup(line)))
+            failed = 1;
+    }
+    fclose(f);
+    if (failed)
+        snprintf(err, errlen, "%s: out of memory reading it", path);
+    else if (n != k)
+        snprintf(err, errlen, "%s: names %s%d classes, the network has %d", path,
+                 n > k ? "more than " : "", n > k ? k : n, k);
+    if (failed || n != k) {
+        cnn_class_names_free(names);
+        return NULL;
+    }
+    return names;
+}
+
+void cnn_class_names_free(char **names)
+{
+    for (int i = 0; names && names[i]; i++)
+        free(names[i]);
+    free(names);
+}

@@ -465,6 +465,13 @@ static const char *ref_first_not_finite(cnn_model *m, int n, int backward)
     return NULL;
 }
 
+const double *cnn_reference_values(const cnn_model *m, int layer, int pre)
+{
+    const ref_model *R = (const ref_model *)m;
+    const ref_layer *rl = &R->layers[layer];
+    return pre ? rl->pre : rl->out;
+}
+
 static const cnn_model_ops ref_ops = {
     .forward = ref_forward,
     .loss = ref_loss,

@@ -9,4 +9,9 @@
  * allocated but not initialized (cnn_init_tensors does that). NULL when out of memory. */
 cnn_model *cnn_reference_new(const cnn_ir *ir, int max_batch);
 
+/* After a forward pass of n images: layer `layer`'s output [n][out] (pre = 0), or for conv and
+ * dense its values before the activation (pre = 1; NULL for other kinds). For calibrating the
+ * int8 export from what the network computes. */
+const double *cnn_reference_values(const cnn_model *m, int layer, int pre);
+
 #endif

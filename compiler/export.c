@@ -1,0 +1,901 @@
+/* `cnnc export`: the deploy network as one standalone C99 file and its header (export.h).
+ * This file lays out the file (the header comment and plan, the weights, one function per
+ * operation, the API); the arithmetic of each operation, float and int8, is docs/deploy.md. */
+#include "export.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen.h"
+#include "sizes.h"
+#include "summary.h"
+
+typedef struct xp {
+    cnn_emitter *e;
+    const cnn_deploy *dn;
+    const cnn_source *src;
+    const cnn_export_opts *o;
+    const cnn_export_sizes *s;
+    const char *name; /* the network's: every symbol's prefix */
+    char up[80];      /* the same in capitals: the macros' prefix */
+    int int8;
+} xp;
+
+static void xp_init(xp *x, cnn_emitter *e, const cnn_deploy *dn, const cnn_export_opts *o,
+                    const cnn_export_sizes *s)
+{
+    memset(x, 0, sizeof *x);
+    x->e = e;
+    x->dn = dn;
+    x->o = o;
+    x->s = s;
+    x->name = dn->ir->name;
+    x->int8 = o->quant != NULL;
+    size_t i = 0;
+    for (; x->name[i] && i + 1 < sizeof x->up; i++)
+        x->up[i] = (char)toupper((unsigned char)x->name[i]);
+    x->up[i] = '\0';
+}
+
+static int is_last(const cnn_deploy *dn, int i)
+{
+    return i == dn->n_ops - 1;
+}
+
+/* ---- sizes ---- */
+
+static int64_t op_const_bytes(const cnn_deploy *dn, int i, int int8)
+{
+    const cnn_deploy_op *op = &dn->ops[i];
+    int64_t U = op->L->out.c;
+    if (op->kind == CNN_OP_POOL)
+        return 0;
+    if (op->kind == CNN_OP_AFFINE) /* float: scale, shift; int8: weight, bias, mult, shift */
+        return int8 ? U * (1 + 4 + 4 + 1) : U * 8;
+    if (!int8)
+        return 4 * (op->kernel_size + (op->has_bias ? U : 0) + (op->bn ? 2 * U : 0));
+    int64_t b = op->kernel_size + 4 * U; /* kernel, bias */
+    if (is_last(dn, i))
+        b += 4 * U; /* dequant */
+    else
+        b += 5 * U; /* mult, shift */
+    if (op->L->act == CNN_ACT_LEAKY_RELU || op->L->act == CNN_ACT_SIGMOID ||
+        op->L->act == CNN_ACT_TANH)
+        b += 256;
+    if (op->bn)
+        b += U * 10;
+    return b;
+}
+
+static int names_width(const cnn_export_opts *o, int k)
+{
+    int w = 0;
+    for (int i = 0; o->class_names && i < k; i++)
+        if ((int)strlen(o->class_names[i]) > w)
+            w = (int)strlen(o->class_names[i]);
+    return w + 1;
+}
+
+int cnn_export_sizes_of(cnn_deploy *dn, const cnn_export_opts *o, cnn_export_sizes *s,
+                        cnn_arena *arena)
+{
+    int int8 = o->quant != NULL;
+    memset(s, 0, sizeof *s);
+    s->op_const = cnn_arena_alloc(arena, sizeof(int64_t) * (size_t)(dn->n_ops + 1));
+    if (!s->op_const || (s->arena_bytes = cnn_deploy_plan(dn, int8 ? 1 : 4)) < 0)
+        return -1;
+    for (int i = 0; i < dn->n_ops; i++)
+        s->const_bytes += s->op_const[i] = op_const_bytes(dn, i, int8);
+    if (o->class_names)
+        s->const_bytes += (int64_t)dn->ir->n_classes * names_width(o, dn->ir->n_classes);
+    return 0;
+}
+
+/* ---- what an op is, in words ---- */
+
+static void op_title(const cnn_deploy_op *op, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < op->n_layers && n + 1 < cap; k++) {
+        const cnn_layer *L = op->layers[k];
+        if (L->type == CNN_LAYER_DROPOUT)
+            continue;
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? " + " : "", L->name);
+    }
+}
+
+static void plan_lines(xp *x, FILE *f, const char *lead)
+{
+    const cnn_deploy *dn = x->dn;
+    const char *elem = x->int8 ? "int8" : "float";
+    fprintf(f, "%s%-44s %-16s %12s %12s\n", lead, "operation", "output", "flash bytes",
+            "arena bytes");
+    for (int i = 0; i < dn->n_ops; i++) {
+        const cnn_deploy_op *op = &dn->ops[i];
+        const cnn_deploy_tensor *t = &dn->tensors[op->out];
+        char title[160], shape[48], ram[32];
+        op_title(op, title, sizeof title);
+        cnn_shape_text(t->shape, shape, sizeof shape);
+        if (t->external)
+            snprintf(ram, sizeof ram, "(caller's)");
+        else
+            snprintf(ram, sizeof ram, "%" PRId64, t->elems * (x->int8 ? 1 : 4));
+        fprintf(f, "%s%-44s %-16s %12" PRId64 " %12s\n", lead, title, shape, x->s->op_const[i],
+                ram);
+    }
+    if (x->o->class_names)
+        fprintf(f, "%s%-44s %-16s %12" PRId64 "\n", lead, "class names", "",
+                (int64_t)dn->ir->n_classes * names_width(x->o, dn->ir->n_classes));
+    char in_shape[48];
+    cnn_shape_text(dn->ir->input, in_shape, sizeof in_shape);
+    fprintf(f, "%sinput %s (%s) is in the arena too; tensors alive at once never share bytes.\n",
+            lead, in_shape, elem);
+    fprintf(f, "%stotal: %" PRId64 " bytes of constants (flash, besides the code), %" PRId64
+               " bytes of arena (RAM: %s_WORKSPACE_BYTES)\n",
+            lead, x->s->const_bytes, x->s->arena_bytes, x->up);
+}
+
+void cnn_export_plan_print(FILE *out, const cnn_deploy *dn, const cnn_export_opts *o,
+                           const cnn_export_sizes *s)
+{
+    xp x;
+    cnn_emitter e = {out, 0, 0};
+    xp_init(&x, &e, dn, o, s);
+    fprintf(out, "%s: %s export, %d operations\n", dn->ir->name, x.int8 ? "int8" : "float",
+            dn->n_ops);
+    plan_lines(&x, out, "  ");
+}
+
+/* " - 5" or " + 128": a zero point taken off, without "- -128". */
+static const char *minus(int zero)
+{
+    static char ring[4][16];
+    static int next;
+    char *b = ring[next++ % 4];
+    snprintf(b, sizeof ring[0], zero < 0 ? " + %d" : " - %d", zero < 0 ? -zero : zero);
+    return b;
+}
+
+/* ---- constant arrays ---- */
+
+static void emit_floats(xp *x, const char *what, const char *sym, const float *v, int64_t n,
+                        const char *comment)
+{
+    cnn_emitter *e = x->e;
+    emit(e, "/* %s */", comment);
+    emit_open(e, "static const float %s_%s_%s[%" PRId64 "] =", x->name, what, sym, n);
+    for (int64_t i = 0; i < n; i += 8) {
+        char line[512];
+        size_t len = 0;
+        for (int64_t j = i; j < n && j < i + 8; j++)
+            len += (size_t)snprintf(line + len, sizeof line - len, "%s%s", j > i ? ", " : "",
+                                    gen_float(v[j]));
+        emit(e, "%s,", line);
+    }
+    emit_close_semi(e);
+}
+
+typedef enum { I8, I32, U8 } int_kind;
+
+static void emit_ints(xp *x, const char *what, const char *sym, int_kind k, const void *v,
+                      int64_t n, int stride, const char *comment)
+{
+    cnn_emitter *e = x->e;
+    static const char *const types[] = {"int8_t", "int32_t", "uint8_t"};
+    emit(e, "/* %s */", comment);
+    emit_open(e, "static const %s %s_%s_%s[%" PRId64 "] =", types[k], x->name, what, sym, n);
+    int per = k == I32 ? 8 : 16;
+    for (int64_t i = 0; i < n; i += per) {
+        char line[512];
+        size_t len = 0;
+        for (int64_t j = i; j < n && j < i + per; j++) {
+            long val = k == I8 ? ((const int8_t *)v)[j * stride]
+                       : k == U8 ? ((const uint8_t *)v)[j * stride]
+                                 : (long)((const int32_t *)v)[j * stride];
+            len += (size_t)snprintf(line + len, sizeof line - len, "%s%ld", j > i ? ", " : "", val);
+        }
+        emit(e, "%s,", line);
+    }
+    emit_close_semi(e);
+}
+
+static void emit_requant(xp *x, const char *what, const char *sym, const cnn_requant *rq, int n)
+{
+    int32_t *mult = malloc(sizeof(int32_t) * (size_t)n);
+    uint8_t *shift = malloc((size_t)n);
+    if (!mult || !shift) {
+        x->e->failed = 1;
+        free(mult), free(shift);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        mult[i] = rq[i].mult, shift[i] = (uint8_t)rq[i].shift;
+    char name[64];
+    snprintf(name, sizeof name, sym[0] ? "%s_mult" : "mult", sym);
+    emit_ints(x, what, name, I32, mult, n, 1, "requantization: real multiplier = mult * 2^-shift");
+    snprintf(name, sizeof name, sym[0] ? "%s_shift" : "shift", sym);
+    emit_ints(x, what, name, U8, shift, n, 1, "and its shift");
+    free(mult), free(shift);
+}
+
+/* ---- the epilogue: each output value from its accumulator (float: acc, int8: acc32) ---- */
+
+/* Float: v = act(acc[f]); then the batchnorm; then into the destination `dst` (a store, or
+ * the pool's reduction). */
+static void emit_float_value(xp *x, const cnn_deploy_op *op, const char *src)
+{
+    cnn_emitter *e = x->e;
+    const cnn_layer *L = op->L;
+    emit(e, "float v = %s;", src);
+    switch (L->act) {
+    case CNN_ACT_RELU: emit(e, "v = v > 0.0f ? v : 0.0f;"); break;
+    case CNN_ACT_LEAKY_RELU: emit(e, "v = v > 0.0f ? v : %s * v;", gen_float(L->alpha)); break;
+    case CNN_ACT_SIGMOID: emit(e, "v = 1.0f / (1.0f + expf(-v));"); break;
+    case CNN_ACT_TANH: emit(e, "v = tanhf(v);"); break;
+    case CNN_ACT_LINEAR:
+    case CNN_ACT_SOFTMAX: break;
+    }
+    if (op->bn)
+        emit(e, "v = v * %s_%s_scale[f] + %s_%s_shift[f]; /* %s */", x->name, L->name, x->name,
+             L->name, op->bn->name);
+}
+
+/* Int8: q from the int32 acc of channel f, through the table or the clamp, then the
+ * batchnorm's affine. */
+static void emit_int8_value(xp *x, const cnn_deploy_op *op, const cnn_quant_op *Q, const char *acc)
+{
+    cnn_emitter *e = x->e;
+    const char *n = x->name, *ln = op->L->name;
+    emit(e, "int32_t q = %s_requant(%s, %s_%s_mult[f], %s_%s_shift[f])%s;", n, acc, n, ln, n,
+         ln, minus(-Q->pre.zero));
+    if (Q->table) {
+        emit(e, "q = %s_%s_table[%s_clamp(q, -128) + 128]; /* %s */", n, ln, n,
+             cnn_act_name(op->L->act));
+    } else
+        emit(e, "q = %s_clamp(q, %d);%s", n, Q->lo, op->L->act == CNN_ACT_RELU ? " /* relu */" : "");
+    if (op->bn)
+        emit(e, "q = %s_clamp(%s_requant((q%s) * %s_%s_bn_w[f] + %s_%s_bn_b[f], "
+                "%s_%s_bn_mult[f], %s_%s_bn_shift[f])%s, -128); /* %s */",
+             n, n, minus(Q->act.zero), n, ln, n, ln, n, ln, n, ln, minus(-Q->out.zero),
+             op->bn->name);
+}
+
+/* ---- conv ---- */
+
+typedef struct conv_geo {
+    int H, W, C, OH, OW, F, KH, KW, SH, SW, PT, PL, padded;
+} conv_geo;
+
+static conv_geo geo_of(const cnn_deploy_op *op)
+{
+    const cnn_layer *L = op->L;
+    conv_geo g = {L->in.h, L->in.w, L->in.c, L->out.h, L->out.w, L->out.c, L->kh, L->kw,
+                  L->sh, L->sw, L->pad_top, L->pad_left, 0};
+    g.padded = L->pad_same && ((int64_t)(g.OH - 1) * g.SH + g.KH > g.H ||
+                               (int64_t)(g.OW - 1) * g.SW + g.KW > g.W);
+    return g;
+}
+
+/* The first input element under output pixel (oy, ox), kernel row ky, for an unpadded conv:
+ * the KW*C elements from there on are the window's row ky. */
+static void emit_row_start(cnn_emitter *e, const conv_geo *g, const char *type)
+{
+    char row[96];
+    snprintf(row, sizeof row, "(%s + ky) * %d + %s", gen_times("oy", g->SH), g->W,
+             gen_times("ox", g->SW));
+    emit(e, "const %s *p = in + %s;", type, g->C == 1 ? row : gen_times(row, g->C));
+}
+
+/* Float: acc[F] of output pixel (oy, ox). Bias first, then the taps in (ky, kx, c) order, as
+ * the reference adds them. */
+static void emit_conv_pixel_float(xp *x, const cnn_deploy_op *op, const conv_geo *g)
+{
+    cnn_emitter *e = x->e;
+    const char *n = x->name, *ln = op->L->name;
+    emit(e, "float acc[%d];", g->F);
+    emit(e, "for (int f = 0; f < %d; f++)", g->F);
+    if (op->has_bias)
+        emit(e, "    acc[f] = %s_%s_bias[f];", n, ln);
+    else
+        emit(e, "    acc[f] = 0.0f;");
+    emit_open(e, "for (int ky = 0; ky < %d; ky++)", g->KH);
+    if (!g->padded) {
+        emit_row_start(e, g, "float");
+        emit(e, "const float *k = %s_%s_kernel + ky * %d; /* [kx][c][f] of row ky */", n, ln,
+             g->KW * g->C * g->F);
+        emit_for(e, "for (int i = 0; i < %d; i++) /* kx, c */", g->KW * g->C);
+        emit_for(e, "for (int f = 0; f < %d; f++)", g->F);
+        emit(e, "acc[f] += p[i] * k[i * %d + f];", g->F);
+        emit_end_for(e, 2);
+    } else {
+        emit(e, "int iy = %s + ky - %d;", gen_times("oy", g->SH), g->PT);
+        emit(e, "if (iy < 0 || iy >= %d)", g->H);
+        emit(e, "    continue; /* zero padding */");
+        emit_open(e, "for (int kx = 0; kx < %d; kx++)", g->KW);
+        emit(e, "int ix = %s + kx - %d;", gen_times("ox", g->SW), g->PL);
+        emit(e, "if (ix < 0 || ix >= %d)", g->W);
+        emit(e, "    continue;");
+        emit(e, "const float *p = in + (iy * %d + ix) * %d;", g->W, g->C);
+        emit(e, "const float *k = %s_%s_kernel + (ky * %d + kx) * %d;", n, ln, g->KW,
+             g->C * g->F);
+        emit_for(e, "for (int c = 0; c < %d; c++)", g->C);
+        emit_for(e, "for (int f = 0; f < %d; f++)", g->F);
+        emit(e, "acc[f] += p[c] * k[c * %d + f];", g->F);
+        emit_end_for(e, 2);
+        emit_close(e);
+    }
+    emit_close(e);
+}
+
+/* Int8: acc of channel f at output pixel (oy, ox): the bias, then (q - zero) * w over the
+ * window, the kernel stored [f][ky][kx][c] so that both run along memory. */
+static void emit_conv_pixel_int8(xp *x, const cnn_deploy_op *op, const cnn_quant_op *Q,
+                                 const conv_geo *g)
+{
+    cnn_emitter *e = x->e;
+    const char *n = x->name, *ln = op->L->name;
+    int window = g->KH * g->KW * g->C;
+    emit(e, "int32_t acc = %s_%s_bias[f];", n, ln);
+    emit(e, "const int8_t *kf = %s_%s_kernel + f * %d;", n, ln, window);
+    emit_open(e, "for (int ky = 0; ky < %d; ky++)", g->KH);
+    if (!g->padded) {
+        emit_row_start(e, g, "int8_t");
+        emit(e, "const int8_t *k = kf + ky * %d;", g->KW * g->C);
+        emit(e, "for (int i = 0; i < %d; i++) /* kx, c */", g->KW * g->C);
+        emit(e, "    acc += (p[i]%s) * k[i];", minus(Q->in.zero));
+    } else {
+        emit(e, "int iy = %s + ky - %d;", gen_times("oy", g->SH), g->PT);
+        emit(e, "if (iy < 0 || iy >= %d)", g->H);
+        emit(e, "    continue; /* zero padding: real 0 adds nothing */");
+        emit_open(e, "for (int kx = 0; kx < %d; kx++)", g->KW);
+        emit(e, "int ix = %s + kx - %d;", gen_times("ox", g->SW), g->PL);
+        emit(e, "if (ix < 0 || ix >= %d)", g->W);
+        emit(e, "    continue;");
+        emit(e, "const int8_t *p = in + (iy * %d + ix) * %d;", g->W, g->C);
+        emit(e, "const int8_t *k = kf + (ky * %d + kx) * %d;", g->KW, g->C);
+        emit(e, "for (int c = 0; c < %d; c++)", g->C);
+        emit(e, "    acc += (p[c]%s) * k[c];", minus(Q->in.zero));
+        emit_close(e);
+    }
+    emit_close(e);
+}
+
+static void emit_op_comment(xp *x, int i)
+{
+    cnn_emitter *e = x->e;
+    const cnn_deploy *dn = x->dn;
+    const cnn_deploy_op *op = &dn->ops[i];
+    char title[160], in[48], out[48];
+    op_title(op, title, sizeof title);
+    cnn_shape_text(dn->tensors[op->in].shape, in, sizeof in);
+    cnn_shape_text(dn->tensors[op->out].shape, out, sizeof out);
+    emit_blank(e);
+    emit(e, "/* ==== %s", title);
+    int shown = -1;
+    for (int k = 0; k < op->n_layers; k++) {
+        const cnn_layer *L = op->layers[k];
+        if (L->loc.line == shown)
+            continue;
+        shown = L->loc.line;
+        size_t len;
+        const char *line = cnn_source_line(x->src, L->loc.line, &len);
+        emit(e, " *      %s line %d: %.*s", dn->ir->source_name, L->loc.line,
+             line ? (int)len : 0, line ? line : "");
+    }
+    const char *elem = x->int8 ? "int8" : "float";
+    const cnn_deploy_tensor *t = &dn->tensors[op->out];
+    if (op->pool) {
+        char mid[48];
+        cnn_shape_text(op->conv_out, mid, sizeof mid);
+        emit(e, " *      %s -> %s -> %s (the pool fused: the %s output is never stored)", in,
+             mid, out, mid);
+    } else
+        emit(e, " *      %s -> %s", in, out);
+    if (t->external)
+        emit(e, " *      output: the caller's probabilities; %" PRId64 " bytes of constants",
+             x->s->op_const[i]);
+    else
+        emit(e, " *      output: %" PRId64 " bytes of %s at arena offset %" PRId64
+                "; %" PRId64 " bytes of constants",
+             t->elems * (x->int8 ? 1 : 4), elem, t->offset, x->s->op_const[i]);
+    if (op->folded)
+        emit(e, " *      the batchnorm is folded into the kernel and bias (the layer is linear)");
+    for (int k = 0; k < op->n_layers; k++)
+        if (op->layers[k]->type == CNN_LAYER_DROPOUT)
+            emit(e, " *      %s does nothing in inference", op->layers[k]->name);
+    emit(e, " */");
+}
+
+/* The constants of op i. */
+static void emit_op_constants(xp *x, int i)
+{
+    const cnn_deploy_op *op = &x->dn->ops[i];
+    const cnn_layer *L = op->L;
+    const char *ln = L->name;
+    int U = L->out.c;
+    char what[160];
+    if (op->kind == CNN_OP_POOL)
+        return;
+    if (!x->int8) {
+        if (op->kind == CNN_OP_AFFINE) {
+            emit_floats(x, ln, "scale", op->scale, U, "gamma / sqrt(moving_variance + epsilon)");
+            emit_floats(x, ln, "shift", op->shift, U, "beta - moving_mean * scale");
+            return;
+        }
+        if (L->type == CNN_LAYER_CONV)
+            snprintf(what, sizeof what, "kernel %dx%dx%dx%d [kh][kw][in][out]%s", L->kh, L->kw,
+                     L->in.c, U, op->folded ? ", the batchnorm folded in" : ": the checkpoint's");
+        else
+            snprintf(what, sizeof what, "kernel %dx%d [in][out]%s", L->in.c, U,
+                     op->folded ? ", the batchnorm folded in" : ": the checkpoint's");
+        emit_floats(x, ln, "kernel", op->kernel, op->kernel_size, what);
+        if (op->has_bias)
+            emit_floats(x, ln, "bias", op->bias, U, op->folded ? "bias, the batchnorm folded in"
+                                                                : "bias: the checkpoint's");
+        if (op->bn) {
+            emit_floats(x, ln, "scale", op->scale, U, "the batchnorm: gamma / sqrt(var + eps)");
+            emit_floats(x, ln, "shift", op->shift, U, "and beta - mean * scale");
+        }
+        return;
+    }
+    const cnn_quant_op *Q = &x->o->quant->op[i];
+    if (op->kind == CNN_OP_AFFINE) {
+        emit_ints(x, ln, "w", I8, Q->kernel, U, 1, "the batchnorm's scale, int8 per channel");
+        emit_ints(x, ln, "b", I32, Q->bias, U, 1, "its shift in units of the input scale * w's");
+        emit_requant(x, ln, "", Q->rq, U);
+        return;
+    }
+    long rows = op->kernel_size / U;
+    if (L->type == CNN_LAYER_CONV)
+        snprintf(what, sizeof what, "kernel, int8 [out][kh][kw][in] = %dx%dx%dx%d, one scale "
+                                    "per output channel", U, L->kh, L->kw, L->in.c);
+    else
+        snprintf(what, sizeof what, "kernel, int8 [out][in] = %dx%ld, one scale per output", U,
+                 rows);
+    emit_ints(x, ln, "kernel", I8, Q->kernel, op->kernel_size, 1, what);
+    emit_ints(x, ln, "bias", I32, Q->bias, U, 1,
+              "bias / (input scale * the channel's weight scale)");
+    if (is_last(x->dn, i))
+        emit_floats(x, ln, "dequant", Q->dequant, U, "logit = acc * dequant: the softmax is float");
+    else
+        emit_requant(x, ln, "", Q->rq, U);
+    if (Q->table)
+        emit_ints(x, ln, "table", I8, Q->lut, 256, 1, "the activation, from q + 128");
+    if (op->bn) {
+        emit_ints(x, ln, "bn_w", I8, Q->bn_w, U, 1, "the batchnorm after the activation");
+        emit_ints(x, ln, "bn_b", I32, Q->bn_b, U, 1, "its shift");
+        emit_requant(x, ln, "bn", Q->bn_rq, U);
+    }
+}
+
+/* Where the value v (float) or q (int8) of channel f goes: stored at o[f], or into the pool's
+ * reduction. */
+static void emit_value_sink(xp *x, const cnn_deploy_op *op, int pooled)
+{
+    cnn_emitter *e = x->e;
+    const char *v = x->int8 ? "q" : "v";
+    if (!pooled)
+        emit(e, "o[f] = %s%s;", x->int8 ? "(int8_t)" : "", v);
+    else if (op->pool->pool == CNN_POOL_MAX)
+        emit(e, "pooled[f] = %s > pooled[f] ? %s : pooled[f];", v, v);
+    else
+        emit(e, "pooled[f] += %s;", v);
+}
+
+static void emit_pool_store(xp *x, const cnn_layer *P, const char *o)
+{
+    cnn_emitter *e = x->e;
+    int K = P->kh * P->kw;
+    emit(e, "for (int f = 0; f < %d; f++)", P->out.c);
+    if (P->pool == CNN_POOL_MAX)
+        emit(e, "    %s[f] = %spooled[f];", o, x->int8 ? "(int8_t)" : "");
+    else if (!x->int8)
+        emit(e, "    %s[f] = pooled[f] / %s;", o, gen_float(K));
+    else /* the mean, rounded half away from zero, at the input's scale */
+        emit(e, "    %s[f] = (int8_t)((pooled[f] >= 0 ? pooled[f] + %d : pooled[f] - %d) / %d);",
+             o, K / 2, K / 2, K);
+}
+
+static void emit_conv(xp *x, int i)
+{
+    cnn_emitter *e = x->e;
+    const cnn_deploy_op *op = &x->dn->ops[i];
+    const cnn_quant_op *Q = x->int8 ? &x->o->quant->op[i] : NULL;
+    conv_geo g = geo_of(op);
+    const char *type = x->int8 ? "int8_t" : "float", *acc_type = x->int8 ? "int32_t" : "float";
+    emit_open(e, "static void %s_%s(const %s *in, %s *out)", x->name, op->L->name, type, type);
+    const cnn_layer *P = op->pool;
+    if (P) {
+        emit_for(e, "for (int py = 0; py < %d; py++)", P->out.h);
+        emit_open(e, "for (int px = 0; px < %d; px++)", P->out.w);
+        emit(e, "%s pooled[%d];", acc_type, g.F);
+        emit(e, "for (int f = 0; f < %d; f++)", g.F);
+        emit(e, "    pooled[f] = %s;", P->pool == CNN_POOL_AVG ? (x->int8 ? "0" : "0.0f")
+                                                             : (x->int8 ? "-128" : "-INFINITY"));
+        emit_for(e, "for (int wy = 0; wy < %d; wy++)", P->kh);
+        emit_open(e, "for (int wx = 0; wx < %d; wx++)", P->kw);
+        emit(e, "int oy = %s + wy, ox = %s + wx;", gen_times("py", P->sh), gen_times("px", P->sw));
+    } else {
+        emit_for(e, "for (int oy = 0; oy < %d; oy++)", g.OH);
+        emit_open(e, "for (int ox = 0; ox < %d; ox++)", g.OW);
+        emit(e, "%s *o = out + (oy * %d + ox) * %d;", type, g.OW, g.F);
+    }
+    if (!x->int8) {
+        emit_conv_pixel_float(x, op, &g);
+        emit_open(e, "for (int f = 0; f < %d; f++)", g.F);
+        emit_float_value(x, op, "acc[f]");
+    } else {
+        emit_open(e, "for (int f = 0; f < %d; f++)", g.F);
+        emit_conv_pixel_int8(x, op, Q, &g);
+        emit_int8_value(x, op, Q, "acc");
+    }
+    emit_value_sink(x, op, P != NULL);
+    emit_close(e);
+    if (P) {
+        emit_close(e);
+        emit_end_for(e, 1);
+        emit(e, "%s *o = out + (py * %d + px) * %d;", type, P->out.w, g.F);
+        emit_pool_store(x, P, "o");
+    }
+    emit_close(e);
+    emit_end_for(e, 1);
+    emit_close(e);
+}
+
+static void emit_softmax(xp *x, const char *logits, int K)
+{
+    cnn_emitter *e = x->e;
+    emit(e, "/* softmax, shifted by the largest logit so that expf cannot overflow */");
+    emit(e, "float most = %s[0], sum = 0.0f;", logits);
+    emit(e, "for (int f = 1; f < %d; f++)", K);
+    emit(e, "    most = %s[f] > most ? %s[f] : most;", logits, logits);
+    emit_open(e, "for (int f = 0; f < %d; f++)", K);
+    emit(e, "out[f] = expf(%s[f] - most);", logits);
+    emit(e, "sum += out[f];");
+    emit_close(e);
+    emit(e, "for (int f = 0; f < %d; f++)", K);
+    emit(e, "    out[f] /= sum;");
+}
+
+static void emit_dense(xp *x, int i)
+{
+    cnn_emitter *e = x->e;
+    const cnn_deploy_op *op = &x->dn->ops[i];
+    const cnn_layer *L = op->L;
+    const char *n = x->name, *ln = L->name;
+    int I = L->in.c, U = L->out.c, last = is_last(x->dn, i);
+    const char *type = x->int8 ? "int8_t" : "float";
+    emit_open(e, "static void %s_%s(const %s *in, %s *out)", n, ln, type,
+              last ? "float" : type);
+    if (!x->int8) {
+        emit(e, "float acc[%d];", U);
+        emit(e, "for (int f = 0; f < %d; f++)", U);
+        emit(e, op->has_bias ? "    acc[f] = %s_%s_bias[f];" : "    acc[f] = 0.0f;%.0s%.0s", n, ln);
+        emit(e, "for (int i = 0; i < %d; i++)", I);
+        emit(e, "    for (int f = 0; f < %d; f++)", U);
+        emit(e, "        acc[f] += in[i] * %s_%s_kernel[i * %d + f];", n, ln, U);
+        if (last) {
+            emit_softmax(x, "acc", U);
+        } else {
+            emit_open(e, "for (int f = 0; f < %d; f++)", U);
+            emit_float_value(x, op, "acc[f]");
+            emit(e, "out[f] = v;");
+            emit_close(e);
+        }
+        emit_close(e);
+        return;
+    }
+    const cnn_quant_op *Q = &x->o->quant->op[i];
+    if (last)
+        emit(e, "float logits[%d];", U);
+    emit_open(e, "for (int f = 0; f < %d; f++)", U);
+    emit(e, "int32_t acc = %s_%s_bias[f];", n, ln);
+    emit(e, "const int8_t *k = %s_%s_kernel + f * %d;", n, ln, I);
+    emit(e, "for (int i = 0; i < %d; i++)", I);
+    emit(e, "    acc += (in[i]%s) * k[i];", minus(Q->in.zero));
+    if (last)
+        emit(e, "logits[f] = (float)acc * %s_%s_dequant[f];", n, ln);
+    else {
+        emit_int8_value(x, op, Q, "acc");
+        emit(e, "out[f] = (int8_t)q;");
+    }
+    emit_close(e);
+    if (last)
+        emit_softmax(x, "logits", U);
+    emit_close(e);
+}
+
+static void emit_pool(xp *x, int i)
+{
+    cnn_emitter *e = x->e;
+    const cnn_deploy_op *op = &x->dn->ops[i];
+    const cnn_layer *P = op->L;
+    const char *type = x->int8 ? "int8_t" : "float", *acc_type = x->int8 ? "int32_t" : "float";
+    int C = P->in.c;
+    emit_open(e, "static void %s_%s(const %s *in, %s *out)", x->name, P->name, type, type);
+    emit_for(e, "for (int py = 0; py < %d; py++)", P->out.h);
+    emit_open(e, "for (int px = 0; px < %d; px++)", P->out.w);
+    emit(e, "%s pooled[%d];", acc_type, C);
+    emit(e, "for (int f = 0; f < %d; f++)", C);
+    emit(e, "    pooled[f] = %s;", P->pool == CNN_POOL_AVG ? (x->int8 ? "0" : "0.0f")
+                                                         : (x->int8 ? "-128" : "-INFINITY"));
+    emit_for(e, "for (int wy = 0; wy < %d; wy++)", P->kh);
+    emit_open(e, "for (int wx = 0; wx < %d; wx++)", P->kw);
+    emit(e, "const %s *p = in + ((%s + wy) * %d + %s + wx) * %d;", type, gen_times("py", P->sh),
+         P->in.w, gen_times("px", P->sw), C);
+    emit_open(e, "for (int f = 0; f < %d; f++)", C);
+    if (P->pool == CNN_POOL_MAX)
+        emit(e, "pooled[f] = p[f] > pooled[f] ? p[f] : pooled[f];");
+    else
+        emit(e, "pooled[f] += p[f];");
+    emit_close(e);
+    emit_close(e);
+    emit_end_for(e, 1);
+    emit(e, "%s *o = out + (py * %d + px) * %d;", type, P->out.w, C);
+    emit_pool_store(x, P, "o");
+    emit_close(e);
+    emit_end_for(e, 1);
+    emit_close(e);
+}
+
+static void emit_affine(xp *x, int i)
+{
+    cnn_emitter *e = x->e;
+    const cnn_deploy_op *op = &x->dn->ops[i];
+    const cnn_layer *B = op->L;
+    const char *n = x->name, *ln = B->name, *type = x->int8 ? "int8_t" : "float";
+    int C = B->in.c;
+    int64_t pixels = cnn_shape_size(B->in) / C;
+    emit_open(e, "static void %s_%s(const %s *in, %s *out)", n, ln, type, type);
+    emit_for(e, "for (int i = 0; i < %" PRId64 "; i++) /* pixels */", pixels);
+    emit_for(e, "for (int c = 0; c < %d; c++)", C);
+    if (!x->int8)
+        emit(e, "out[i * %d + c] = in[i * %d + c] * %s_%s_scale[c] + %s_%s_shift[c];", C, C, n,
+             ln, n, ln);
+    else {
+        const cnn_quant_op *Q = &x->o->quant->op[i];
+        emit(e, "out[i * %d + c] = (int8_t)%s_clamp(%s_requant((in[i * %d + c]%s) * "
+                "%s_%s_w[c] + %s_%s_b[c], %s_%s_mult[c], %s_%s_shift[c])%s, -128);",
+             C, n, n, C, minus(Q->in.zero), n, ln, n, ln, n, ln, n, ln, minus(-Q->out.zero));
+    }
+    emit_end_for(e, 2);
+    emit_close(e);
+}
+
+/* ---- the file ---- */
+
+static void emit_banner(xp *x, const char *file_kind)
+{
+    cnn_emitter *e = x->e;
+    const cnn_deploy *dn = x->dn;
+    const cnn_ir *ir = dn->ir;
+    char in[48];
+    cnn_shape_text(ir->input, in, sizeof in);
+    emit(e, "/* %s: the network %s, exported by cnnc %s for inference (%s).", file_kind, ir->name,
+         x->o->version, x->int8 ? "int8" : "float32");
+    emit(e, " * Source: %s; weights: %s (network fingerprint %016" PRIx64 ").", ir->source_name,
+         x->o->weights_path, dn->fingerprint);
+    if (x->int8)
+        emit(e, " * Post-training int8: ranges from %d calibration images (docs/deploy.md).",
+             x->o->calibration_images);
+    emit(e, " * Input %s, channels last, values as the trainers feed them (bytes / 255);", in);
+    emit(e, " * output: the probabilities of the %d classes. Standalone C99: no allocation, no",
+         ir->n_classes);
+    emit(e, " * I/O, no threads, no library but <math.h>%s. */",
+         x->int8 ? "'s expf" : "'s expf and tanhf");
+}
+
+static void emit_api_decls(xp *x)
+{
+    cnn_emitter *e = x->e;
+    const char *n = x->name;
+    const cnn_ir *ir = x->dn->ir;
+    emit(e, "#define %s_INPUT_H %d", x->up, ir->input.h);
+    emit(e, "#define %s_INPUT_W %d", x->up, ir->input.w);
+    emit(e, "#define %s_INPUT_C %d", x->up, ir->input.c);
+    emit(e, "#define %s_CLASSES %d", x->up, ir->n_classes);
+    emit(e, "/* What %s_predict_ws needs: aligned for a float, never shared between calls in", n);
+    emit(e, " * flight. The same bytes the plan above counts as the arena. */");
+    emit(e, "#define %s_WORKSPACE_BYTES %" PRId64, x->up, x->s->arena_bytes);
+    if (x->o->class_names)
+        emit(e, "extern const char %s_class_names[%d][%d];", n, ir->n_classes,
+             names_width(x->o, ir->n_classes));
+    emit_blank(e);
+    emit(e, "/* input: H*W*C floats; probabilities: CLASSES floats. Returns the top class. Uses");
+    emit(e, " * one static workspace: not reentrant. */");
+    emit(e, "int %s_predict(const float *input, float *probabilities);", n);
+    emit(e, "/* The same from raw bytes, scaled as the trainers scale them (byte / 255). */");
+    emit(e, "int %s_predict_u8(const unsigned char *pixels, float *probabilities);", n);
+    emit(e, "/* Reentrant: the caller's workspace of %s_WORKSPACE_BYTES. */", x->up);
+    emit(e, "int %s_predict_ws(void *workspace, const float *input, float *probabilities);", n);
+    emit(e, "int %s_predict_u8_ws(void *workspace, const unsigned char *pixels, "
+            "float *probabilities);", n);
+}
+
+int cnn_export_h(FILE *out, const cnn_deploy *dn, const cnn_export_opts *o,
+                 const cnn_export_sizes *s)
+{
+    cnn_emitter e = {out, 0, 0};
+    xp x;
+    xp_init(&x, &e, dn, o, s);
+    emit_banner(&x, "the header");
+    emit(&e, "#ifndef %s_MODEL_H", x.up);
+    emit(&e, "#define %s_MODEL_H", x.up);
+    emit_blank(&e);
+    emit(&e, "#ifdef __cplusplus");
+    emit(&e, "extern \"C\" {");
+    emit(&e, "#endif");
+    emit_blank(&e);
+    emit_api_decls(&x);
+    emit_blank(&e);
+    emit(&e, "#ifdef __cplusplus");
+    emit(&e, "}");
+    emit(&e, "#endif");
+    emit(&e, "#endif");
+    if (fflush(out) != 0)
+        e.failed = 1;
+    return e.failed ? -1 : 0;
+}
+
+static void emit_int8_helpers(xp *x)
+{
+    cnn_emitter *e = x->e;
+    const char *n = x->name;
+    emit_blank(e);
+    emit(e, "/* round(acc * mult * 2^-shift), halves away from zero, in 64-bit integers: |acc| <");
+    emit(e, " * 2^31 and mult < 2^31, so the product fits, and no negative number is shifted. */");
+    emit_open(e, "static int32_t %s_requant(int32_t acc, int32_t mult, int shift)", n);
+    emit(e, "int64_t p = (int64_t)acc * mult, half = (int64_t)1 << (shift - 1);");
+    emit(e, "return (int32_t)(p >= 0 ? (p + half) >> shift : -((-p + half) >> shift));");
+    emit_close(e);
+    emit_blank(e);
+    emit_open(e, "static int32_t %s_clamp(int32_t q, int32_t lo)", n);
+    emit(e, "return q < lo ? lo : q > 127 ? 127 : q;");
+    emit_close(e);
+}
+
+static const char *tensor_ptr(xp *x, int t, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "t%d", t);
+    return x->dn->tensors[t].external ? "out" : buf;
+}
+
+static void emit_api(xp *x)
+{
+    cnn_emitter *e = x->e;
+    const cnn_deploy *dn = x->dn;
+    const char *n = x->name, *type = x->int8 ? "int8_t" : "float";
+    int64_t in_elems = dn->tensors[0].elems;
+    int elem = x->int8 ? 1 : 4;
+    emit_blank(e);
+    emit(e, "/* The operations in order, from the input already in the arena (t0) to out. */");
+    emit_open(e, "static int %s_run(void *workspace, float *out)", n);
+    emit(e, "%s *arena = (%s *)workspace;", type, type);
+    for (int t = 0; t < dn->n_tensors; t++) {
+        const cnn_deploy_tensor *T = &dn->tensors[t];
+        if (T->external)
+            continue;
+        char shape[48];
+        cnn_shape_text(T->shape, shape, sizeof shape);
+        emit(e, "%s *t%d = arena + %" PRId64 "; /* %s, bytes %" PRId64 "..%" PRId64 " */", type, t,
+             T->offset / elem, shape, T->offset, T->offset + T->elems * elem);
+    }
+    for (int i = 0; i < dn->n_ops; i++) {
+        const cnn_deploy_op *op = &dn->ops[i];
+        char a[16], b[16];
+        emit(e, "%s_%s(%s, %s);", n, op->L->name, tensor_ptr(x, op->in, a, sizeof a),
+             tensor_ptr(x, op->out, b, sizeof b));
+    }
+    emit(e, "int top = 0;");
+    emit(e, "for (int k = 1; k < %d; k++)", dn->ir->n_classes);
+    emit(e, "    top = out[k] > out[top] ? k : top;");
+    emit(e, "return top;");
+    emit_close(e);
+
+    emit_blank(e);
+    emit_open(e, "int %s_predict_ws(void *workspace, const float *input, float *probabilities)", n);
+    emit(e, "%s *t0 = (%s *)workspace + %" PRId64 "; /* the input's place in the arena */", type,
+         type, dn->tensors[0].offset / elem);
+    if (!x->int8) {
+        emit(e, "for (int i = 0; i < %" PRId64 "; i++)", in_elems);
+        emit(e, "    t0[i] = input[i];");
+    } else {
+        emit(e, "/* Quantized at scale 1/255, zero point -128: byte / 255 becomes byte - 128");
+        emit(e, " * exactly; values outside [0, 1] are clamped. */");
+        emit_open(e, "for (int i = 0; i < %" PRId64 "; i++)", in_elems);
+        emit(e, "float v = input[i] * 255.0f;");
+        emit(e, "v = v > 255.0f ? 255.0f : v >= 0.0f ? v : 0.0f;");
+        emit(e, "t0[i] = (int8_t)((int32_t)(v + 0.5f) - 128);");
+        emit_close(e);
+    }
+    emit(e, "return %s_run(workspace, probabilities);", n);
+    emit_close(e);
+    emit_blank(e);
+    emit_open(e, "int %s_predict_u8_ws(void *workspace, const unsigned char *pixels, "
+                 "float *probabilities)", n);
+    emit(e, "%s *t0 = (%s *)workspace + %" PRId64 "; /* the input's place in the arena */", type,
+         type, dn->tensors[0].offset / elem);
+    emit(e, "for (int i = 0; i < %" PRId64 "; i++)", in_elems);
+    if (!x->int8)
+        emit(e, "    t0[i] = pixels[i] * (1.0f / 255.0f); /* as the trainers scale them */");
+    else
+        emit(e, "    t0[i] = (int8_t)(pixels[i] - 128);");
+    emit(e, "return %s_run(workspace, probabilities);", n);
+    emit_close(e);
+    emit_blank(e);
+    emit(e, "/* The non-reentrant variants' one workspace: the only memory this file writes. */");
+    emit(e, "static float %s_workspace[%" PRId64 "];", n, (x->s->arena_bytes + 3) / 4);
+    emit_blank(e);
+    emit_open(e, "int %s_predict(const float *input, float *probabilities)", n);
+    emit(e, "return %s_predict_ws(%s_workspace, input, probabilities);", n, n);
+    emit_close(e);
+    emit_blank(e);
+    emit_open(e, "int %s_predict_u8(const unsigned char *pixels, float *probabilities)", n);
+    emit(e, "return %s_predict_u8_ws(%s_workspace, pixels, probabilities);", n, n);
+    emit_close(e);
+}
+
+int cnn_export_c(FILE *out, const cnn_deploy *dn, const cnn_source *src,
+                 const cnn_export_opts *o, const cnn_export_sizes *s)
+{
+    cnn_emitter e = {out, 0, 0};
+    xp x;
+    xp_init(&x, &e, dn, o, s);
+    x.src = src;
+    emit_banner(&x, "this file");
+    emit(&e, "/*");
+    emit(&e, " * The plan: constants are flash, the arena is RAM.");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return -1;
+    plan_lines(&x, mem, " * ");
+    if (fclose(mem) != 0) {
+        free(text);
+        return -1;
+    }
+    emit_text(&e, "%s", text);
+    free(text);
+    emit(&e, " */");
+    emit(&e, "#include <math.h>");
+    emit(&e, "#include <stdint.h>");
+    emit_blank(&e);
+    emit_api_decls(&x);
+    if (o->class_names) {
+        int k = dn->ir->n_classes;
+        emit_blank(&e);
+        emit_open(&e, "const char %s_class_names[%d][%d] =", x.name, k, names_width(o, k));
+        for (int i = 0; i < k; i++) {
+            char q[600];
+            size_t m = 0;
+            for (const char *c = o->class_names[i]; *c && m + 5 < sizeof q; c++) {
+                if (*c == '"' || *c == '\\')
+                    q[m++] = '\\';
+                q[m++] = *c;
+            }
+            q[m] = '\0';
+            emit(&e, "\"%s\",", q);
+        }
+        emit_close_semi(&e);
+    }
+    if (x.int8)
+        emit_int8_helpers(&x);
+    for (int i = 0; i < dn->n_ops; i++) {
+        emit_op_comment(&x, i);
+        emit_op_constants(&x, i);
+        switch (dn->ops[i].kind) {
+        case CNN_OP_CONV: emit_conv(&x, i); break;
+        case CNN_OP_DENSE: emit_dense(&x, i); break;
+        case CNN_OP_POOL: emit_pool(&x, i); break;
+        case CNN_OP_AFFINE: emit_affine(&x, i); break;
+        }
+    }
+    emit_api(&x);
+    if (fflush(out) != 0)
+        e.failed = 1;
+    return e.failed ? -1 : 0;
+}

@@ -1,0 +1,71 @@
+/* Post-training int8 quantization of a deploy network (docs/deploy.md): ranges seen on
+ * calibration images, then per-tensor scales and zero points, per-channel symmetric int8
+ * weights, int32 biases, and fixed-point multipliers, as TFLite and CMSIS-NN do it. */
+#ifndef CNN_QUANTIZE_H
+#define CNN_QUANTIZE_H
+
+#include <stdint.h>
+
+#include "cnnrt.h"
+#include "deploy.h"
+
+/* real = scale * (q - zero), q in [-128, 127] */
+typedef struct cnn_qparams {
+    double scale;
+    int zero;
+} cnn_qparams;
+
+/* A real multiplier as mult * 2^-shift: mult in [2^30, 2^31) (0 for a multiplier too small to
+ * matter), shift in [1, 62], so that (int64) acc * mult never overflows and the rounding
+ * shift is defined. */
+typedef struct cnn_requant {
+    int32_t mult;
+    int shift;
+} cnn_requant;
+
+typedef struct cnn_quant_op {
+    cnn_qparams in, pre, act, out; /* pre: before a table activation; act: after it */
+    int table;                     /* the activation is a 256-entry table (leaky_relu,
+                                      sigmoid, tanh) from pre to act */
+    int8_t lut[256];               /* indexed by q_pre + 128 */
+    int lo;                        /* the lowest act value: relu clamps at act.zero */
+    /* conv: kernel [out][kh][kw][in]; dense: [out][in]; affine op: [c] */
+    int8_t *kernel;
+    int32_t *bias;
+    cnn_requant *rq;      /* per output channel: acc to pre (table) or to act */
+    float *dequant;       /* the last dense: logits = acc * dequant[j] */
+    /* conv and dense with a batchnorm after the activation, as an affine op's are */
+    int8_t *bn_w;
+    int32_t *bn_b;
+    cnn_requant *bn_rq;
+} cnn_quant_op;
+
+/* What the calibration images made each IR layer compute: min and max of its output, and of
+ * its values before the activation (conv, dense). */
+typedef struct cnn_quant_ranges {
+    double *lo, *hi, *pre_lo, *pre_hi; /* [n_layers] */
+    int images;
+} cnn_quant_ranges;
+
+typedef struct cnn_quant {
+    cnn_qparams *tensor; /* [n_tensors] */
+    cnn_quant_op *op;    /* [n_ops] */
+} cnn_quant;
+
+/* Runs the reference model ref (of ir, with the weights, max_batch images at a time) on the
+ * first n images of ds and records the ranges. -1 when out of memory. */
+int cnn_quant_calibrate(cnn_quant_ranges *r, const cnn_ir *ir, cnn_model *ref,
+                        const cnn_dataset *ds, int n, cnn_arena *arena);
+
+/* Quantizes dn from the ranges. -1 when out of memory. */
+int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r,
+                 cnn_arena *arena);
+
+/* The requantization of a real multiplier (exposed for tests). */
+cnn_requant cnn_quant_multiplier(double real);
+/* round(acc * mult * 2^-shift), halves away from zero: the device's arithmetic, in C. */
+int32_t cnn_quant_apply(int32_t acc, cnn_requant r);
+/* Scale and zero point covering [lo, hi] (widened to include 0). */
+cnn_qparams cnn_quant_params(double lo, double hi);
+
+#endif

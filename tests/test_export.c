@@ -1,0 +1,561 @@
+/* The standalone export (cnnc export) against the reference. Every network of tests/nets/
+ * and models/, and random ones, with random weights saved as a checkpoint: the float export,
+ * built as a user would (-std=c99 -pedantic -Wdouble-promotion -Werror, gcc and clang, and
+ * arm-none-eabi-gcc for a Cortex-M4 where it is installed), must give the reference's
+ * probabilities to 1e-5; the int8 export must compute exactly what the int8 arithmetic of
+ * docs/deploy.md computes, written again here with plain loops. Both files may write no
+ * memory but their one workspace and may call nothing but <math.h> (and the memcpy/memset a
+ * compiler may put in for loops); the workspace is the size the plan says. */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "deploy.h"
+#include "quantize.h"
+#include "random_net.h"
+#include "reference.h"
+#include "support.h"
+
+#define IMAGES 6
+#define CALIBRATION 40
+
+static char tmpdir[] = "/tmp/cnnc-export-XXXXXX";
+
+typedef int (*predict_fn)(const float *, float *);
+typedef int (*predict_u8_fn)(const unsigned char *, float *);
+typedef int (*predict_ws_fn)(void *, const float *, float *);
+typedef int (*predict_u8_ws_fn)(void *, const unsigned char *, float *);
+
+typedef struct exported {
+    void *so;
+    predict_fn predict;
+    predict_u8_fn predict_u8;
+    predict_ws_fn predict_ws;
+    predict_u8_ws_fn predict_u8_ws;
+    long workspace_bytes;
+} exported;
+
+static void run_ok(char *const argv[], const char *what)
+{
+    run_result r = run_program(argv);
+    if (r.status != 0)
+        fail_msg("%s failed (%d):\n%s%s", what, r.status, r.out ? r.out : "", r.err ? r.err : "");
+    run_result_free(&r);
+}
+
+/* The object's symbols (nm -P): defined ones must carry the network's prefix, the only
+ * writable one is the workspace, and nothing outside <math.h> is called. */
+static void check_symbols(const char *obj, const char *name, long workspace)
+{
+    char *nm[] = {TEST_NM, "-P", (char *)obj, NULL};
+    run_result r = run_program(nm);
+    assert_int_equal(r.status, 0);
+    char prefix[96], ws[96];
+    snprintf(prefix, sizeof prefix, "%s_", name);
+    snprintf(ws, sizeof ws, "%s_workspace", name);
+    int saw_ws = 0;
+    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n")) {
+        char sym[256], type;
+        unsigned long long value = 0, size = 0;
+        int got = sscanf(line, "%255s %c %llx %llx", sym, &type, &value, &size);
+        if (got < 2)
+            continue;
+        if (type == 'U') {
+            static const char *const allowed[] = {"expf", "tanhf", "memcpy", "memset", NULL};
+            int ok = 0;
+            for (int i = 0; allowed[i]; i++)
+                ok |= strcmp(sym, allowed[i]) == 0;
+            if (!ok)
+                fail_msg("%s calls %s", obj, sym);
+            continue;
+        }
+        if (sym[0] == '.') /* the compiler's own labels (.LC0: a constant) */
+            continue;
+        if (strncmp(sym, prefix, strlen(prefix)) != 0) {
+            if (type == 't' || type == 'r' || type == 'b' || type == 'd' || type == 'T' ||
+                type == 'R' || type == 'B' || type == 'D')
+                fail_msg("%s defines %s without the prefix %s", obj, sym, prefix);
+            continue;
+        }
+        if (type == 'd' || type == 'D')
+            fail_msg("%s has writable data %s", obj, sym);
+        if (type == 'b' || type == 'B') {
+            if (strcmp(sym, ws) != 0)
+                fail_msg("%s writes %s besides its workspace", obj, sym);
+            if ((long)size != (workspace + 3) / 4 * 4)
+                fail_msg("%s: %s has %llu bytes, the plan says %ld", obj, sym, size, workspace);
+            saw_ws = 1;
+        }
+    }
+    assert_true(saw_ws);
+    run_result_free(&r);
+}
+
+static long workspace_from_header(const char *h_file, const char *name)
+{
+    char *text = read_whole_file(h_file, NULL);
+    assert_non_null(text);
+    char up[96], key[128];
+    size_t i = 0;
+    for (; name[i]; i++)
+        up[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+    up[i] = '\0';
+    snprintf(key, sizeof key, "#define %s_WORKSPACE_BYTES ", up);
+    const char *at = strstr(text, key);
+    assert_non_null(at);
+    long n = atol(at + strlen(key));
+    free(text);
+    return n;
+}
+
+/* cnnc export, then the builds: the other compiler and the Cortex-M4 one only check, this one
+ * makes an object (for its symbols) and a shared object (to run). */
+static void export_build(const char *net, const char *name, const char *tag, char **flags,
+                         int all_compilers, exported *x)
+{
+    char c_file[512], h_file[512], obj[512], so[512], ckpt[512];
+    snprintf(c_file, sizeof c_file, "%s/%s_%s.c", tmpdir, name, tag);
+    snprintf(h_file, sizeof h_file, "%s/%s_%s.h", tmpdir, name, tag);
+    snprintf(obj, sizeof obj, "%s/%s_%s.o", tmpdir, name, tag);
+    snprintf(so, sizeof so, "%s/%s_%s.so", tmpdir, name, tag);
+    snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", tmpdir, name);
+    char *argv[32] = {CNNC_PATH, "export", (char *)net, "--weights", ckpt, "-o", c_file, "-H",
+                      h_file};
+    int n = 9;
+    for (int i = 0; flags && flags[i]; i++)
+        argv[n++] = flags[i];
+    argv[n] = NULL;
+    run_ok(argv, "cnnc export");
+    x->workspace_bytes = workspace_from_header(h_file, name);
+
+#define STRICT "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Wdouble-promotion", "-Werror"
+    if (all_compilers && access(TEST_OTHER_CC, X_OK) == 0) {
+        char *check[] = {TEST_OTHER_CC, STRICT, "-fsyntax-only", c_file, NULL};
+        run_ok(check, TEST_OTHER_CC);
+        /* The header alone is a valid C99 translation unit too. */
+        char *hcheck[] = {TEST_OTHER_CC, STRICT, "-fsyntax-only", "-x", "c", h_file, NULL};
+        run_ok(hcheck, "the header");
+    }
+    if (all_compilers && access(TEST_ARM_CC, X_OK) == 0) {
+        char arm_obj[600];
+        snprintf(arm_obj, sizeof arm_obj, "%s.arm.o", obj);
+        char *arm[] = {TEST_ARM_CC, STRICT, "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16",
+                       "-mfloat-abi=hard", "-Os", "-c", c_file, "-o", arm_obj, NULL};
+        run_ok(arm, TEST_ARM_CC);
+    }
+    char *cc_obj[] = {TEST_CC, STRICT, "-O2", "-c", c_file, "-o", obj, NULL};
+    run_ok(cc_obj, TEST_CC);
+    check_symbols(obj, name, x->workspace_bytes);
+    char *cc_so[] = {TEST_CC, STRICT, "-O2", "-fPIC", "-shared",
+                     TEST_SANITIZE[0] ? TEST_SANITIZE : "-DCNNC_UNSANITIZED", c_file, "-o", so,
+                     "-lm", NULL};
+    run_ok(cc_so, TEST_CC);
+    x->so = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    if (!x->so)
+        fail_msg("dlopen %s: %s", so, dlerror());
+    char sym[128];
+    snprintf(sym, sizeof sym, "%s_predict", name);
+    x->predict = (predict_fn)(uintptr_t)dlsym(x->so, sym);
+    snprintf(sym, sizeof sym, "%s_predict_u8", name);
+    x->predict_u8 = (predict_u8_fn)(uintptr_t)dlsym(x->so, sym);
+    snprintf(sym, sizeof sym, "%s_predict_ws", name);
+    x->predict_ws = (predict_ws_fn)(uintptr_t)dlsym(x->so, sym);
+    snprintf(sym, sizeof sym, "%s_predict_u8_ws", name);
+    x->predict_u8_ws = (predict_u8_ws_fn)(uintptr_t)dlsym(x->so, sym);
+    assert_true(x->predict && x->predict_u8 && x->predict_ws && x->predict_u8_ws);
+}
+
+/* An idx4 (or idx3 for one channel) file of n random images. */
+static void write_images(const char *path, int n, cnn_shape s, cnn_rng *rng, uint8_t *keep)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    int c3 = s.c == 1;
+    unsigned char head[4] = {0, 0, 8, (unsigned char)(c3 ? 3 : 4)};
+    fwrite(head, 1, 4, f);
+    uint32_t dims[4] = {(uint32_t)n, (uint32_t)s.h, (uint32_t)s.w, (uint32_t)s.c};
+    for (int i = 0; i < (c3 ? 3 : 4); i++) {
+        unsigned char be[4] = {(unsigned char)(dims[i] >> 24), (unsigned char)(dims[i] >> 16),
+                               (unsigned char)(dims[i] >> 8), (unsigned char)dims[i]};
+        fwrite(be, 1, 4, f);
+    }
+    size_t size = (size_t)n * (size_t)cnn_shape_size(s);
+    for (size_t i = 0; i < size; i++) {
+        uint8_t b = (uint8_t)cnn_rng_below(rng, 256);
+        if (keep)
+            keep[i] = b;
+        fputc(b, f);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* ---- the int8 arithmetic of docs/deploy.md, as plain loops over the deploy network ---- */
+
+static int32_t clamp_q(int64_t q, int lo)
+{
+    return (int32_t)(q < lo ? lo : q > 127 ? 127 : q);
+}
+
+/* The value of channel f from its accumulator: requantized, the activation, the batchnorm. */
+static int32_t epilogue(const cnn_deploy_op *op, const cnn_quant_op *Q, int f, int32_t acc)
+{
+    int32_t q = cnn_quant_apply(acc, Q->rq[f]) + Q->pre.zero;
+    q = Q->table ? Q->lut[clamp_q(q, -128) + 128] : clamp_q(q, Q->lo);
+    if (op->bn)
+        q = clamp_q((int64_t)cnn_quant_apply((q - Q->act.zero) * Q->bn_w[f] + Q->bn_b[f],
+                                             Q->bn_rq[f]) + Q->out.zero, -128);
+    return q;
+}
+
+static int32_t conv_acc(const cnn_deploy_op *op, const cnn_quant_op *Q, const int8_t *in, int oy,
+                        int ox, int f)
+{
+    const cnn_layer *L = op->L;
+    int32_t acc = Q->bias[f];
+    int C = L->in.c;
+    for (int ky = 0; ky < L->kh; ky++)
+        for (int kx = 0; kx < L->kw; kx++) {
+            int iy = oy * L->sh - L->pad_top + ky, ix = ox * L->sw - L->pad_left + kx;
+            if (iy < 0 || iy >= L->in.h || ix < 0 || ix >= L->in.w)
+                continue;
+            for (int c = 0; c < C; c++)
+                acc += (in[(iy * L->in.w + ix) * C + c] - Q->in.zero) *
+                       Q->kernel[((f * L->kh + ky) * L->kw + kx) * C + c];
+        }
+    return acc;
+}
+
+/* Max, or the mean rounded half away from zero. */
+static int32_t pool_of(const cnn_layer *P, const int32_t *v, int n)
+{
+    int32_t best = -128, sum = 0;
+    for (int i = 0; i < n; i++) {
+        best = v[i] > best ? v[i] : best;
+        sum += v[i];
+    }
+    if (P->pool == CNN_POOL_MAX)
+        return best;
+    return (sum >= 0 ? sum + n / 2 : sum - n / 2) / n;
+}
+
+static void int8_forward(const cnn_deploy *dn, const cnn_quant *q, const uint8_t *pixels,
+                         float *probs)
+{
+    int8_t **t = calloc((size_t)dn->n_tensors, sizeof *t);
+    for (int i = 0; i < dn->n_tensors; i++)
+        t[i] = calloc((size_t)dn->tensors[i].elems + 1, 1);
+    for (int64_t i = 0; i < dn->tensors[0].elems; i++)
+        t[0][i] = (int8_t)(pixels[i] - 128);
+    for (int i = 0; i < dn->n_ops; i++) {
+        const cnn_deploy_op *op = &dn->ops[i];
+        const cnn_quant_op *Q = &q->op[i];
+        const cnn_layer *L = op->L;
+        const int8_t *in = t[op->in];
+        int8_t *out = t[op->out];
+        if (op->kind == CNN_OP_CONV) {
+            int F = L->out.c;
+            const cnn_layer *P = op->pool;
+            int OH = P ? P->out.h : L->out.h, OW = P ? P->out.w : L->out.w;
+            int wh = P ? P->kh : 1, ww = P ? P->kw : 1, sh = P ? P->sh : 1, sw = P ? P->sw : 1;
+            int32_t v[1024];
+            for (int y = 0; y < OH; y++)
+                for (int x = 0; x < OW; x++)
+                    for (int f = 0; f < F; f++) {
+                        int k = 0;
+                        for (int wy = 0; wy < wh; wy++)
+                            for (int wx = 0; wx < ww; wx++)
+                                v[k++] = epilogue(op, Q, f, conv_acc(op, Q, in, y * sh + wy,
+                                                                     x * sw + wx, f));
+                        out[(y * OW + x) * F + f] = (int8_t)(P ? pool_of(P, v, k) : v[0]);
+                    }
+        } else if (op->kind == CNN_OP_DENSE) {
+            int I = L->in.c, U = L->out.c;
+            float logits[1024];
+            for (int f = 0; f < U; f++) {
+                int32_t acc = Q->bias[f];
+                for (int j = 0; j < I; j++)
+                    acc += (in[j] - Q->in.zero) * Q->kernel[f * I + j];
+                if (i == dn->n_ops - 1)
+                    logits[f] = (float)acc * Q->dequant[f];
+                else
+                    out[f] = (int8_t)epilogue(op, Q, f, acc);
+            }
+            if (i == dn->n_ops - 1) {
+                float most = logits[0], sum = 0;
+                for (int f = 1; f < U; f++)
+                    most = logits[f] > most ? logits[f] : most;
+                for (int f = 0; f < U; f++)
+                    sum += probs[f] = expf(logits[f] - most);
+                for (int f = 0; f < U; f++)
+                    probs[f] /= sum;
+            }
+        } else if (op->kind == CNN_OP_POOL) {
+            int C = L->in.c;
+            int32_t v[1024];
+            for (int y = 0; y < L->out.h; y++)
+                for (int x = 0; x < L->out.w; x++)
+                    for (int c = 0; c < C; c++) {
+                        int k = 0;
+                        for (int wy = 0; wy < L->kh; wy++)
+                            for (int wx = 0; wx < L->kw; wx++)
+                                v[k++] = in[((y * L->sh + wy) * L->in.w + x * L->sw + wx) * C + c];
+                        out[(y * L->out.w + x) * C + c] = (int8_t)pool_of(L, v, k);
+                    }
+        } else {
+            int C = L->in.c;
+            for (int64_t j = 0; j < dn->tensors[op->in].elems; j++) {
+                int c = (int)(j % C);
+                out[j] = (int8_t)clamp_q((int64_t)cnn_quant_apply((in[j] - Q->in.zero) * Q->kernel[c] +
+                                                                  Q->bias[c], Q->rq[c]) +
+                                             Q->out.zero, -128);
+            }
+        }
+    }
+    for (int i = 0; i < dn->n_tensors; i++)
+        free(t[i]);
+    free(t);
+}
+
+/* ---- the test of one network ---- */
+
+/* Weights off their initial constants, and moving statistics that are not 0 and 1, so that
+ * folding a batchnorm is tested on numbers that show it. */
+static void random_weights(cnn_model *m, cnn_rng *rng)
+{
+    cnn_init_tensors(m, rng);
+    perturb_trainable(m, rng, 0.2f);
+    for (int i = 0; i < m->n_tensors; i++) {
+        cnn_tensor *t = &m->tensors[i];
+        if (t->grad)
+            continue;
+        int var = strstr(t->name, "variance") != NULL;
+        for (size_t j = 0; j < t->size; j++)
+            t->value[j] = var ? 0.5f + cnn_rng_uniform(rng) : cnn_rng_uniform(rng) - 0.5f;
+    }
+}
+
+static void exported_close(exported *x)
+{
+    if (x->so)
+        dlclose(x->so);
+}
+
+static void check_network(const char *path, int all_compilers)
+{
+    test_net t;
+    if (test_net_from_file(&t, path)) {
+        cnn_diag_print(stderr, &t.src, &t.diag);
+        fail_msg("cnnc refuses %s", path);
+    }
+    const char *name = t.ir.name;
+    cnn_model *ref = cnn_reference_new(&t.ir, IMAGES);
+    assert_non_null(ref);
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 5);
+    random_weights(ref, &rng);
+    char ckpt[512], images[512], err[600];
+    snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", tmpdir, name);
+    snprintf(images, sizeof images, "%s/%s-images", tmpdir, name);
+    assert_int_equal(cnn_checkpoint_save(ckpt, ref, NULL, err, sizeof err), 0);
+
+    /* Test images as bytes, as the trainers get them. */
+    size_t size = cnn_input_size(ref);
+    uint8_t *bytes = malloc(size * IMAGES);
+    float *x = malloc(sizeof(float) * size * IMAGES);
+    for (size_t i = 0; i < size * IMAGES; i++) {
+        bytes[i] = (uint8_t)cnn_rng_below(&rng, 256);
+        x[i] = bytes[i] * (1.0f / 255.0f);
+    }
+    int K = ref->n_classes;
+    float *probs = malloc(sizeof(float) * (size_t)K), *again = malloc(sizeof(float) * (size_t)K);
+
+    /* Float: the reference's probabilities to 1e-5. */
+    exported fx = {0};
+    export_build(path, name, "float", NULL, all_compilers, &fx);
+    ref->ops->forward(ref, x, IMAGES, 0, NULL);
+    void *ws = malloc((size_t)fx.workspace_bytes + 4);
+    int bad = 0;
+    for (int b = 0; b < IMAGES; b++) {
+        int top = fx.predict(x + b * size, probs);
+        for (int k = 0; k < K; k++)
+            if (fabsf(probs[k] - ref->output[b * K + k]) > 1e-5f) {
+                if (bad++ < 5)
+                    print_error("%s image %d class %d: reference %.9g, export %.9g\n", name, b,
+                                k, ref->output[b * K + k], probs[k]);
+            }
+        for (int k = 0; k < K; k++)
+            if (probs[k] > probs[top])
+                fail_msg("%s: predict returned %d, not the top class %d", name, top, k);
+        /* The other three entry points give the same bits. */
+        assert_int_equal(fx.predict_u8(bytes + b * size, again), top);
+        assert_memory_equal(probs, again, sizeof(float) * (size_t)K);
+        assert_int_equal(fx.predict_ws(ws, x + b * size, again), top);
+        assert_memory_equal(probs, again, sizeof(float) * (size_t)K);
+        assert_int_equal(fx.predict_u8_ws(ws, bytes + b * size, again), top);
+        assert_memory_equal(probs, again, sizeof(float) * (size_t)K);
+    }
+    if (bad)
+        fail_msg("%s: %d probabilities differ from the reference by more than 1e-5", name, bad);
+    exported_close(&fx);
+
+    /* int8: calibrated on random images; the same arithmetic as the loops above. */
+    cnn_rng_seed(&rng, 9);
+    write_images(images, CALIBRATION, t.ir.input, &rng, NULL);
+    char n_cal[16];
+    snprintf(n_cal, sizeof n_cal, "%d", CALIBRATION);
+    char *flags[] = {"--int8", "--calibrate", n_cal, "--train-images", images, NULL};
+    exported qx = {0};
+    export_build(path, name, "int8", flags, all_compilers, &qx);
+    cnn_dataset ds;
+    assert_int_equal(cnn_dataset_load(&ds, images, NULL, err, sizeof err), 0);
+    cnn_arena arena = {0};
+    cnn_deploy dn;
+    cnn_quant_ranges ranges;
+    cnn_quant q;
+    cnn_model *cal = cnn_reference_new(&t.ir, 100);
+    assert_non_null(cal);
+    assert_int_equal(cnn_copy_tensors(cal, ref), 0);
+    assert_int_equal(cnn_deploy_build(&dn, &t.ir, ref, &arena), 0);
+    assert_int_equal(cnn_quant_calibrate(&ranges, &t.ir, cal, &ds, CALIBRATION, &arena), 0);
+    assert_int_equal(cnn_quantize(&q, &dn, &ranges, &arena), 0);
+    /* The plan's arena: no smaller than what is alive at once. */
+    assert_true(qx.workspace_bytes >= dn.tensors[0].elems);
+    bad = 0;
+    float *want = malloc(sizeof(float) * (size_t)K);
+    for (int b = 0; b < IMAGES; b++) {
+        int top = qx.predict_u8(bytes + b * size, probs);
+        int8_forward(&dn, &q, bytes + b * size, want);
+        for (int k = 0; k < K; k++)
+            if (fabsf(probs[k] - want[k]) > 1e-6f) {
+                if (bad++ < 5)
+                    print_error("%s int8 image %d class %d: the arithmetic %.9g, export %.9g\n",
+                                name, b, k, want[k], probs[k]);
+            }
+        /* Bytes / 255 as floats quantize back to the same bytes: the same answer. */
+        assert_int_equal(qx.predict(x + b * size, again), top);
+        assert_memory_equal(probs, again, sizeof(float) * (size_t)K);
+        assert_int_equal(qx.predict_ws(ws, x + b * size, again), top);
+        assert_memory_equal(probs, again, sizeof(float) * (size_t)K);
+    }
+    if (bad)
+        fail_msg("%s: %d int8 probabilities differ from the int8 arithmetic", name, bad);
+    exported_close(&qx);
+    cnn_model_destroy(cal);
+    cnn_dataset_free(&ds);
+    cnn_arena_free(&arena);
+    free(want), free(ws), free(probs), free(again), free(bytes), free(x);
+    cnn_model_destroy(ref);
+    test_net_free(&t);
+}
+
+static void tree_network(void **state)
+{
+    check_network(*state, 1);
+}
+
+static void random_network(void **state)
+{
+    check_network(*state, 0);
+}
+
+/* ---- the pieces, against hand computation ---- */
+
+static void requantization_rounds_half_away_from_zero(void **state)
+{
+    (void)state;
+    cnn_requant half = cnn_quant_multiplier(0.5);
+    assert_int_equal(half.mult, 1 << 30);
+    assert_int_equal(half.shift, 31);
+    assert_int_equal(cnn_quant_apply(100, half), 50);
+    assert_int_equal(cnn_quant_apply(3, half), 2);   /* 1.5 */
+    assert_int_equal(cnn_quant_apply(-3, half), -2); /* -1.5 */
+    assert_int_equal(cnn_quant_apply(-2, half), -1);
+    cnn_requant third = cnn_quant_multiplier(1.0 / 3.0);
+    assert_int_equal(cnn_quant_apply(300, third), 100);
+    assert_int_equal(cnn_quant_apply(-301, third), -100);
+    assert_int_equal(cnn_quant_apply(1000000, cnn_quant_multiplier(0.25)), 250000);
+    assert_int_equal(cnn_quant_apply(-7, cnn_quant_multiplier(0.25)), -2); /* -1.75 */
+    cnn_requant tiny = cnn_quant_multiplier(1e-30);
+    assert_int_equal(cnn_quant_apply(INT32_MAX, tiny), 0);
+    cnn_qparams p = cnn_quant_params(0.0, 2.55);
+    assert_true(fabs(p.scale - 0.01) < 1e-12);
+    assert_int_equal(p.zero, -128);
+    p = cnn_quant_params(-1.0, 1.0); /* -128 + 1 / (2/255) = -0.5, rounded away from zero */
+    assert_int_equal(p.zero, -1);
+    p = cnn_quant_params(1.0, 3.0); /* widened down to 0 */
+    assert_int_equal(p.zero, -128);
+    assert_true(fabs(p.scale - 3.0 / 255) < 1e-12);
+}
+
+/* The baseline's arena by hand: conv1 + pool (13x13x32 floats) alive with the input (28x28)
+ * and then with conv2 + pool's 5x5x64: 21632 + 6400 bytes. */
+static void baseline_plan_is_the_sum_of_the_two_largest_neighbours(void **state)
+{
+    (void)state;
+    test_net t;
+    assert_int_equal(test_net_from_file(&t, SOURCE_DIR "/models/baseline.net"), 0);
+    cnn_model *m = cnn_reference_new(&t.ir, 1);
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 1);
+    cnn_init_tensors(m, &rng);
+    cnn_arena arena = {0};
+    cnn_deploy dn;
+    assert_int_equal(cnn_deploy_build(&dn, &t.ir, m, &arena), 0);
+    assert_int_equal(dn.n_ops, 5); /* two fused conv+pool, conv, dense, dense */
+    assert_int_equal(cnn_deploy_plan(&dn, 4), (13 * 13 * 32 + 5 * 5 * 64) * 4);
+    assert_int_equal(cnn_deploy_plan(&dn, 1), 13 * 13 * 32 + 5 * 5 * 64);
+    cnn_arena_free(&arena);
+    cnn_model_destroy(m);
+    test_net_free(&t);
+}
+
+static int cleanup(void **state)
+{
+    (void)state;
+    if (getenv("CNNC_TEST_KEEP")) { /* for reading what failed */
+        fprintf(stderr, "kept %s\n", tmpdir);
+        return 0;
+    }
+    return remove_tree(tmpdir);
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir))
+        return 1;
+    struct CMUnitTest *tests;
+    char **paths;
+    /* CNNC_EXPORT_RANDOM_NETS random networks (default 40) beside the tree's. */
+    const char *count_env = getenv("CNNC_EXPORT_RANDOM_NETS");
+    int n_random = count_env ? atoi(count_env) : 40;
+    int n = network_tests(tree_network, 2 + n_random, &tests, &paths);
+    char **random_paths = calloc((size_t)n_random + 1, sizeof *random_paths);
+    mkdir("random-nets", 0777);
+    for (int i = 0; i < n_random; i++) {
+        char path[512], text[4096];
+        snprintf(path, sizeof path, "random-nets/export_%d.net", i);
+        cnn_rng rng;
+        cnn_rng_seed(&rng, 7000003u + (uint64_t)i);
+        random_net(&rng, text, sizeof text);
+        FILE *f = fopen(path, "w");
+        if (!f || fputs(text, f) < 0 || fclose(f))
+            return 1;
+        random_paths[i] = strdup(path);
+        tests[n].name = strrchr(random_paths[i], '/') + 1;
+        tests[n].test_func = random_network;
+        tests[n].initial_state = random_paths[i];
+        n++;
+    }
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(requantization_rounds_half_away_from_zero);
+    tests[n++] =
+        (struct CMUnitTest)cmocka_unit_test(baseline_plan_is_the_sum_of_the_two_largest_neighbours);
+    int failed = _cmocka_run_group_tests("export vs reference", tests, (size_t)n, NULL, cleanup);
+    free(tests);
+    free_names(paths);
+    free_names(random_paths);
+    return failed;
+}
