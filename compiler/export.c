@@ -225,7 +225,15 @@ static void emit_requant(xp *x, const char *what, const char *sym, const cnn_req
 
 /* Float: v = act(acc[f]); then the batchnorm; then into the destination `dst` (a store, or
  * the pool's reduction). */
+static void emit_float_value_at(xp *x, const cnn_deploy_op *op, const char *src, const char *ch);
+
 static void emit_float_value(xp *x, const cnn_deploy_op *op, const char *src)
+{
+    emit_float_value_at(x, op, src, "f");
+}
+
+/* The same for channel `ch` (a C expression). */
+static void emit_float_value_at(xp *x, const cnn_deploy_op *op, const char *src, const char *ch)
 {
     cnn_emitter *e = x->e;
     const cnn_layer *L = op->L;
@@ -239,8 +247,8 @@ static void emit_float_value(xp *x, const cnn_deploy_op *op, const char *src)
     case CNN_ACT_SOFTMAX: break;
     }
     if (op->bn)
-        emit(e, "v = v * %s_%s_scale[f] + %s_%s_shift[f]; /* %s */", x->name, L->name, x->name,
-             L->name, op->bn->name);
+        emit(e, "v = v * %s_%s_scale[%s] + %s_%s_shift[%s]; /* %s */", x->name, L->name, ch,
+             x->name, L->name, ch, op->bn->name);
 }
 
 /* Int8: q from the int32 acc of channel f, through the table or the clamp, then the
@@ -499,6 +507,158 @@ static void emit_pool_store(xp *x, const cnn_layer *P, const char *o)
              o, K / 2, K / 2, K);
 }
 
+
+/* Pixels computed together by the float conv: each kernel value loaded is used this many
+ * times, and each pixel's accumulators for a block of channels stay in registers. */
+#define CONV_PIXELS 4
+/* Channels per block: 16 floats, two AVX vectors or one AVX-512 vector per pixel. */
+#define CONV_BLOCK 16
+
+/* One block of `width` channels from fb of the CONV_PIXELS pixels at p0.., then each valid
+ * pixel's values into its sink. */
+static void emit_conv_block(xp *x, const cnn_deploy_op *op, const conv_geo *g, int width,
+                            const char *valid_fmt)
+{
+    cnn_emitter *e = x->e;
+    const char *n = x->name, *ln = op->L->name;
+    char decl[256] = "", init[256] = "";
+    for (int t = 0; t < CONV_PIXELS; t++) {
+        size_t d = strlen(decl), k = strlen(init);
+        snprintf(decl + d, sizeof decl - d, "%sa%d[%d]", t ? ", " : "", t, width);
+        snprintf(init + k, sizeof init - k, "a%d[f] = ", t);
+    }
+    emit(e, "float %s;", decl);
+    emit(e, "for (int f = 0; f < %d; f++)", width);
+    if (op->has_bias)
+        emit(e, "    %s%s_%s_bias[fb + f];", init, n, ln);
+    else
+        emit(e, "    %s0.0f;", init);
+    emit_open(e, "for (int ky = 0; ky < %d; ky++)", g->KH);
+    emit(e, "const float *k = %s_%s_kernel + ky * %d + fb; /* [kx][c][f] of row ky */", n, ln,
+         g->KW * g->C * g->F);
+    for (int t = 0; t < CONV_PIXELS; t++)
+        emit(e, "const float *r%d = p%d + ky * %d;", t, t, g->W * g->C);
+    emit(e, "/* i: kx and c */");
+    emit_open(e, "for (int i = 0; i < %d; i++)", g->KW * g->C);
+    emit(e, "float x0 = r0[i], x1 = r1[i], x2 = r2[i], x3 = r3[i];");
+    emit_open(e, "for (int f = 0; f < %d; f++)", width);
+    emit(e, "float w = k[i * %d + f];", g->F);
+    emit(e, "a0[f] += x0 * w;");
+    emit(e, "a1[f] += x1 * w;");
+    emit(e, "a2[f] += x2 * w;");
+    emit(e, "a3[f] += x3 * w;");
+    emit_close(e);
+    emit_close(e);
+    emit_close(e);
+    emit_open(e, "for (int f = 0; f < %d; f++)", width);
+    for (int t = 0; t < CONV_PIXELS; t++) {
+        char src[16], valid[64];
+        snprintf(src, sizeof src, "a%d[f]", t);
+        snprintf(valid, sizeof valid, valid_fmt, t);
+        if (t == 0)
+            emit_block(e);
+        else
+            emit_open(e, "if (%s)", valid);
+        emit_float_value_at(x, op, src, "fb + f");
+        if (op->pool && op->pool->pool == CNN_POOL_MAX)
+            emit(e, "pooled[fb + f] = v > pooled[fb + f] ? v : pooled[fb + f];");
+        else if (op->pool)
+            emit(e, "pooled[fb + f] += v;");
+        else
+            emit(e, "o%d[fb + f] = v;", t);
+        emit_close(e);
+    }
+    emit_close(e);
+}
+
+/* Every block of channels: full ones in a loop, then the rest. */
+static void emit_conv_blocks(xp *x, const cnn_deploy_op *op, const conv_geo *g,
+                             const char *valid_fmt)
+{
+    cnn_emitter *e = x->e;
+    int full = g->F / CONV_BLOCK * CONV_BLOCK, rest = g->F - full;
+    if (full) {
+        emit_open(e, "for (int fb = 0; fb < %d; fb += %d)", full, CONV_BLOCK);
+        emit_conv_block(x, op, g, CONV_BLOCK, valid_fmt);
+        emit_close(e);
+    }
+    if (rest) {
+        emit_block(e);
+        emit(e, "const int fb = %d;", full);
+        emit_conv_block(x, op, g, rest, valid_fmt);
+        emit_close(e);
+    }
+}
+
+/* An unpadded float conv, CONV_PIXELS output pixels at a time: the pixels of a fused pool's
+ * window, or consecutive pixels of a row. A group that runs past the end repeats its last
+ * pixel, whose result it drops. */
+static void emit_conv_float_blocked(xp *x, const cnn_deploy_op *op, const conv_geo *g)
+{
+    cnn_emitter *e = x->e;
+    const cnn_layer *P = op->pool;
+    emit(e, "/* %d output pixels at a time, %d channels at a time: each kernel value loaded is",
+         CONV_PIXELS, CONV_BLOCK);
+    emit(e, " * used %d times, and the accumulators stay in registers. */", CONV_PIXELS);
+    if (P) {
+        int win = P->kh * P->kw;
+        emit_for(e, "for (int py = 0; py < %d; py++)", P->out.h);
+        emit_open(e, "for (int px = 0; px < %d; px++)", P->out.w);
+        emit(e, "float pooled[%d];", g->F);
+        emit(e, "for (int f = 0; f < %d; f++)", g->F);
+        emit(e, "    pooled[f] = %s;", P->pool == CNN_POOL_AVG ? "0.0f" : "-INFINITY");
+        emit(e, "/* the window's pixels j, %d at a time */", CONV_PIXELS);
+        emit_open(e, "for (int j = 0; j < %d; j += %d)", win, CONV_PIXELS);
+        for (int t = 0; t < CONV_PIXELS; t++) {
+            if (t == 0)
+                emit(e, "int j0 = j;");
+            else
+                emit(e, "int j%d = j + %d < %d ? j + %d : %d;", t, t, win, t, win - 1);
+            char row[128];
+            snprintf(row, sizeof row, "(%s + j%d / %d) * %d + %s + j%d %% %d", gen_times("py", P->sh),
+                     t, P->kw, g->W, gen_times("px", P->sw), t, P->kw);
+            if (g->SH != 1 || g->SW != 1)
+                snprintf(row, sizeof row, "((%s + j%d / %d) * %d) * %d + (%s + j%d %% %d) * %d",
+                         gen_times("py", P->sh), t, P->kw, g->SH, g->W, gen_times("px", P->sw),
+                         t, P->kw, g->SW);
+            emit(e, "const float *p%d = in + (%s) * %d;", t, row, g->C);
+        }
+        char valid[64];
+        snprintf(valid, sizeof valid, "j + %%d < %d", win);
+        emit_conv_blocks(x, op, g, valid);
+        emit_close(e);
+        emit(e, "float *o = out + (py * %d + px) * %d;", P->out.w, g->F);
+        emit_pool_store(x, P, "o");
+        emit_close(e);
+        emit_end_for(e, 1);
+        return;
+    }
+    /* The pixels in row-major order q = oy * OW + ox, so that a group spans rows: a group
+     * inside one short row would let the compiler see its pointers' constant distances and
+     * pack the four pixels into one vector, which is slower. */
+    int pixels = g->OH * g->OW;
+    emit_open(e, "for (int q = 0; q < %d; q += %d)", pixels, CONV_PIXELS);
+    for (int t = 0; t < CONV_PIXELS; t++) {
+        if (t == 0)
+            emit(e, "int q0 = q;");
+        else
+            emit(e, "int q%d = q + %d < %d ? q + %d : %d;", t, t, pixels, t, pixels - 1);
+        char oy[32], ox[32];
+        snprintf(oy, sizeof oy, "q%d / %d", t, g->OW);
+        snprintf(ox, sizeof ox, "q%d %% %d", t, g->OW);
+        if (g->SH != 1)
+            snprintf(oy, sizeof oy, "q%d / %d * %d", t, g->OW, g->SH);
+        if (g->SW != 1)
+            snprintf(ox, sizeof ox, "q%d %% %d * %d", t, g->OW, g->SW);
+        emit(e, "const float *p%d = in + (%s * %d + %s) * %d;", t, oy, g->W, ox, g->C);
+        emit(e, "float *o%d = out + q%d * %d;", t, t, g->F);
+    }
+    char valid[64];
+    snprintf(valid, sizeof valid, "q + %%d < %d", pixels);
+    emit_conv_blocks(x, op, g, valid);
+    emit_close(e);
+}
+
 static void emit_conv(xp *x, int i)
 {
     cnn_emitter *e = x->e;
@@ -508,6 +668,11 @@ static void emit_conv(xp *x, int i)
     const char *type = x->int8 ? "int8_t" : "float", *acc_type = x->int8 ? "int32_t" : "float";
     emit_open(e, "static void %s_%s(const %s *in, %s *out)", x->name, op->L->name, type, type);
     const cnn_layer *P = op->pool;
+    if (!x->int8 && !g.padded) {
+        emit_conv_float_blocked(x, op, &g);
+        emit_close(e);
+        return;
+    }
     if (P) {
         emit_for(e, "for (int py = 0; py < %d; py++)", P->out.h);
         emit_open(e, "for (int px = 0; px < %d; px++)", P->out.w);
