@@ -7,8 +7,10 @@ build="gcc make cmake pkg-config flex bison libopenblas-dev libcmocka-dev zlib1g
 case "${1:-build}" in
   build) want="$build" ;;
   train) want="$build dataset-fashion-mnist gnuplot-nox" ;;
-  # The tests also build with clang's sanitizers, run valgrind, and train on real data.
-  test)  want="$build clang libclang-rt-14-dev valgrind dataset-fashion-mnist gnuplot-nox" ;;
+  # The tests also build with clang's sanitizers, run valgrind, train on real data, and run
+  # the standalone export on an emulated Cortex-M4.
+  test)  want="$build clang libclang-rt-14-dev valgrind dataset-fashion-mnist gnuplot-nox
+               gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm" ;;
   *) echo "usage: $0 build|test|train" >&2; exit 2 ;;
 esac
 
