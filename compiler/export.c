@@ -253,22 +253,32 @@ static void emit_float_value_at(xp *x, const cnn_deploy_op *op, const char *src,
 
 /* Int8: q from the int32 acc of channel f, through the table or the clamp, then the
  * batchnorm's affine. */
+static void emit_int8_value_at(xp *x, const cnn_deploy_op *op, const cnn_quant_op *Q,
+                               const char *acc, const char *f);
+
 static void emit_int8_value(xp *x, const cnn_deploy_op *op, const cnn_quant_op *Q, const char *acc)
+{
+    emit_int8_value_at(x, op, Q, acc, "f");
+}
+
+/* The same for channel `f` (a C expression). */
+static void emit_int8_value_at(xp *x, const cnn_deploy_op *op, const cnn_quant_op *Q,
+                               const char *acc, const char *f)
 {
     cnn_emitter *e = x->e;
     const char *n = x->name, *ln = op->L->name;
-    emit(e, "int32_t q = %s_requant(%s, %s_%s_mult[f], %s_%s_shift[f])%s;", n, acc, n, ln, n,
-         ln, minus(-Q->pre.zero));
+    emit(e, "int32_t q = %s_requant(%s, %s_%s_mult[%s], %s_%s_shift[%s])%s;", n, acc, n, ln, f,
+         n, ln, f, minus(-Q->pre.zero));
     if (Q->table) {
         emit(e, "q = %s_%s_table[%s_clamp(q, -128) + 128]; /* %s */", n, ln, n,
              cnn_act_name(op->L->act));
     } else
         emit(e, "q = %s_clamp(q, %d);%s", n, Q->lo, op->L->act == CNN_ACT_RELU ? " /* relu */" : "");
     if (op->bn)
-        emit(e, "q = %s_clamp(%s_requant((q%s) * %s_%s_bn_w[f] + %s_%s_bn_b[f], "
-                "%s_%s_bn_mult[f], %s_%s_bn_shift[f])%s, -128); /* %s */",
-             n, n, minus(Q->act.zero), n, ln, n, ln, n, ln, n, ln, minus(-Q->out.zero),
-             op->bn->name);
+        emit(e, "q = %s_clamp(%s_requant((q%s) * %s_%s_bn_w[%s] + %s_%s_bn_b[%s], "
+                "%s_%s_bn_mult[%s], %s_%s_bn_shift[%s])%s, -128); /* %s */",
+             n, n, minus(Q->act.zero), n, ln, f, n, ln, f, n, ln, f, n, ln, f,
+             minus(-Q->out.zero), op->bn->name);
 }
 
 /* ---- conv ---- */
@@ -299,24 +309,43 @@ static void emit_row_start(cnn_emitter *e, const conv_geo *g, const char *type)
 
 /* Float: acc[F] of output pixel (oy, ox). Bias first, then the taps in (ky, kx, c) order, as
  * the reference adds them. */
-static void emit_conv_pixel_float(xp *x, const cnn_deploy_op *op, const conv_geo *g)
+/* A window of at most this many values makes an int8 dot product too short to pay for its
+ * final sum across the vector: such convs run with the channels innermost instead, their
+ * kernel stored [kh][kw][in][out] as the float one. */
+#define INT8_DIRECT_MAX_TAPS 32
+
+static int int8_channels_inner(const cnn_deploy_op *op)
+{
+    return (long)op->L->kh * op->L->kw * op->L->in.c <= INT8_DIRECT_MAX_TAPS;
+}
+
+/* acc[F] of output pixel (oy, ox), the channels innermost: float, or int32 from int8 with the
+ * input's zero point taken off. The bias first, then the taps in (ky, kx, c) order, as the
+ * reference adds them. */
+static void emit_conv_pixel_channels(xp *x, const cnn_deploy_op *op, const cnn_quant_op *Q,
+                                     const conv_geo *g)
 {
     cnn_emitter *e = x->e;
-    const char *n = x->name, *ln = op->L->name;
-    emit(e, "float acc[%d];", g->F);
+    const char *n = x->name, *ln = op->L->name, *type = Q ? "int8_t" : "float";
+    const char *acc = Q ? "int32_t" : "float";
+    char value[64];
+    snprintf(value, sizeof value, Q ? "(p[%%s]%s)" : "p[%%s]", Q ? minus(Q->in.zero) : "");
+    emit(e, "%s acc[%d];", acc, g->F);
     emit(e, "for (int f = 0; f < %d; f++)", g->F);
-    if (op->has_bias)
+    if (Q || op->has_bias)
         emit(e, "    acc[f] = %s_%s_bias[f];", n, ln);
     else
         emit(e, "    acc[f] = 0.0f;");
     emit_open(e, "for (int ky = 0; ky < %d; ky++)", g->KH);
+    char v[64];
     if (!g->padded) {
-        emit_row_start(e, g, "float");
-        emit(e, "const float *k = %s_%s_kernel + ky * %d; /* [kx][c][f] of row ky */", n, ln,
+        emit_row_start(e, g, type);
+        emit(e, "const %s *k = %s_%s_kernel + ky * %d; /* [kx][c][f] of row ky */", type, n, ln,
              g->KW * g->C * g->F);
         emit_for(e, "for (int i = 0; i < %d; i++) /* kx, c */", g->KW * g->C);
         emit_for(e, "for (int f = 0; f < %d; f++)", g->F);
-        emit(e, "acc[f] += p[i] * k[i * %d + f];", g->F);
+        snprintf(v, sizeof v, value, "i");
+        emit(e, "acc[f] += %s * k[i * %d + f];", v, g->F);
         emit_end_for(e, 2);
     } else {
         emit(e, "int iy = %s + ky - %d;", gen_times("oy", g->SH), g->PT);
@@ -326,49 +355,105 @@ static void emit_conv_pixel_float(xp *x, const cnn_deploy_op *op, const conv_geo
         emit(e, "int ix = %s + kx - %d;", gen_times("ox", g->SW), g->PL);
         emit(e, "if (ix < 0 || ix >= %d)", g->W);
         emit(e, "    continue;");
-        emit(e, "const float *p = in + (iy * %d + ix) * %d;", g->W, g->C);
-        emit(e, "const float *k = %s_%s_kernel + (ky * %d + kx) * %d;", n, ln, g->KW,
+        emit(e, "const %s *p = in + (iy * %d + ix) * %d;", type, g->W, g->C);
+        emit(e, "const %s *k = %s_%s_kernel + (ky * %d + kx) * %d;", type, n, ln, g->KW,
              g->C * g->F);
         emit_for(e, "for (int c = 0; c < %d; c++)", g->C);
         emit_for(e, "for (int f = 0; f < %d; f++)", g->F);
-        emit(e, "acc[f] += p[c] * k[c * %d + f];", g->F);
+        snprintf(v, sizeof v, value, "c");
+        emit(e, "acc[f] += %s * k[c * %d + f];", v, g->F);
         emit_end_for(e, 2);
         emit_close(e);
     }
     emit_close(e);
 }
 
-/* Int8: acc of channel f at output pixel (oy, ox): the bias, then (q - zero) * w over the
- * window, the kernel stored [f][ky][kx][c] so that both run along memory. */
-static void emit_conv_pixel_int8(xp *x, const cnn_deploy_op *op, const cnn_quant_op *Q,
-                                 const conv_geo *g)
+/* Filters computed together by the int8 conv: each window byte loaded serves this many. */
+#define INT8_FILTERS 4
+
+/* Where the int8 value of channel ch goes (q, or with max_first the raw accumulator acc). */
+static void emit_int8_sink(xp *x, const cnn_deploy_op *op, const char *acc, const char *ch,
+                           int max_first)
+{
+    cnn_emitter *e = x->e;
+    if (max_first) {
+        emit(e, "pooled[%s] = %s > pooled[%s] ? %s : pooled[%s];", ch, acc, ch, acc, ch);
+        return;
+    }
+    emit_int8_value_at(x, op, &x->o->quant->op[op - x->dn->ops], acc, ch);
+    if (!op->pool)
+        emit(e, "o[%s] = (int8_t)q;", ch);
+    else if (op->pool->pool == CNN_POOL_MAX)
+        emit(e, "pooled[%s] = q > pooled[%s] ? q : pooled[%s];", ch, ch, ch);
+    else
+        emit(e, "pooled[%s] += q;", ch);
+}
+
+/* Int8, a window of more than INT8_DIRECT_MAX_TAPS values: the window under output pixel
+ * (oy, ox) gathered as unsigned bytes q + 128 (the padding at the input's zero point), then
+ * one dot product per filter, INT8_FILTERS filters at a time, with the kernel stored
+ * [out][kh][kw][in] so that both run along memory; the input's zero point is in bias_u8. */
+static void emit_conv_window_int8(xp *x, const cnn_deploy_op *op, const cnn_quant_op *Q,
+                                  const conv_geo *g, int max_first)
 {
     cnn_emitter *e = x->e;
     const char *n = x->name, *ln = op->L->name;
-    int window = g->KH * g->KW * g->C;
-    emit(e, "int32_t acc = %s_%s_bias[f];", n, ln);
-    emit(e, "const int8_t *kf = %s_%s_kernel + f * %d;", n, ln, window);
-    emit_open(e, "for (int ky = 0; ky < %d; ky++)", g->KH);
+    int window = g->KH * g->KW * g->C, row = g->KW * g->C;
+    emit(e, "uint8_t win[%d]; /* the window, q + 128 */", window);
     if (!g->padded) {
+        emit_open(e, "for (int ky = 0; ky < %d; ky++)", g->KH);
         emit_row_start(e, g, "int8_t");
-        emit(e, "const int8_t *k = kf + ky * %d;", g->KW * g->C);
-        emit(e, "for (int i = 0; i < %d; i++) /* kx, c */", g->KW * g->C);
-        emit(e, "    acc += (p[i]%s) * k[i];", minus(Q->in.zero));
+        emit(e, "for (int i = 0; i < %d; i++)", row);
+        emit(e, "    win[ky * %d + i] = (uint8_t)(p[i] + 128);", row);
+        emit_close(e);
     } else {
-        emit(e, "int iy = %s + ky - %d;", gen_times("oy", g->SH), g->PT);
-        emit(e, "if (iy < 0 || iy >= %d)", g->H);
-        emit(e, "    continue; /* zero padding: real 0 adds nothing */");
+        emit_for(e, "for (int ky = 0; ky < %d; ky++)", g->KH);
         emit_open(e, "for (int kx = 0; kx < %d; kx++)", g->KW);
-        emit(e, "int ix = %s + kx - %d;", gen_times("ox", g->SW), g->PL);
-        emit(e, "if (ix < 0 || ix >= %d)", g->W);
-        emit(e, "    continue;");
-        emit(e, "const int8_t *p = in + (iy * %d + ix) * %d;", g->W, g->C);
-        emit(e, "const int8_t *k = kf + (ky * %d + kx) * %d;", g->KW, g->C);
-        emit(e, "for (int c = 0; c < %d; c++)", g->C);
-        emit(e, "    acc += (p[c]%s) * k[c];", minus(Q->in.zero));
+        emit(e, "int iy = %s + ky - %d, ix = %s + kx - %d;", gen_times("oy", g->SH), g->PT,
+             gen_times("ox", g->SW), g->PL);
+        emit(e, "uint8_t *w = win + (ky * %d + kx) * %d;", g->KW, g->C);
+        emit(e, "if (iy < 0 || iy >= %d || ix < 0 || ix >= %d)", g->H, g->W);
+        emit(e, "    for (int c = 0; c < %d; c++)", g->C);
+        emit(e, "        w[c] = %d; /* zero padding: the input's zero point */", Q->in.zero + 128);
+        emit(e, "else");
+        emit(e, "    for (int c = 0; c < %d; c++)", g->C);
+        emit(e, "        w[c] = (uint8_t)(in[(iy * %d + ix) * %d + c] + 128);", g->W, g->C);
+        emit_close(e);
+        emit_end_for(e, 1);
+    }
+    int full = g->F / INT8_FILTERS * INT8_FILTERS;
+    if (full) {
+        emit_open(e, "for (int f = 0; f < %d; f += %d)", full, INT8_FILTERS);
+        emit(e, "const int8_t *k0 = %s_%s_kernel + f * %d, *k1 = k0 + %d, *k2 = k1 + %d, "
+                "*k3 = k2 + %d;", n, ln, window, window, window, window);
+        emit(e, "int32_t a0 = %s_%s_bias_u8[f], a1 = %s_%s_bias_u8[f + 1], "
+                "a2 = %s_%s_bias_u8[f + 2], a3 = %s_%s_bias_u8[f + 3];", n, ln, n, ln, n, ln, n, ln);
+        emit_open(e, "for (int i = 0; i < %d; i++)", window);
+        emit(e, "int32_t v = win[i];");
+        emit(e, "a0 += v * k0[i];");
+        emit(e, "a1 += v * k1[i];");
+        emit(e, "a2 += v * k2[i];");
+        emit(e, "a3 += v * k3[i];");
+        emit_close(e);
+        for (int j = 0; j < INT8_FILTERS; j++) {
+            char acc[8], ch[16];
+            snprintf(acc, sizeof acc, "a%d", j);
+            snprintf(ch, sizeof ch, j ? "f + %d" : "f", j);
+            emit_block(e);
+            emit_int8_sink(x, op, acc, ch, max_first);
+            emit_close(e);
+        }
         emit_close(e);
     }
-    emit_close(e);
+    if (full < g->F) {
+        emit_open(e, "for (int f = %d; f < %d; f++)", full, g->F);
+        emit(e, "const int8_t *k = %s_%s_kernel + f * %d;", n, ln, window);
+        emit(e, "int32_t acc = %s_%s_bias_u8[f];", n, ln);
+        emit(e, "for (int i = 0; i < %d; i++)", window);
+        emit(e, "    acc += win[i] * k[i];");
+        emit_int8_sink(x, op, "acc", "f", max_first);
+        emit_close(e);
+    }
 }
 
 static void emit_op_comment(xp *x, int i)
@@ -457,15 +542,35 @@ static void emit_op_constants(xp *x, int i)
         return;
     }
     long rows = op->kernel_size / U;
-    if (L->type == CNN_LAYER_CONV)
-        snprintf(what, sizeof what, "kernel, int8 [out][kh][kw][in] = %dx%dx%dx%d, one scale "
-                                    "per output channel", U, L->kh, L->kw, L->in.c);
+    if (L->type == CNN_LAYER_CONV && int8_channels_inner(op)) {
+        int8_t *t = malloc((size_t)op->kernel_size);
+        if (!t) {
+            x->e->failed = 1;
+            return;
+        }
+        for (long r = 0; r < rows; r++)
+            for (int f = 0; f < U; f++)
+                t[r * U + f] = Q->kernel[f * rows + r];
+        snprintf(what, sizeof what, "kernel, int8 [kh][kw][in][out] = %dx%dx%dx%d, one scale "
+                                    "per output channel", L->kh, L->kw, L->in.c, U);
+        emit_ints(x, ln, "kernel", I8, t, op->kernel_size, 1, what);
+        free(t);
+    } else {
+        if (L->type == CNN_LAYER_CONV)
+            snprintf(what, sizeof what, "kernel, int8 [out][kh][kw][in] = %dx%dx%dx%d, one "
+                                        "scale per output channel", U, L->kh, L->kw, L->in.c);
+        else
+            snprintf(what, sizeof what, "kernel, int8 [out][in] = %dx%ld, one scale per output",
+                     U, rows);
+        emit_ints(x, ln, "kernel", I8, Q->kernel, op->kernel_size, 1, what);
+    }
+    if (L->type == CNN_LAYER_CONV && int8_channels_inner(op))
+        emit_ints(x, ln, "bias", I32, Q->bias, U, 1,
+                  "bias / (input scale * the channel's weight scale)");
     else
-        snprintf(what, sizeof what, "kernel, int8 [out][in] = %dx%ld, one scale per output", U,
-                 rows);
-    emit_ints(x, ln, "kernel", I8, Q->kernel, op->kernel_size, 1, what);
-    emit_ints(x, ln, "bias", I32, Q->bias, U, 1,
-              "bias / (input scale * the channel's weight scale)");
+        emit_ints(x, ln, "bias_u8", I32, Q->bias_u8, U, 1,
+                  "bias / (input scale * the channel's weight scale), less (input zero point + "
+                  "128) * the channel's sum of weights: the inputs are read as q + 128");
     if (is_last(x->dn, i))
         emit_floats(x, ln, "dequant", Q->dequant, U, "logit = acc * dequant: the softmax is float");
     else
@@ -659,12 +764,23 @@ static void emit_conv_float_blocked(xp *x, const cnn_deploy_op *op, const conv_g
     emit_close(e);
 }
 
+/* int8 with a max pool and nothing after the activation: requantization, clamp and the
+ * activation's table are all non-decreasing, so the max of the window's int32 accumulators
+ * gives the max of its values, requantized once instead of once per pixel. */
+static int int8_max_first(const xp *x, const cnn_deploy_op *op)
+{
+    const cnn_layer *L = op->L;
+    return x->int8 && op->pool && op->pool->pool == CNN_POOL_MAX && !op->bn &&
+           !(L->act == CNN_ACT_LEAKY_RELU && L->alpha < 0);
+}
+
 static void emit_conv(xp *x, int i)
 {
     cnn_emitter *e = x->e;
     const cnn_deploy_op *op = &x->dn->ops[i];
     const cnn_quant_op *Q = x->int8 ? &x->o->quant->op[i] : NULL;
     conv_geo g = geo_of(op);
+    int max_first = int8_max_first(x, op);
     const char *type = x->int8 ? "int8_t" : "float", *acc_type = x->int8 ? "int32_t" : "float";
     emit_open(e, "static void %s_%s(const %s *in, %s *out)", x->name, op->L->name, type, type);
     const cnn_layer *P = op->pool;
@@ -679,7 +795,8 @@ static void emit_conv(xp *x, int i)
         emit(e, "%s pooled[%d];", acc_type, g.F);
         emit(e, "for (int f = 0; f < %d; f++)", g.F);
         emit(e, "    pooled[f] = %s;", P->pool == CNN_POOL_AVG ? (x->int8 ? "0" : "0.0f")
-                                                             : (x->int8 ? "-128" : "-INFINITY"));
+                                   : max_first ? "-2147483647 - 1 /* the accumulators' max */"
+                                   : x->int8   ? "-128" : "-INFINITY");
         emit_for(e, "for (int wy = 0; wy < %d; wy++)", P->kh);
         emit_open(e, "for (int wx = 0; wx < %d; wx++)", P->kw);
         emit(e, "int oy = %s + wy, ox = %s + wx;", gen_times("py", P->sh), gen_times("px", P->sw));
@@ -689,21 +806,33 @@ static void emit_conv(xp *x, int i)
         emit(e, "%s *o = out + (oy * %d + ox) * %d;", type, g.OW, g.F);
     }
     if (!x->int8) {
-        emit_conv_pixel_float(x, op, &g);
+        emit_conv_pixel_channels(x, op, NULL, &g);
         emit_open(e, "for (int f = 0; f < %d; f++)", g.F);
         emit_float_value(x, op, "acc[f]");
     } else {
-        emit_open(e, "for (int f = 0; f < %d; f++)", g.F);
-        emit_conv_pixel_int8(x, op, Q, &g);
-        emit_int8_value(x, op, Q, "acc");
+        if (int8_channels_inner(op)) {
+            emit_conv_pixel_channels(x, op, Q, &g);
+            emit_open(e, "for (int f = 0; f < %d; f++)", g.F);
+            emit_int8_sink(x, op, "acc[f]", "f", max_first);
+            emit_close(e);
+        } else
+            emit_conv_window_int8(x, op, Q, &g, max_first);
     }
-    emit_value_sink(x, op, P != NULL);
-    emit_close(e);
+    if (!x->int8) {
+        emit_value_sink(x, op, P != NULL);
+        emit_close(e);
+    }
     if (P) {
         emit_close(e);
         emit_end_for(e, 1);
         emit(e, "%s *o = out + (py * %d + px) * %d;", type, P->out.w, g.F);
-        emit_pool_store(x, P, "o");
+        if (max_first) {
+            emit_open(e, "for (int f = 0; f < %d; f++)", g.F);
+            emit_int8_value(x, op, Q, "pooled[f]");
+            emit(e, "o[f] = (int8_t)q;");
+            emit_close(e);
+        } else
+            emit_pool_store(x, P, "o");
     }
     emit_close(e);
     emit_end_for(e, 1);
@@ -757,10 +886,10 @@ static void emit_dense(xp *x, int i)
     if (last)
         emit(e, "float logits[%d];", U);
     emit_open(e, "for (int f = 0; f < %d; f++)", U);
-    emit(e, "int32_t acc = %s_%s_bias[f];", n, ln);
+    emit(e, "int32_t acc = %s_%s_bias_u8[f];", n, ln);
     emit(e, "const int8_t *k = %s_%s_kernel + f * %d;", n, ln, I);
     emit(e, "for (int i = 0; i < %d; i++)", I);
-    emit(e, "    acc += (in[i]%s) * k[i];", minus(Q->in.zero));
+    emit(e, "    acc += (in[i] + 128) * k[i]; /* q + 128: the zero point is in bias_u8 */");
     if (last)
         emit(e, "logits[f] = (float)acc * %s_%s_dequant[f];", n, ln);
     else {
@@ -910,11 +1039,13 @@ static void emit_int8_helpers(xp *x)
     cnn_emitter *e = x->e;
     const char *n = x->name;
     emit_blank(e);
-    emit(e, "/* round(acc * mult * 2^-shift), halves away from zero, in 64-bit integers: |acc| <");
-    emit(e, " * 2^31 and mult < 2^31, so the product fits, and no negative number is shifted. */");
+    emit(e, "/* floor(acc * mult * 2^-shift + 1/2): |acc| < 2^31 and mult < 2^31, so the product");
+    emit(e, " * fits in 63 bits; offset by 2^63 it is never negative, and its shift is C99's");
+    emit(e, " * unsigned one, without a branch, the same on every compiler. */");
     emit_open(e, "static int32_t %s_requant(int32_t acc, int32_t mult, int shift)", n);
-    emit(e, "int64_t p = (int64_t)acc * mult, half = (int64_t)1 << (shift - 1);");
-    emit(e, "return (int32_t)(p >= 0 ? (p + half) >> shift : -((-p + half) >> shift));");
+    emit(e, "uint64_t p = (uint64_t)((int64_t)acc * mult) + ((uint64_t)1 << 63) +");
+    emit(e, "             ((uint64_t)1 << (shift - 1));");
+    emit(e, "return (int32_t)((int64_t)(p >> shift) - ((int64_t)1 << (63 - shift)));");
     emit_close(e);
     emit_blank(e);
     emit_open(e, "static int32_t %s_clamp(int32_t q, int32_t lo)", n);

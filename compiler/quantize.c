@@ -96,8 +96,12 @@ cnn_requant cnn_quant_multiplier(double real)
 
 int32_t cnn_quant_apply(int32_t acc, cnn_requant r)
 {
-    int64_t p = (int64_t)acc * r.mult, half = (int64_t)1 << (r.shift - 1);
-    return (int32_t)(p >= 0 ? (p + half) >> r.shift : -((-p + half) >> r.shift));
+    /* floor(p / 2^shift + 1/2) in plain arithmetic: what the device computes with shifts. */
+    int64_t p = (int64_t)acc * r.mult, d = (int64_t)1 << r.shift;
+    int64_t q = (p + d / 2) / d;
+    if ((p + d / 2) % d < 0) /* C's division truncates toward zero: floor for negatives */
+        q--;
+    return (int32_t)q;
 }
 
 static int8_t clamp8(double v)
@@ -200,11 +204,16 @@ int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r, 
             Q->bias = cnn_arena_alloc(a, sizeof(int32_t) * (size_t)U);
             Q->rq = cnn_arena_alloc(a, sizeof(cnn_requant) * (size_t)U);
             Q->dequant = cnn_arena_alloc(a, sizeof(float) * (size_t)U);
-            if (!Q->kernel || !Q->bias || !Q->rq || !Q->dequant)
+            Q->bias_u8 = cnn_arena_alloc(a, sizeof(int32_t) * (size_t)U);
+            if (!Q->kernel || !Q->bias || !Q->rq || !Q->dequant || !Q->bias_u8)
                 return -1;
             for (int f = 0; f < U; f++) {
                 double s = quantize_channel(op->kernel, rows, U, f, Q->kernel + (long)f * rows);
                 Q->bias[f] = op->bias ? clamp32(op->bias[f] / (Q->in.scale * s)) : 0;
+                int64_t sum = 0;
+                for (long r = 0; r < rows; r++)
+                    sum += Q->kernel[(long)f * rows + r];
+                Q->bias_u8[f] = clamp32((double)(Q->bias[f] - (int64_t)(Q->in.zero + 128) * sum));
                 Q->rq[f] = cnn_quant_multiplier(Q->in.scale * s / Q->pre.scale);
                 Q->dequant[f] = (float)(Q->in.scale * s);
             }

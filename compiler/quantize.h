@@ -32,6 +32,9 @@ typedef struct cnn_quant_op {
     /* conv: kernel [out][kh][kw][in]; dense: [out][in]; affine op: [c] */
     int8_t *kernel;
     int32_t *bias;
+    /* conv and dense: the bias for inputs read as unsigned bytes, q + 128, as the dot products
+     * read them: bias - (in.zero + 128) * (the channel's sum of weights), exactly. */
+    int32_t *bias_u8;
     cnn_requant *rq;      /* per output channel: acc to pre (table) or to act */
     float *dequant;       /* the last dense: logits = acc * dequant[j] */
     /* conv and dense with a batchnorm after the activation, as an affine op's are */
@@ -63,7 +66,8 @@ int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r,
 
 /* The requantization of a real multiplier (exposed for tests). */
 cnn_requant cnn_quant_multiplier(double real);
-/* round(acc * mult * 2^-shift), halves away from zero: the device's arithmetic, in C. */
+/* round(acc * mult * 2^-shift), halves up (floor of x + 1/2): the device's arithmetic,
+ * written with a division instead of its shifts. */
 int32_t cnn_quant_apply(int32_t acc, cnn_requant r);
 /* Scale and zero point covering [lo, hi] (widened to include 0). */
 cnn_qparams cnn_quant_params(double lo, double hi);

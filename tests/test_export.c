@@ -464,7 +464,7 @@ static void random_network(void **state)
 
 /* ---- the pieces, against hand computation ---- */
 
-static void requantization_rounds_half_away_from_zero(void **state)
+static void requantization_rounds_half_up(void **state)
 {
     (void)state;
     cnn_requant half = cnn_quant_multiplier(0.5);
@@ -472,7 +472,8 @@ static void requantization_rounds_half_away_from_zero(void **state)
     assert_int_equal(half.shift, 31);
     assert_int_equal(cnn_quant_apply(100, half), 50);
     assert_int_equal(cnn_quant_apply(3, half), 2);   /* 1.5 */
-    assert_int_equal(cnn_quant_apply(-3, half), -2); /* -1.5 */
+    assert_int_equal(cnn_quant_apply(-3, half), -1); /* -1.5 */
+    assert_int_equal(cnn_quant_apply(-5, half), -2); /* -2.5 */
     assert_int_equal(cnn_quant_apply(-2, half), -1);
     cnn_requant third = cnn_quant_multiplier(1.0 / 3.0);
     assert_int_equal(cnn_quant_apply(300, third), 100);
@@ -550,7 +551,7 @@ int main(void)
         tests[n].initial_state = random_paths[i];
         n++;
     }
-    tests[n++] = (struct CMUnitTest)cmocka_unit_test(requantization_rounds_half_away_from_zero);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(requantization_rounds_half_up);
     tests[n++] =
         (struct CMUnitTest)cmocka_unit_test(baseline_plan_is_the_sum_of_the_two_largest_neighbours);
     int failed = _cmocka_run_group_tests("export vs reference", tests, (size_t)n, NULL, cleanup);
