@@ -107,12 +107,14 @@ static void op_title(const cnn_deploy_op *op, char *buf, size_t cap)
     }
 }
 
-static void plan_lines(xp *x, FILE *f, const char *lead)
+/* The plan as text; -1 if a write failed (every one is checked). */
+static int plan_lines(xp *x, FILE *f, const char *lead)
 {
+    int bad = 0;
     const cnn_deploy *dn = x->dn;
     const char *elem = x->int8 ? "int8" : "float";
-    fprintf(f, "%s%-44s %-16s %12s %12s\n", lead, "operation", "output", "flash bytes",
-            "arena bytes");
+    bad |= fprintf(f, "%s%-44s %-16s %12s %12s\n", lead, "operation", "output",
+                   "flash bytes", "arena bytes") < 0;
     for (int i = 0; i < dn->n_ops; i++) {
         const cnn_deploy_op *op = &dn->ops[i];
         const cnn_deploy_tensor *t = &dn->tensors[op->out];
@@ -123,30 +125,31 @@ static void plan_lines(xp *x, FILE *f, const char *lead)
             snprintf(ram, sizeof ram, "(caller's)");
         else
             snprintf(ram, sizeof ram, "%" PRId64, t->elems * (x->int8 ? 1 : 4));
-        fprintf(f, "%s%-44s %-16s %12" PRId64 " %12s\n", lead, title, shape, x->s->op_const[i],
-                ram);
+        bad |= fprintf(f, "%s%-44s %-16s %12" PRId64 " %12s\n", lead, title, shape,
+                       x->s->op_const[i], ram) < 0;
     }
     if (x->o->class_names)
-        fprintf(f, "%s%-44s %-16s %12" PRId64 "\n", lead, "class names", "",
-                (int64_t)dn->ir->n_classes * names_width(x->o, dn->ir->n_classes));
+        bad |= fprintf(f, "%s%-44s %-16s %12" PRId64 "\n", lead, "class names", "",
+                       (int64_t)dn->ir->n_classes * names_width(x->o, dn->ir->n_classes)) < 0;
     char in_shape[48];
     cnn_shape_text(dn->ir->input, in_shape, sizeof in_shape);
-    fprintf(f, "%sinput %s (%s) is in the arena too; tensors alive at once never share bytes.\n",
-            lead, in_shape, elem);
-    fprintf(f, "%stotal: %" PRId64 " bytes of constants (flash, besides the code), %" PRId64
-               " bytes of arena (RAM: %s_WORKSPACE_BYTES)\n",
-            lead, x->s->const_bytes, x->s->arena_bytes, x->up);
+    bad |= fprintf(f, "%sinput %s (%s) is in the arena too; tensors alive at once never share "
+                      "bytes.\n", lead, in_shape, elem) < 0;
+    bad |= fprintf(f, "%stotal: %" PRId64 " bytes of constants (flash, besides the code), %" PRId64
+                      " bytes of arena (RAM: %s_WORKSPACE_BYTES)\n",
+                   lead, x->s->const_bytes, x->s->arena_bytes, x->up) < 0;
+    return bad ? -1 : 0;
 }
 
-void cnn_export_plan_print(FILE *out, const cnn_deploy *dn, const cnn_export_opts *o,
-                           const cnn_export_sizes *s)
+int cnn_export_plan_print(FILE *out, const cnn_deploy *dn, const cnn_export_opts *o,
+                          const cnn_export_sizes *s)
 {
     xp x;
     cnn_emitter e = {out, 0, 0};
     xp_init(&x, &e, dn, o, s);
-    fprintf(out, "%s: %s export, %d operations\n", dn->ir->name, x.int8 ? "int8" : "float",
-            dn->n_ops);
-    plan_lines(&x, out, "  ");
+    int bad = fprintf(out, "%s: %s export, %d operations\n", dn->ir->name,
+                      x.int8 ? "int8" : "float", dn->n_ops) < 0;
+    return plan_lines(&x, out, "  ") || bad ? -1 : 0;
 }
 
 /* " - 5" or " + 128": a zero point taken off, without "- -128". */
@@ -1149,8 +1152,8 @@ int cnn_export_c(FILE *out, const cnn_deploy *dn, const cnn_source *src,
     FILE *mem = open_memstream(&text, &len);
     if (!mem)
         return -1;
-    plan_lines(&x, mem, " * ");
-    if (fclose(mem) != 0) {
+    int bad = plan_lines(&x, mem, " * ");
+    if (fclose(mem) != 0 || bad) {
         free(text);
         return -1;
     }

@@ -32,8 +32,9 @@ int cnn_export_c(FILE *out, const cnn_deploy *dn, const cnn_source *src,
                  const cnn_export_opts *o, const cnn_export_sizes *s);
 int cnn_export_h(FILE *out, const cnn_deploy *dn, const cnn_export_opts *o,
                  const cnn_export_sizes *s);
-/* `cnnc export --plan`: per op, its flash and RAM bytes, and the totals. */
-void cnn_export_plan_print(FILE *out, const cnn_deploy *dn, const cnn_export_opts *o,
-                           const cnn_export_sizes *s);
+/* `cnnc export --plan`: per op, its flash and RAM bytes, and the totals; -1 if a write
+ * failed. */
+int cnn_export_plan_print(FILE *out, const cnn_deploy *dn, const cnn_export_opts *o,
+                          const cnn_export_sizes *s);
 
 #endif

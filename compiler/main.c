@@ -355,10 +355,9 @@ static int export_main(int argc, char **argv)
         fprintf(stderr, "cnnc: error: out of memory\n");
         goto done;
     }
-    if (plan) {
-        cnn_export_plan_print(stdout, &dn, &opts, &sizes);
-        if (fflush(stdout) != 0)
-            goto done;
+    if (plan && (cnn_export_plan_print(stdout, &dn, &opts, &sizes) || fflush(stdout) != 0)) {
+        fprintf(stderr, "cnnc: error: standard output: %s\n", strerror(errno));
+        goto done;
     }
     export_job job = {&dn, &src, &opts, &sizes, 0};
     if (out && write_output(out, export_generate, &job))

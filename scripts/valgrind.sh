@@ -49,6 +49,36 @@ if [ -r "$data/train-images-idx3-ubyte.gz" ]; then
   check "another network's checkpoint" run models/l1.net eval --data "$tmp" --load "$tmp/ck"
   check "dropout and batchnorm" run models/dropout.net train --data "$tmp" --limit 16
   check plot plot "$tmp/log" "$tmp/kf"
+  # The standalone export, float and int8 (calibrated on the 64 images), and the exports
+  # themselves run on a test image and on every byte value.
+  check export export tests/nets/mnist_tiny.net --weights "$tmp/ck" -o "$tmp/tiny.c" --plan
+  check "export int8" export tests/nets/mnist_tiny.net --weights "$tmp/ck" -o "$tmp/tiny8.c" \
+    --int8 --calibrate 64 --data "$tmp"
+  check "export of another network's checkpoint" export models/l1.net --weights "$tmp/ck" -o "$tmp/x.c"
+  cat >"$tmp/run_export.c" <<'EOF2'
+#include <stdio.h>
+int mnist_tiny_predict_u8(const unsigned char *pixels, float *probabilities);
+int mnist_tiny_predict_ws(void *workspace, const float *input, float *probabilities);
+int main(void)
+{
+    static unsigned char pixels[784];
+    static float x[784], p[10], ws[1 << 16];
+    int s = 0;
+    for (int v = 0; v < 256; v++) {
+        for (int i = 0; i < 784; i++)
+            pixels[i] = (unsigned char)(v + i), x[i] = pixels[i] / 255.0f;
+        s += mnist_tiny_predict_u8(pixels, p) + mnist_tiny_predict_ws(ws, x, p);
+    }
+    printf("%d\n", s);
+    return 0;
+}
+EOF2
+  for kind in tiny tiny8; do
+    cc -O1 -g "$tmp/run_export.c" "$tmp/$kind.c" -lm -o "$tmp/run_$kind"
+    prog=$tmp/run_$kind
+    check "the export $kind.c"
+  done
+  prog=$cnnc
   # A compiled trainer, built portable (valgrind knows no AVX-512, and libcnnrt then takes
   # OpenBLAS's path), with batchnorm's barriers and the pool's two threads.
   cc -O1 -g -I runtime generated/batchnorm.c "$(dirname "$cnnc")/runtime/libcnnrt.a" \

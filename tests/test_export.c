@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "deploy.h"
+#include "memplan.h"
 #include "quantize.h"
 #include "random_net.h"
 #include "reference.h"
@@ -514,6 +515,63 @@ static void baseline_plan_is_the_sum_of_the_two_largest_neighbours(void **state)
     test_net_free(&t);
 }
 
+/* The planner by hand: a chain where greedy placement is worse than the bound, and one where
+ * a small tensor fits in a gap. */
+static void plan_by_hand(void **state)
+{
+    (void)state;
+    /* A chain 10, 5, 9, 10 (no alignment): T0 and T3 share offset 0, T2 goes above T3 at
+     * 10, T1 above both at 19: 24 bytes, where the bound is 9 + 10 = 19. */
+    cnn_plan_tensor t[4] = {{10, 0, 1, 0}, {5, 1, 2, 0}, {9, 2, 3, 0}, {10, 3, 3, 0}};
+    assert_int_equal(cnn_plan_arena(t, 4, 1), 24);
+    assert_int_equal(t[0].offset, 0);
+    assert_int_equal(t[3].offset, 0);
+    assert_int_equal(t[2].offset, 10);
+    assert_int_equal(t[1].offset, 19);
+    assert_int_equal(cnn_plan_lower_bound(t, 4), 19);
+    /* Three tensors alive at once, then a fourth after the first dies: it reuses its bytes. */
+    cnn_plan_tensor u[4] = {{100, 0, 1, 0}, {50, 0, 2, 0}, {30, 1, 2, 0}, {60, 2, 3, 0}};
+    assert_int_equal(cnn_plan_arena(u, 4, 16), 208); /* u[2] ends at 206 */
+    assert_int_equal(u[0].offset, 0);   /* largest first */
+    assert_int_equal(u[3].offset, 0);   /* after u[0] is dead: the same bytes */
+    assert_int_equal(u[1].offset, 112); /* above u[0], aligned */
+    assert_int_equal(u[2].offset, 176); /* above u[1] and u[0], not over u[3] */
+    cnn_plan_tensor bad = {1, 2, 1, 0};
+    assert_int_equal(cnn_plan_arena(&bad, 1, 16), -1);
+}
+
+/* Random graphs of tensors: no two that are alive at once overlap, and the arena is no
+ * smaller than the bound. */
+static void plan_never_overlaps(void **state)
+{
+    (void)state;
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 17);
+    for (int trial = 0; trial < 2000; trial++) {
+        cnn_plan_tensor t[24];
+        int n = 1 + (int)cnn_rng_below(&rng, 24);
+        for (int i = 0; i < n; i++) {
+            int first = (int)cnn_rng_below(&rng, 20);
+            t[i] = (cnn_plan_tensor){(int64_t)cnn_rng_below(&rng, 5000), first,
+                                     first + (int)cnn_rng_below(&rng, 6), -1};
+        }
+        int64_t size = cnn_plan_arena(t, n, 16);
+        assert_true(size >= cnn_plan_lower_bound(t, n));
+        for (int i = 0; i < n; i++) {
+            assert_true(t[i].offset >= 0 && t[i].offset % 16 == 0);
+            assert_true(t[i].offset + t[i].bytes <= size);
+            for (int j = 0; j < i; j++) {
+                int live = t[i].first <= t[j].last && t[j].first <= t[i].last;
+                int bytes = t[i].offset < t[j].offset + t[j].bytes &&
+                            t[j].offset < t[i].offset + t[i].bytes;
+                if (live && bytes)
+                    fail_msg("trial %d: tensors %d and %d are alive together and overlap",
+                             trial, i, j);
+            }
+        }
+    }
+}
+
 static int cleanup(void **state)
 {
     (void)state;
@@ -533,7 +591,7 @@ int main(void)
     /* CNNC_EXPORT_RANDOM_NETS random networks (default 40) beside the tree's. */
     const char *count_env = getenv("CNNC_EXPORT_RANDOM_NETS");
     int n_random = count_env ? atoi(count_env) : 40;
-    int n = network_tests(tree_network, 2 + n_random, &tests, &paths);
+    int n = network_tests(tree_network, 4 + n_random, &tests, &paths);
     char **random_paths = calloc((size_t)n_random + 1, sizeof *random_paths);
     mkdir("random-nets", 0777);
     for (int i = 0; i < n_random; i++) {
@@ -552,6 +610,8 @@ int main(void)
         n++;
     }
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(requantization_rounds_half_up);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(plan_by_hand);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(plan_never_overlaps);
     tests[n++] =
         (struct CMUnitTest)cmocka_unit_test(baseline_plan_is_the_sum_of_the_two_largest_neighbours);
     int failed = _cmocka_run_group_tests("export vs reference", tests, (size_t)n, NULL, cleanup);

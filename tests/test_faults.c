@@ -6,15 +6,34 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "reference.h"
 #include "support.h"
 
 static char tmpdir[] = "/tmp/cnnc-faults-XXXXXX";
+
+/* The command of a run: PROG [export] NET -o OUT [the export's flags]. */
+static const char *const *export_flags;
+
+static void command(char **argv, const char *prog, const char *net, const char *out)
+{
+    int n = 0;
+    argv[n++] = (char *)prog;
+    if (export_flags)
+        argv[n++] = "export";
+    argv[n++] = (char *)net;
+    argv[n++] = "-o";
+    argv[n++] = (char *)out;
+    for (int i = 0; export_flags && export_flags[i]; i++)
+        argv[n++] = (char *)export_flags[i];
+    argv[n] = NULL;
+}
 
 /* How many counted calls a clean run of `cnnc_faults net -o out` makes. */
 static long count_calls(const char *net, const char *out)
 {
     setenv("CNNC_FAIL_COUNT", "1", 1);
-    char *argv[] = {CNNC_FAULTS_PATH, (char *)net, "-o", (char *)out, NULL};
+    char *argv[16];
+    command(argv, CNNC_FAULTS_PATH, net, out);
     run_result r = run_program(argv);
     unsetenv("CNNC_FAIL_COUNT");
     assert_int_equal(r.status, 0);
@@ -32,7 +51,8 @@ static int inject(const char *net, long step)
     char want_path[256], out[256], prev[] = "previous contents\n";
     snprintf(want_path, sizeof want_path, "%s/want.c", tmpdir);
     snprintf(out, sizeof out, "%s/out.c", tmpdir);
-    char *plain[] = {CNNC_PATH, (char *)net, "-o", want_path, NULL};
+    char *plain[16];
+    command(plain, CNNC_PATH, net, want_path);
     run_result r = run_program(plain);
     assert_int_equal(r.status, 0);
     run_result_free(&r);
@@ -56,7 +76,8 @@ static int inject(const char *net, long step)
         char at[32];
         snprintf(at, sizeof at, "%ld", n);
         setenv("CNNC_FAIL_AT", at, 1);
-        char *argv[] = {CNNC_FAULTS_PATH, (char *)net, "-o", out, NULL};
+        char *argv[16];
+        command(argv, CNNC_FAULTS_PATH, net, out);
         r = run_program(argv);
         unsetenv("CNNC_FAIL_AT");
         size_t len;
@@ -103,6 +124,44 @@ static void calls_of_the_baseline(void **state)
     assert_true(failures > 0);
 }
 
+/* cnnc export of a small network, float and int8 (its calibration included): every call in
+ * turn for the float one, one in every 3 for the int8 one. */
+static void calls_of_an_export(void **state)
+{
+    (void)state;
+    test_net t;
+    assert_int_equal(test_net_from_file(&t, SOURCE_DIR "/tests/nets/dense_only.net"), 0);
+    cnn_model *m = cnn_reference_new(&t.ir, 1);
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 1);
+    cnn_init_tensors(m, &rng);
+    char ckpt[256], images[256], err[600];
+    snprintf(ckpt, sizeof ckpt, "%s/dense.ckpt", tmpdir);
+    snprintf(images, sizeof images, "%s/images", tmpdir);
+    assert_int_equal(cnn_checkpoint_save(ckpt, m, NULL, err, sizeof err), 0);
+    FILE *f = fopen(images, "wb");
+    assert_non_null(f);
+    int h = t.ir.input.h, w = t.ir.input.w, c = t.ir.input.c;
+    unsigned char head[20] = {0, 0, 8, 4, 0, 0, 0, 20, 0, 0, 0, (unsigned char)h, 0, 0, 0,
+                              (unsigned char)w, 0, 0, 0, (unsigned char)c};
+    fwrite(head, 1, sizeof head, f);
+    for (int i = 0; i < 20 * h * w * c; i++)
+        fputc((int)cnn_rng_below(&rng, 256), f);
+    assert_int_equal(fclose(f), 0);
+    const char *float_flags[] = {"--weights", ckpt, NULL};
+    export_flags = float_flags;
+    int failures = inject(SOURCE_DIR "/tests/nets/dense_only.net", 1);
+    const char *int8_flags[] = {"--weights", ckpt, "--int8", "--calibrate", "20",
+                                "--train-images", images, NULL};
+    export_flags = int8_flags;
+    failures += inject(SOURCE_DIR "/tests/nets/dense_only.net", 3);
+    export_flags = NULL;
+    print_message("export: %d failed calls reported\n", failures);
+    assert_true(failures > 0);
+    cnn_model_destroy(m);
+    test_net_free(&t);
+}
+
 static int cleanup(void **state)
 {
     (void)state;
@@ -116,6 +175,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_call_of_a_small_network),
         cmocka_unit_test(calls_of_the_baseline),
+        cmocka_unit_test(calls_of_an_export),
     };
     return cmocka_run_group_tests_name("fault injection", tests, NULL, cleanup);
 }
