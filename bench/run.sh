@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 name=$(basename "$net" .net)
 cmake -S . -B "$build" -DCNNC_BENCH_NET="$PWD/$net" >/dev/null
 cmake --build "$build" -j "$(nproc)" --target cnnc "$name" bench_32 bench_256 bench_1 \
-  bench_reference sgemm_peak peak_rss >/dev/null
+  bench_reference sgemm_peak peak_rss bench_export_float bench_export_int8 >/dev/null
 b=$build/bench
 val() { sed -n "s/^$1 //p"; } # val KEY < key-value lines
 
@@ -42,6 +42,23 @@ for t in 1 2; do
     echo "pytorch $t $ptr $pinf $plat $g" >>"$rows"
   fi
 done
+
+# The standalone export (cnnc export) at batch 1 on one thread, beside the compiled network's
+# batch-1 latency measured again here; its flash and RAM on a Cortex-M4 where the cross
+# compiler is installed.
+lat1=$("$b/bench_1" latency 1 | val microseconds_per_image)
+elat=$("$b/bench_export_float" | val microseconds_per_image)
+qlat=$("$b/bench_export_int8" | val microseconds_per_image)
+m4size() { # m4size FILE.c: "text bss" of its Cortex-M4 object
+  arm-none-eabi-gcc -std=c99 -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard -Os \
+    -c "$1" -o "$1.m4.o" && arm-none-eabi-size "$1.m4.o" | awk 'NR == 2 { print $1, $3 }'
+}
+fsize="- -"
+qsize="- -"
+if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
+  fsize=$(m4size "$b/bench_export_float.c")
+  qsize=$(m4size "$b/bench_export_int8.c")
+fi
 
 # Peak memory of a training run (real data in memory, 300 steps), and the time to compile.
 mem=$("$b/peak_rss" "$build/$name" train --epochs 1 --limit 12000 --threads 2 | val peak_rss_mb)
@@ -78,5 +95,18 @@ out=bench/results/$(date -u +%Y-%m-%d)-$(grep -m1 'model name' /proc/cpuinfo | c
   echo
   echo "Peak resident memory of a training run with the dataset in memory: cnnc ${mem} MB$( [ -n "$pmem" ] && echo ", PyTorch ${pmem} MB")."
   awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "Time to compile: cnnc %.3f s, then `cc -O3` %.2f s.\n", b - a, c - b }'
+  echo
+  echo "### Standalone export (cnnc export), batch 1, one thread"
+  echo
+  echo "Built as the trainers are (Release$( [ -n "$(grep -s 'CNNC_NATIVE:BOOL=ON' "$build/CMakeCache.txt")" ] && echo ', -march=native')); flash and RAM from \`arm-none-eabi-size\` of the file built with \`arm-none-eabi-gcc -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard -Os\` (text: constants and code; bss: the workspace). The weights are the network's initial ones and the int8 export is calibrated on random images: the speed does not depend on the values."
+  echo
+  echo "| build | latency (µs) | × compiled network | Cortex-M4 flash (bytes) | Cortex-M4 RAM (bytes) |"
+  echo "|---|---|---|---|---|"
+  awk -v l="$lat1" -v f="$elat" -v q="$qlat" -v fs="$fsize" -v qs="$qsize" 'BEGIN {
+    split(fs, a, " "); split(qs, b, " ")
+    printf "| compiled network (cnnc, batch 1) | %.1f | 1.00 | - | - |\n", l
+    printf "| export, float | %.1f | %.2f | %s | %s |\n", f, f / l, a[1], a[2]
+    printf "| export, int8 | %.1f | %.2f | %s | %s |\n", q, q / l, b[1], b[2]
+  }'
 } | tee "$out"
 echo "saved $out" >&2
