@@ -515,6 +515,93 @@ static void baseline_plan_is_the_sum_of_the_two_largest_neighbours(void **state)
     test_net_free(&t);
 }
 
+/* cnnc export's errors: a clear message, the right status, and no output file. */
+static void refuse(char **argv, int status, const char *message, const char *out)
+{
+    run_result r = run_program(argv);
+    if (r.status != status || !strstr(r.err, message))
+        fail_msg("cnnc export: status %d, stderr '%s'; expected %d and '%s'", r.status, r.err,
+                 status, message);
+    run_result_free(&r);
+    if (out && access(out, F_OK) == 0)
+        fail_msg("cnnc export left %s after an error", out);
+}
+
+static void export_errors_and_class_names(void **state)
+{
+    (void)state;
+    char ckpt[512], other[512], out[512], names[512], bad_names[512], so[512];
+    snprintf(ckpt, sizeof ckpt, "%s/errs.ckpt", tmpdir);
+    snprintf(other, sizeof other, "%s/errs-other.ckpt", tmpdir);
+    snprintf(out, sizeof out, "%s/errs.c", tmpdir);
+    snprintf(names, sizeof names, "%s/names.txt", tmpdir);
+    snprintf(bad_names, sizeof bad_names, "%s/bad-names.txt", tmpdir);
+    snprintf(so, sizeof so, "%s/errs.so", tmpdir);
+    const char *net = SOURCE_DIR "/tests/nets/dense_only.net";
+    test_net t, u;
+    assert_int_equal(test_net_from_file(&t, net), 0);
+    assert_int_equal(test_net_from_file(&u, SOURCE_DIR "/tests/nets/leaky_dense.net"), 0);
+    cnn_model *m = cnn_reference_new(&t.ir, 1), *mu = cnn_reference_new(&u.ir, 1);
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 2);
+    cnn_init_tensors(m, &rng);
+    cnn_init_tensors(mu, &rng);
+    char err[600];
+    assert_int_equal(cnn_checkpoint_save(ckpt, m, NULL, err, sizeof err), 0);
+    assert_int_equal(cnn_checkpoint_save(other, mu, NULL, err, sizeof err), 0);
+    FILE *f = fopen(names, "w");
+    assert_non_null(f);
+    fputs("cat\nquote \" and back\\slash\n\ndog\n", f); /* a blank line is skipped */
+    assert_int_equal(fclose(f), 0);
+    f = fopen(bad_names, "w");
+    assert_non_null(f);
+    fputs("one\ntwo\n", f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(t.ir.n_classes, 3);
+
+    char *no_weights[] = {CNNC_PATH, "export", (char *)net, "-o", out, NULL};
+    refuse(no_weights, 2, "no weights (--weights W.ckpt)", out);
+    char *wrong_net[] = {CNNC_PATH, "export", (char *)net, "--weights", other, "-o", out, NULL};
+    refuse(wrong_net, 1, other, out);
+    char *missing[] = {CNNC_PATH, "export", (char *)net, "--weights", "/nonexistent.ckpt", "-o",
+                       out, NULL};
+    refuse(missing, 1, "/nonexistent.ckpt", out);
+    char *few_names[] = {CNNC_PATH, "export", (char *)net, "--weights", ckpt, "--classes",
+                         bad_names, "-o", out, NULL};
+    refuse(few_names, 1, "names 2 classes, the network has 3", out);
+    char *calib[] = {CNNC_PATH, "export", (char *)net, "--weights", ckpt, "--calibrate", "10",
+                     "-o", out, NULL};
+    refuse(calib, 2, "are for --int8", out);
+    char *no_data[] = {CNNC_PATH, "export", (char *)net, "--weights", ckpt, "--int8",
+                       "--train-images", "/nonexistent-images", "-o", out, NULL};
+    refuse(no_data, 1, "/nonexistent-images", out);
+    char *bad_n[] = {CNNC_PATH, "export", (char *)net, "--weights", ckpt, "--int8",
+                     "--calibrate", "many", "-o", out, NULL};
+    refuse(bad_n, 2, "--calibrate needs a number of images", out);
+
+    /* The class names, escaped, in the file. */
+    char *ok[] = {CNNC_PATH, "export", (char *)net, "--weights", ckpt, "--classes", names, "-o",
+                  out, NULL};
+    run_ok(ok, "cnnc export --classes");
+    char *cc[] = {TEST_CC, "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-fPIC",
+                  "-shared", out, "-o", so, "-lm", NULL};
+    run_ok(cc, TEST_CC);
+    void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(h);
+    /* char [3][width]: width is the longest name and its NUL. */
+    const char *quoted = "quote \" and back\\slash", *cls = dlsym(h, "dense_only_class_names");
+    size_t width = strlen(quoted) + 1;
+    assert_non_null(cls);
+    assert_string_equal(cls, "cat");
+    assert_string_equal(cls + width, quoted);
+    assert_string_equal(cls + 2 * width, "dog");
+    dlclose(h);
+    cnn_model_destroy(m);
+    cnn_model_destroy(mu);
+    test_net_free(&t);
+    test_net_free(&u);
+}
+
 /* The planner by hand: a chain where greedy placement is worse than the bound, and one where
  * a small tensor fits in a gap. */
 static void plan_by_hand(void **state)
@@ -591,7 +678,7 @@ int main(void)
     /* CNNC_EXPORT_RANDOM_NETS random networks (default 40) beside the tree's. */
     const char *count_env = getenv("CNNC_EXPORT_RANDOM_NETS");
     int n_random = count_env ? atoi(count_env) : 40;
-    int n = network_tests(tree_network, 4 + n_random, &tests, &paths);
+    int n = network_tests(tree_network, 5 + n_random, &tests, &paths);
     char **random_paths = calloc((size_t)n_random + 1, sizeof *random_paths);
     mkdir("random-nets", 0777);
     for (int i = 0; i < n_random; i++) {
@@ -611,6 +698,7 @@ int main(void)
     }
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(requantization_rounds_half_up);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(plan_by_hand);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(export_errors_and_class_names);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(plan_never_overlaps);
     tests[n++] =
         (struct CMUnitTest)cmocka_unit_test(baseline_plan_is_the_sum_of_the_two_largest_neighbours);
