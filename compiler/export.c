@@ -442,9 +442,11 @@ static void emit_conv_window_int8(xp *x, const cnn_deploy_op *op, const cnn_quan
             char acc[8], ch[16];
             snprintf(acc, sizeof acc, "a%d", j);
             snprintf(ch, sizeof ch, j ? "f + %d" : "f", j);
-            emit_block(e);
+            if (!max_first) /* each channel's q in its own block */
+                emit_block(e);
             emit_int8_sink(x, op, acc, ch, max_first);
-            emit_close(e);
+            if (!max_first)
+                emit_close(e);
         }
         emit_close(e);
     }
