@@ -12,31 +12,13 @@
 #include <cblas.h>
 
 #include "cnnrt.h"
+#include "timing.h"
 #ifdef BENCH_REFERENCE
 #include "ir.h"
 #include "reference.h"
 #endif
 
 #define REPS 5
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, by_value);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 #ifndef BENCH_REFERENCE
 cnn_model *BENCH_MODEL(void);

@@ -7,20 +7,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "timing.h"
+
 int BENCH_PREDICT_U8(const unsigned char *pixels, float *probabilities);
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(void)
 {
@@ -40,7 +29,6 @@ int main(void)
         } while ((t1 = now()) - t0 < 1.0);
         t[r] = (t1 - t0) / n;
     }
-    qsort(t, 5, sizeof *t, by_value);
-    printf("microseconds_per_image %.1f\n", t[2] * 1e6);
+    printf("microseconds_per_image %.1f\n", median(t, 5) * 1e6);
     return sink < 0;
 }

@@ -108,6 +108,23 @@ static int front_flag(int argc, char **argv, int *i, cnn_front_opts *opts)
     return 1;
 }
 
+/* A word that is not a flag: the input file, or an error if there is one already or it looks
+ * like a flag. Returns 0, or the exit status 2 after the message. */
+static int take_input(const char *a, const char **in)
+{
+    if (a[0] == '-' && a[1]) {
+        fprintf(stderr, "cnnc: error: unknown option '%s'\n", a);
+        usage(stderr);
+        return 2;
+    }
+    if (*in) {
+        fprintf(stderr, "cnnc: error: more than one input file: '%s' and '%s'\n", *in, a);
+        return 2;
+    }
+    *in = a;
+    return 0;
+}
+
 typedef struct gen_job {
     const cnn_ir *ir;
     const cnn_source *src;
@@ -164,16 +181,8 @@ static int compile(int argc, char **argv)
                 return 2;
             }
             *(a[1] == 'o' ? &out : &header) = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "cnnc: error: unknown option '%s'\n", a);
-            usage(stderr);
+        } else if (take_input(a, &in))
             return 2;
-        } else if (!in)
-            in = a;
-        else {
-            fprintf(stderr, "cnnc: error: more than one input file: '%s' and '%s'\n", in, a);
-            return 2;
-        }
     }
     if (!in || !out) {
         fprintf(stderr, "cnnc: error: %s\n", !in ? "no input file" : "no output file (-o OUT.c)");
@@ -290,16 +299,8 @@ static int export_main(int argc, char **argv)
                 int8 = 1;
             else if (strcmp(a, "--plan") == 0)
                 plan = 1;
-            else if (a[0] == '-' && a[1]) {
-                fprintf(stderr, "cnnc: error: unknown option '%s'\n", a);
-                usage(stderr);
+            else if (take_input(a, &in))
                 return 2;
-            } else if (!in)
-                in = a;
-            else {
-                fprintf(stderr, "cnnc: error: more than one input file: '%s' and '%s'\n", in, a);
-                return 2;
-            }
         }
     }
     const char *missing = !in ? "no input file" : !weights ? "no weights (--weights W.ckpt)"

@@ -114,19 +114,6 @@ static int32_t clamp32(double v)
     return (int32_t)(v < -2147483647.0 ? -2147483647.0 : v > 2147483647.0 ? 2147483647.0 : llround(v));
 }
 
-static double act_real(cnn_act a, double x, double alpha)
-{
-    switch (a) {
-    case CNN_ACT_RELU: return x > 0 ? x : 0;
-    case CNN_ACT_LEAKY_RELU: return x > 0 ? x : alpha * x;
-    case CNN_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    case CNN_ACT_TANH: return tanh(x);
-    case CNN_ACT_LINEAR:
-    case CNN_ACT_SOFTMAX: break;
-    }
-    return x;
-}
-
 /* Per-channel symmetric int8 weights: channel f of U, rows elements each at stride U in the
  * Keras layout, written to out[f][rows]; returns the channel's scale. */
 static double quantize_channel(const float *w, long rows, int U, int f, int8_t *out)
@@ -219,7 +206,7 @@ int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r, 
             }
             if (Q->table)
                 for (int v = -128; v < 128; v++)
-                    Q->lut[v + 128] = clamp8(act_real(L->act, Q->pre.scale * (v - Q->pre.zero),
+                    Q->lut[v + 128] = clamp8(cnn_reference_activation(L->act, Q->pre.scale * (v - Q->pre.zero),
                                                       L->alpha) / Q->act.scale + Q->act.zero);
             Q->out = Q->act;
             if (op->bn) {

@@ -32,7 +32,7 @@ typedef struct ref_model {
 
 /* ---- activations ---- */
 
-static double act_forward(cnn_act a, double x, double alpha)
+double cnn_reference_activation(cnn_act a, double x, double alpha)
 {
     switch (a) {
     case CNN_ACT_RELU: return x > 0 ? x : 0;
@@ -67,7 +67,7 @@ static void activate(const ref_layer *rl, int n)
     size_t total = (size_t)n * rl->out_size;
     if (L->act != CNN_ACT_SOFTMAX) {
         for (size_t i = 0; i < total; i++)
-            rl->out[i] = act_forward(L->act, rl->pre[i], L->alpha);
+            rl->out[i] = cnn_reference_activation(L->act, rl->pre[i], L->alpha);
         return;
     }
     for (int b = 0; b < n; b++) {

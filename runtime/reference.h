@@ -9,6 +9,9 @@
  * allocated but not initialized (cnn_init_tensors does that). NULL when out of memory. */
 cnn_model *cnn_reference_new(const cnn_ir *ir, int max_batch);
 
+/* act(x) in double, as the reference computes it (softmax, row-wise, is not one: x itself). */
+double cnn_reference_activation(cnn_act a, double x, double alpha);
+
 /* After a forward pass of n images: layer `layer`'s output [n][out] (pre = 0), or for conv and
  * dense its values before the activation (pre = 1; NULL for other kinds). For calibrating the
  * int8 export from what the network computes. */

@@ -222,3 +222,21 @@ void perturb_trainable(cnn_model *m, cnn_rng *rng, float scale)
             for (size_t j = 0; j < m->tensors[i].size; j++)
                 m->tensors[i].value[j] += scale * (cnn_rng_uniform(rng) - 0.5f);
 }
+
+int write_idx_images(const char *path, int n, int h, int w, int c, const uint8_t *bytes,
+                     cnn_rng *rng)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    unsigned char head[20] = {0, 0, 8, 4};
+    uint32_t dims[4] = {(uint32_t)n, (uint32_t)h, (uint32_t)w, (uint32_t)c};
+    for (int d = 0; d < 4; d++)
+        for (int b = 0; b < 4; b++)
+            head[4 + 4 * d + b] = (unsigned char)(dims[d] >> (24 - 8 * b));
+    int bad = fwrite(head, 1, sizeof head, f) != sizeof head;
+    size_t size = (size_t)n * (size_t)h * (size_t)w * (size_t)c;
+    for (size_t i = 0; i < size && !bad; i++)
+        bad = fputc(bytes ? bytes[i] : (int)cnn_rng_below(rng, 256), f) == EOF;
+    return fclose(f) != 0 || bad ? -1 : 0;
+}

@@ -55,6 +55,11 @@ int network_tests(void (*fn)(void **), int extra, struct CMUnitTest **tests, cha
  * then checked only at an initializer's constant (zero biases, unit gammas). */
 void perturb_trainable(cnn_model *m, cnn_rng *rng, float scale);
 
+/* An idx4 file of n images h x w x c: the bytes given, or (bytes NULL) random ones from rng.
+ * 0 on success. */
+int write_idx_images(const char *path, int n, int h, int w, int c, const uint8_t *bytes,
+                     cnn_rng *rng);
+
 /* Removes a test's temporary directory and everything in it; 0 on success. */
 int remove_tree(const char *dir);
 

@@ -170,30 +170,6 @@ static void export_build(const char *net, const char *name, const char *tag, cha
     assert_true(x->predict && x->predict_u8 && x->predict_ws && x->predict_u8_ws);
 }
 
-/* An idx4 (or idx3 for one channel) file of n random images. */
-static void write_images(const char *path, int n, cnn_shape s, cnn_rng *rng, uint8_t *keep)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    int c3 = s.c == 1;
-    unsigned char head[4] = {0, 0, 8, (unsigned char)(c3 ? 3 : 4)};
-    fwrite(head, 1, 4, f);
-    uint32_t dims[4] = {(uint32_t)n, (uint32_t)s.h, (uint32_t)s.w, (uint32_t)s.c};
-    for (int i = 0; i < (c3 ? 3 : 4); i++) {
-        unsigned char be[4] = {(unsigned char)(dims[i] >> 24), (unsigned char)(dims[i] >> 16),
-                               (unsigned char)(dims[i] >> 8), (unsigned char)dims[i]};
-        fwrite(be, 1, 4, f);
-    }
-    size_t size = (size_t)n * (size_t)cnn_shape_size(s);
-    for (size_t i = 0; i < size; i++) {
-        uint8_t b = (uint8_t)cnn_rng_below(rng, 256);
-        if (keep)
-            keep[i] = b;
-        fputc(b, f);
-    }
-    assert_int_equal(fclose(f), 0);
-}
-
 /* ---- the int8 arithmetic of docs/deploy.md, as plain loops over the deploy network ---- */
 
 static int32_t clamp_q(int64_t q, int lo)
@@ -405,7 +381,8 @@ static void check_network(const char *path, int all_compilers)
 
     /* int8: calibrated on random images; the same arithmetic as the loops above. */
     cnn_rng_seed(&rng, 9);
-    write_images(images, CALIBRATION, t.ir.input, &rng, NULL);
+    assert_int_equal(write_idx_images(images, CALIBRATION, t.ir.input.h, t.ir.input.w,
+                                      t.ir.input.c, NULL, &rng), 0);
     char n_cal[16];
     snprintf(n_cal, sizeof n_cal, "%d", CALIBRATION);
     char *flags[] = {"--int8", "--calibrate", n_cal, "--train-images", images, NULL};

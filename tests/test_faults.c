@@ -139,15 +139,8 @@ static void calls_of_an_export(void **state)
     snprintf(ckpt, sizeof ckpt, "%s/dense.ckpt", tmpdir);
     snprintf(images, sizeof images, "%s/images", tmpdir);
     assert_int_equal(cnn_checkpoint_save(ckpt, m, NULL, err, sizeof err), 0);
-    FILE *f = fopen(images, "wb");
-    assert_non_null(f);
-    int h = t.ir.input.h, w = t.ir.input.w, c = t.ir.input.c;
-    unsigned char head[20] = {0, 0, 8, 4, 0, 0, 0, 20, 0, 0, 0, (unsigned char)h, 0, 0, 0,
-                              (unsigned char)w, 0, 0, 0, (unsigned char)c};
-    fwrite(head, 1, sizeof head, f);
-    for (int i = 0; i < 20 * h * w * c; i++)
-        fputc((int)cnn_rng_below(&rng, 256), f);
-    assert_int_equal(fclose(f), 0);
+    assert_int_equal(write_idx_images(images, 20, t.ir.input.h, t.ir.input.w, t.ir.input.c,
+                                      NULL, &rng), 0);
     const char *float_flags[] = {"--weights", ckpt, NULL};
     export_flags = float_flags;
     int failures = inject(SOURCE_DIR "/tests/nets/dense_only.net", 1);

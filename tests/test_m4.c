@@ -238,12 +238,7 @@ static void int8_export_on_cortex_m4(void **state)
         /* No Fashion-MNIST: calibrate on the random test images. */
         static char path[720];
         snprintf(path, sizeof path, "%s/calibration", tmpdir);
-        FILE *f = fopen(path, "wb");
-        assert_non_null(f);
-        unsigned char head[16] = {0, 0, 8, 3, 0, 0, 0, IMAGES, 0, 0, 0, 28, 0, 0, 0, 28};
-        fwrite(head, 1, 16, f);
-        fwrite(images, 1, sizeof images, f);
-        assert_int_equal(fclose(f), 0);
+        assert_int_equal(write_idx_images(path, IMAGES, 28, 28, 1, &images[0][0], NULL), 0);
         static char n_img[8];
         snprintf(n_img, sizeof n_img, "%d", IMAGES);
         static char *random_flags[] = {"--int8", "--calibrate", n_img, "--train-images", path, NULL};
