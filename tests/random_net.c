@@ -1,8 +1,11 @@
 /* Random valid .net files: a grammar walked with a seeded generator, shapes tracked so that
  * every network is valid. cnnc refusing one is a finding as much as a disagreement is. */
 #include "random_net.h"
+#include "support.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -139,4 +142,24 @@ void random_net(cnn_rng *r, char *buf, size_t cap)
     weight_options(&o, r);
     static const char *const optimizers[] = {"sgd momentum=0.9", "rmsprop", "adam", "adamw"};
     put(&o, "\ntrain { optimizer %s; seed %d }\n", optimizers[below(r, 4)], below(r, 1000));
+}
+
+char **random_net_files(const char *prefix, unsigned long seed, int n)
+{
+    char **paths = calloc((size_t)n + 1, sizeof *paths);
+    mkdir("random-nets", 0777);
+    for (int i = 0; paths && i < n; i++) {
+        char path[512], text[4096];
+        snprintf(path, sizeof path, "random-nets/%s_%lu_%d.net", prefix, seed, i);
+        cnn_rng rng;
+        cnn_rng_seed(&rng, (uint64_t)seed * 1000003u + (uint64_t)i);
+        random_net(&rng, text, sizeof text);
+        FILE *f = fopen(path, "w");
+        int bad = !f || fputs(text, f) < 0;
+        if ((f && fclose(f)) || bad || !(paths[i] = strdup(path))) {
+            free_names(paths);
+            return NULL;
+        }
+    }
+    return paths;
 }

@@ -356,18 +356,10 @@ int main(void)
     int n_random = count_env ? atoi(count_env) : 200;
     unsigned long seed = seed_env ? strtoul(seed_env, NULL, 10) : 1;
     int n = network_tests(agree, 1 + n_random, &tests, &paths);
-    char **random_paths = calloc((size_t)n_random + 1, sizeof *random_paths);
+    char **random_paths = random_net_files("random", seed, n_random);
+    if (!random_paths)
+        return 1;
     for (int i = 0; i < n_random; i++) {
-        char path[512], text[4096];
-        mkdir("random-nets", 0777);
-        snprintf(path, sizeof path, "random-nets/random_%lu_%d.net", seed, i);
-        cnn_rng rng;
-        cnn_rng_seed(&rng, (uint64_t)seed * 1000003u + (uint64_t)i);
-        random_net(&rng, text, sizeof text);
-        FILE *f = fopen(path, "w");
-        if (!f || fputs(text, f) < 0 || fclose(f))
-            return 1;
-        random_paths[i] = strdup(path);
         tests[n].name = strrchr(random_paths[i], '/') + 1;
         tests[n].test_func = agree;
         tests[n].initial_state = random_paths[i];

@@ -656,18 +656,10 @@ int main(void)
     const char *count_env = getenv("CNNC_EXPORT_RANDOM_NETS");
     int n_random = count_env ? atoi(count_env) : 40;
     int n = network_tests(tree_network, 5 + n_random, &tests, &paths);
-    char **random_paths = calloc((size_t)n_random + 1, sizeof *random_paths);
-    mkdir("random-nets", 0777);
+    char **random_paths = random_net_files("export", 7, n_random);
+    if (!random_paths)
+        return 1;
     for (int i = 0; i < n_random; i++) {
-        char path[512], text[4096];
-        snprintf(path, sizeof path, "random-nets/export_%d.net", i);
-        cnn_rng rng;
-        cnn_rng_seed(&rng, 7000003u + (uint64_t)i);
-        random_net(&rng, text, sizeof text);
-        FILE *f = fopen(path, "w");
-        if (!f || fputs(text, f) < 0 || fclose(f))
-            return 1;
-        random_paths[i] = strdup(path);
         tests[n].name = strrchr(random_paths[i], '/') + 1;
         tests[n].test_func = random_network;
         tests[n].initial_state = random_paths[i];
