@@ -1183,7 +1183,12 @@ int cnn_export_c(FILE *out, const cnn_deploy *dn, const cnn_source *src,
         }
         emit_close_semi(&e);
     }
-    if (x.int8)
+    /* The requantization helpers, where an op requantizes (every kind but a pool and the last
+     * dense, whose logits are float): an unused static function is a warning. */
+    int requantizes = 0;
+    for (int i = 0; i < dn->n_ops; i++)
+        requantizes |= dn->ops[i].kind != CNN_OP_POOL && !is_last(dn, i);
+    if (x.int8 && requantizes)
         emit_int8_helpers(&x);
     for (int i = 0; i < dn->n_ops; i++) {
         emit_op_comment(&x, i);

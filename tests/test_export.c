@@ -652,11 +652,14 @@ int main(void)
         return 1;
     struct CMUnitTest *tests;
     char **paths;
-    /* CNNC_EXPORT_RANDOM_NETS random networks (default 40) beside the tree's. */
+    /* CNNC_EXPORT_RANDOM_NETS random networks (default 40) of CNNC_EXPORT_RANDOM_SEED (7)
+     * beside the tree's. */
     const char *count_env = getenv("CNNC_EXPORT_RANDOM_NETS");
+    const char *seed_env = getenv("CNNC_EXPORT_RANDOM_SEED");
     int n_random = count_env ? atoi(count_env) : 40;
+    unsigned long seed = seed_env ? strtoul(seed_env, NULL, 10) : 7;
     int n = network_tests(tree_network, 5 + n_random, &tests, &paths);
-    char **random_paths = random_net_files("export", 7, n_random);
+    char **random_paths = random_net_files("export", seed, n_random);
     if (!random_paths)
         return 1;
     for (int i = 0; i < n_random; i++) {
