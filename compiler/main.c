@@ -9,6 +9,7 @@
 #include "cnnrt.h"
 #include "codegen.h"
 #include "export.h"
+#include "onnx_export.h"
 #include "ir.h"
 #include "reference.h"
 #include "sizes.h"
@@ -31,6 +32,8 @@ static void usage(FILE *out)
           "                  [--classes FILE] [--int8 [--calibrate N] [--data DIR | --train-images F]]\n"
           "                                        the trained network as standalone C99 for\n"
           "                                        inference, float or int8 (docs/deploy.md)\n"
+          "       cnnc onnx FILE.net --weights W.ckpt -o NAME.onnx\n"
+          "                                        the trained network as an ONNX model\n"
           "       cnnc plot DIR...                 pictures of the logs of runs (--log DIR)\n"
           "       cnnc plot --compare OUT.png DIR...  several runs on one chart\n"
           "       cnnc --version | --help\n",
@@ -375,6 +378,72 @@ done:
     return status;
 }
 
+typedef struct bytes_job {
+    const uint8_t *bytes;
+    size_t len;
+} bytes_job;
+
+static int write_bytes(FILE *f, const void *arg)
+{
+    const bytes_job *j = arg;
+    return fwrite(j->bytes, 1, j->len, f) == j->len ? 0 : -1;
+}
+
+/* cnnc onnx FILE.net --weights W.ckpt -o NAME.onnx */
+static int onnx_main(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL, *weights = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-o") == 0 || strcmp(a, "--weights") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cnnc: error: %s needs a file name\n", a);
+                return 2;
+            }
+            *(a[1] == 'o' ? &out : &weights) = argv[++i];
+        } else if (take_input(a, &in))
+            return 2;
+    }
+    const char *missing = !in ? "no input file" : !weights ? "no weights (--weights W.ckpt)"
+                          : !out ? "no output file (-o NAME.onnx)" : NULL;
+    if (missing) {
+        fprintf(stderr, "cnnc: error: %s\n", missing);
+        usage(stderr);
+        return 2;
+    }
+    cnn_arena arena = {0};
+    cnn_source src = {0};
+    cnn_ir ir;
+    cnn_model *m = NULL;
+    int status = 1;
+    char err[1400];
+    bytes_job job;
+    if (cnn_front_load(in, &arena, NULL, &ir, &src, stderr))
+        goto done;
+    if (!(m = cnn_reference_new(&ir, 1))) {
+        fprintf(stderr, "cnnc: error: out of memory creating the network\n");
+        goto done;
+    }
+    if (cnn_checkpoint_load(weights, m, NULL, NULL, err, sizeof err)) {
+        fprintf(stderr, "cnnc: error: %s\n", err);
+        goto done;
+    }
+    uint8_t *bytes;
+    if (cnn_onnx_export(&ir, m, CNNC_VERSION, &arena, &bytes, &job.len)) {
+        fprintf(stderr, "cnnc: error: out of memory\n");
+        goto done;
+    }
+    job.bytes = bytes;
+    if (write_output(out, write_bytes, &job))
+        goto done;
+    status = 0;
+done:
+    cnn_model_destroy(m);
+    cnn_source_free(&src);
+    cnn_arena_free(&arena);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -394,6 +463,8 @@ int main(int argc, char **argv)
         return cnn_plot_cli("cnnc", argc - 1, argv + 1);
     if (strcmp(cmd, "export") == 0)
         return export_main(argc, argv);
+    if (strcmp(cmd, "onnx") == 0)
+        return onnx_main(argc, argv);
     int summary = strcmp(cmd, "--summary") == 0, check = strcmp(cmd, "--check") == 0,
         run = strcmp(cmd, "run") == 0;
     if (!(summary || check || run))

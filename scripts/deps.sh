@@ -3,14 +3,16 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
 
-build="gcc make cmake pkg-config flex bison libopenblas-dev libcmocka-dev zlib1g-dev"
+build="gcc make cmake pkg-config flex bison libopenblas-dev libcmocka-dev zlib1g-dev
+       libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
 case "${1:-build}" in
   build) want="$build" ;;
   train) want="$build dataset-fashion-mnist gnuplot-nox" ;;
   # The tests also build with clang's sanitizers, run valgrind, train on real data, and run
   # the standalone export on an emulated Cortex-M4.
   test)  want="$build clang libclang-rt-14-dev valgrind dataset-fashion-mnist gnuplot-nox
-               gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm" ;;
+               gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+               python3-onnx python3-opencv" ;;
   *) echo "usage: $0 build|test|train" >&2; exit 2 ;;
 esac
 
