@@ -55,6 +55,7 @@ if [ -r "$data/train-images-idx3-ubyte.gz" ]; then
   check "export int8" export tests/nets/mnist_tiny.net --weights "$tmp/ck" -o "$tmp/tiny8.c" \
     --int8 --calibrate 64 --data "$tmp"
   check "export of another network's checkpoint" export models/l1.net --weights "$tmp/ck" -o "$tmp/x.c"
+  check onnx onnx tests/nets/mnist_tiny.net --weights "$tmp/ck" -o "$tmp/tiny.onnx"
   cat >"$tmp/run_export.c" <<'EOF2'
 #include <stdio.h>
 int mnist_tiny_predict_u8(const unsigned char *pixels, float *probabilities);
