@@ -1,7 +1,9 @@
 /* cnnc onnx against ONNX's checker and a runtime nobody here wrote: every network of
  * tests/nets/ and models/ and 40 random ones, with random weights, exported, checked by onnx.checker with
  * full_check, and run by OpenCV's DNN module (tests/onnx_check.py, Debian's python3-onnx and
- * python3-opencv), which must give the reference's probabilities to 1e-5. */
+ * python3-opencv), which must give the reference's probabilities to 1e-5; then the same in ONNX
+ * Runtime, from PyPI in a virtual environment (scripts/ort_venv.sh), where it can be installed:
+ * a cross-check, skipped with the reason where it cannot. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,8 @@
 #define IMAGES 4
 
 static char tmpdir[] = "/tmp/cnnc-onnx-XXXXXX";
+static char ort_python[1024]; /* "" when ONNX Runtime could not be installed */
+static char ort_reason[1024];
 
 static void write_floats(const char *path, const float *v, size_t n)
 {
@@ -82,6 +86,15 @@ static void onnx_network(void **state)
         fail_msg("%s: %s%s", path, r.out, r.err);
     print_message("%s: %s", name, r.out);
     run_result_free(&r);
+    if (ort_python[0]) {
+        check[0] = ort_python;
+        check[1] = SOURCE_DIR "/tests/onnx_runtime_check.py";
+        r = run_program(check);
+        if (r.status != 0)
+            fail_msg("%s: %s%s", path, r.out, r.err);
+        print_message("%s: %s", name, r.out);
+        run_result_free(&r);
+    }
     free(x);
     cnn_model_destroy(ref);
     test_net_free(&t);
@@ -97,6 +110,17 @@ int main(void)
 {
     if (!mkdtemp(tmpdir))
         return 1;
+    /* ONNX Runtime's environment beside the test (build/tests/ort-venv), made once. */
+    char *venv[] = {SOURCE_DIR "/scripts/ort_venv.sh", "ort-venv", NULL};
+    run_result v = run_program(venv);
+    if (v.status == 0 && v.out) {
+        snprintf(ort_python, sizeof ort_python, "%s", v.out);
+        ort_python[strcspn(ort_python, "\n")] = '\0';
+    } else
+        snprintf(ort_reason, sizeof ort_reason, "%s", v.err ? v.err : "");
+    run_result_free(&v);
+    if (!ort_python[0])
+        printf("ONNX Runtime checks skipped: %s\n", ort_reason);
     struct CMUnitTest *tests;
     char **paths;
     /* And CNNC_ONNX_RANDOM_NETS random networks (default 40, tests/random_net.c). */
