@@ -43,6 +43,21 @@ for t in 1 2; do
   fi
 done
 
+# ONNX Runtime (PyPI, scripts/ort_venv.sh) on the same network as cnnc onnx writes it, with the
+# export's weights: inference only. Skipped, saying why, where it cannot be installed.
+ortpy=$(scripts/ort_venv.sh "$build/ort-venv" 2>"$build/ort-venv.why") || ortpy=""
+ortv="absent: $(cat "$build/ort-venv.why")"
+if [ -n "$ortpy" ]; then
+  "$build/cnnc" onnx "$net" --weights "$b/export_weights.ckpt" -o "$b/bench.onnx"
+  for t in 1 2; do
+    g=$("$b/sgemm_peak" "$t" | val sgemm_gflops)
+    oinf=$("$ortpy" bench/ort_peer.py infer "$t" "$b/bench.onnx" | val images_per_second)
+    olat=$("$ortpy" bench/ort_peer.py latency "$t" "$b/bench.onnx" | val microseconds_per_image)
+    echo "onnxruntime $t - $oinf $olat $g" >>"$rows"
+  done
+  ortv=$("$ortpy" -c 'import onnxruntime; print(onnxruntime.__version__)')
+fi
+
 # The standalone export (cnnc export) at batch 1 on one thread, beside the compiled network's
 # batch-1 latency measured again here; its flash and RAM on a Cortex-M4 where the cross
 # compiler is installed.
@@ -77,6 +92,7 @@ out=bench/results/$(date -u +%Y-%m-%d)-$(grep -m1 'model name' /proc/cpuinfo | c
   echo "$(nproc) cores; $fwd MFLOP per image forward, $trn MFLOP per training step (cnnc --summary);"
   echo "ceiling = sgemm GFLOP/s / FLOPs per image. Medians of 5 one-second runs; batch 32 for"
   echo "training (Adam), 256 for inference, 1 for latency. PyTorch $( [ "$peer" = 1 ] && /usr/bin/python3 -c 'import torch; print(torch.__version__)' || echo 'absent: row skipped (apt-get install python3-torch)')."
+  echo "ONNX Runtime (inference only, the file cnnc onnx writes): $ortv."
   echo
   echo "| backend | threads | train img/s | epoch of 48,000 (s) | infer img/s (batch 256) | latency (µs, batch 1) | train × PyTorch | infer × PyTorch | train % of ceiling | infer % of ceiling | sgemm GFLOP/s |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -87,6 +103,11 @@ out=bench/results/$(date -u +%Y-%m-%d)-$(grep -m1 'model name' /proc/cpuinfo | c
         split(row[i], f, " ")
         xt = (f[2] in ptr) ? sprintf("%.2f", f[3] / ptr[f[2]]) : "-"
         xi = (f[2] in pinf) ? sprintf("%.2f", f[4] / pinf[f[2]]) : "-"
+        if (f[3] == "-") { # inference only
+          printf "| %s | %d | - | - | %.0f | %.0f | - | %s | - | %.0f%% | %.0f |\n",
+            f[1], f[2], f[4], f[5], xi, 100 * f[4] * fwd * 1e6 / (f[6] * 1e9), f[6]
+          continue
+        }
         printf "| %s | %d | %.0f | %.1f | %.0f | %.0f | %s | %s | %.0f%% | %.0f%% | %.0f |\n",
           f[1], f[2], f[3], 48000 / f[3], f[4], f[5], xt, xi,
           100 * f[3] * trn * 1e6 / (f[6] * 1e9), 100 * f[4] * fwd * 1e6 / (f[6] * 1e9), f[6]
