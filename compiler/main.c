@@ -213,6 +213,27 @@ static int compile(int argc, char **argv)
     return status;
 }
 
+/* The network of `in` with the weights of checkpoint `weights`, for cnnc export and cnnc onnx:
+ * a reference model of batch 1 holding them. NULL after printing why. */
+static cnn_model *load_trained(const char *in, const char *weights, cnn_arena *arena,
+                               cnn_ir *ir, cnn_source *src)
+{
+    char err[1400];
+    if (cnn_front_load(in, arena, NULL, ir, src, stderr))
+        return NULL;
+    cnn_model *m = cnn_reference_new(ir, 1);
+    if (!m) {
+        fprintf(stderr, "cnnc: error: out of memory creating the network\n");
+        return NULL;
+    }
+    if (cnn_checkpoint_load(weights, m, NULL, NULL, err, sizeof err)) {
+        fprintf(stderr, "cnnc: error: %s\n", err);
+        cnn_model_destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
 typedef struct export_job {
     const cnn_deploy *dn;
     const cnn_source *src;
@@ -321,16 +342,8 @@ static int export_main(int argc, char **argv)
     char **names = NULL;
     int status = 1;
     char err[1400];
-    if (cnn_front_load(in, &arena, NULL, &ir, &src, stderr))
+    if (!(m = load_trained(in, weights, &arena, &ir, &src)))
         goto done;
-    if (!(m = cnn_reference_new(&ir, 1))) {
-        fprintf(stderr, "cnnc: error: out of memory creating the network\n");
-        goto done;
-    }
-    if (cnn_checkpoint_load(weights, m, NULL, NULL, err, sizeof err)) {
-        fprintf(stderr, "cnnc: error: %s\n", err);
-        goto done;
-    }
     if (classes && !(names = cnn_class_names_load(classes, ir.n_classes, err, sizeof err))) {
         fprintf(stderr, "cnnc: error: %s\n", err);
         goto done;
@@ -416,18 +429,9 @@ static int onnx_main(int argc, char **argv)
     cnn_ir ir;
     cnn_model *m = NULL;
     int status = 1;
-    char err[1400];
     bytes_job job;
-    if (cnn_front_load(in, &arena, NULL, &ir, &src, stderr))
+    if (!(m = load_trained(in, weights, &arena, &ir, &src)))
         goto done;
-    if (!(m = cnn_reference_new(&ir, 1))) {
-        fprintf(stderr, "cnnc: error: out of memory creating the network\n");
-        goto done;
-    }
-    if (cnn_checkpoint_load(weights, m, NULL, NULL, err, sizeof err)) {
-        fprintf(stderr, "cnnc: error: %s\n", err);
-        goto done;
-    }
     uint8_t *bytes;
     if (cnn_onnx_export(&ir, m, CNNC_VERSION, &arena, &bytes, &job.len)) {
         fprintf(stderr, "cnnc: error: out of memory\n");

@@ -34,16 +34,25 @@ static char *str(ox *x, const char *fmt, const char *a, const char *b)
     return s;
 }
 
-static Onnx__AttributeProto *attr_ints(ox *x, const char *name, const int64_t *v, size_t n)
+/* An attribute named name of the given type, its value still to set. */
+static Onnx__AttributeProto *attr(ox *x, const char *name, Onnx__AttributeProto__AttributeType type)
 {
     Onnx__AttributeProto *at = alloc(x, sizeof *at);
-    int64_t *ints = alloc(x, sizeof(int64_t) * n);
     if (x->failed)
         return NULL;
     onnx__attribute_proto__init(at);
     at->name = (char *)name;
     at->has_type = 1;
-    at->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    at->type = type;
+    return at;
+}
+
+static Onnx__AttributeProto *attr_ints(ox *x, const char *name, const int64_t *v, size_t n)
+{
+    Onnx__AttributeProto *at = attr(x, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    int64_t *ints = alloc(x, sizeof(int64_t) * n);
+    if (x->failed)
+        return NULL;
     memcpy(ints, v, sizeof(int64_t) * n);
     at->n_ints = n;
     at->ints = ints;
@@ -52,29 +61,17 @@ static Onnx__AttributeProto *attr_ints(ox *x, const char *name, const int64_t *v
 
 static Onnx__AttributeProto *attr_int(ox *x, const char *name, int64_t v)
 {
-    Onnx__AttributeProto *at = alloc(x, sizeof *at);
-    if (x->failed)
-        return NULL;
-    onnx__attribute_proto__init(at);
-    at->name = (char *)name;
-    at->has_type = 1;
-    at->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    at->has_i = 1;
-    at->i = v;
+    Onnx__AttributeProto *at = attr(x, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    if (at)
+        at->has_i = 1, at->i = v;
     return at;
 }
 
 static Onnx__AttributeProto *attr_float(ox *x, const char *name, float v)
 {
-    Onnx__AttributeProto *at = alloc(x, sizeof *at);
-    if (x->failed)
-        return NULL;
-    onnx__attribute_proto__init(at);
-    at->name = (char *)name;
-    at->has_type = 1;
-    at->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-    at->has_f = 1;
-    at->f = v;
+    Onnx__AttributeProto *at = attr(x, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+    if (at)
+        at->has_f = 1, at->f = v;
     return at;
 }
 

@@ -240,3 +240,17 @@ int write_idx_images(const char *path, int n, int h, int w, int c, const uint8_t
         bad = fputc(bytes ? bytes[i] : (int)cnn_rng_below(rng, 256), f) == EOF;
     return fclose(f) != 0 || bad ? -1 : 0;
 }
+
+void random_weights(cnn_model *m, cnn_rng *rng, float scale)
+{
+    cnn_init_tensors(m, rng);
+    perturb_trainable(m, rng, scale);
+    for (int i = 0; i < m->n_tensors; i++) {
+        cnn_tensor *t = &m->tensors[i];
+        if (t->grad)
+            continue;
+        int var = strstr(t->name, "variance") != NULL;
+        for (size_t j = 0; j < t->size; j++)
+            t->value[j] = var ? 0.5f + cnn_rng_uniform(rng) : cnn_rng_uniform(rng) - 0.5f;
+    }
+}

@@ -60,6 +60,11 @@ void perturb_trainable(cnn_model *m, cnn_rng *rng, float scale);
 int write_idx_images(const char *path, int n, int h, int w, int c, const uint8_t *bytes,
                      cnn_rng *rng);
 
+/* Initial weights, moved off their constants (perturb_trainable, by scale), and moving
+ * statistics that are not 0 and 1 (means in [-0.5, 0.5), variances in [0.5, 1.5)), so that
+ * what a batchnorm does shows. */
+void random_weights(cnn_model *m, cnn_rng *rng, float scale);
+
 /* Removes a test's temporary directory and everything in it; 0 on success. */
 int remove_tree(const char *dir);
 

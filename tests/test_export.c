@@ -299,22 +299,6 @@ static void int8_forward(const cnn_deploy *dn, const cnn_quant *q, const uint8_t
 
 /* ---- the test of one network ---- */
 
-/* Weights off their initial constants, and moving statistics that are not 0 and 1, so that
- * folding a batchnorm is tested on numbers that show it. */
-static void random_weights(cnn_model *m, cnn_rng *rng)
-{
-    cnn_init_tensors(m, rng);
-    perturb_trainable(m, rng, 0.2f);
-    for (int i = 0; i < m->n_tensors; i++) {
-        cnn_tensor *t = &m->tensors[i];
-        if (t->grad)
-            continue;
-        int var = strstr(t->name, "variance") != NULL;
-        for (size_t j = 0; j < t->size; j++)
-            t->value[j] = var ? 0.5f + cnn_rng_uniform(rng) : cnn_rng_uniform(rng) - 0.5f;
-    }
-}
-
 static void exported_close(exported *x)
 {
     if (x->so)
@@ -333,7 +317,7 @@ static void check_network(const char *path, int all_compilers)
     assert_non_null(ref);
     cnn_rng rng;
     cnn_rng_seed(&rng, 5);
-    random_weights(ref, &rng);
+    random_weights(ref, &rng, 0.2f);
     char ckpt[512], images[512], err[600];
     snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", tmpdir, name);
     snprintf(images, sizeof images, "%s/%s-images", tmpdir, name);

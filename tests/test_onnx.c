@@ -40,14 +40,7 @@ static void onnx_network(void **state)
     assert_non_null(ref);
     cnn_rng rng;
     cnn_rng_seed(&rng, 21);
-    cnn_init_tensors(ref, &rng);
-    perturb_trainable(ref, &rng, 0.2f);
-    for (int i = 0; i < ref->n_tensors; i++) /* moving statistics that show */
-        if (!ref->tensors[i].grad)
-            for (size_t j = 0; j < ref->tensors[i].size; j++)
-                ref->tensors[i].value[j] = strstr(ref->tensors[i].name, "variance")
-                                               ? 0.5f + cnn_rng_uniform(&rng)
-                                               : cnn_rng_uniform(&rng) - 0.5f;
+    random_weights(ref, &rng, 0.2f);
     char ckpt[512], model[512], inputs[512], want[512], err[600];
     snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", tmpdir, name);
     snprintf(model, sizeof model, "%s/%s.onnx", tmpdir, name);
