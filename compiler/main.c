@@ -128,6 +128,30 @@ static int take_input(const char *a, const char **in)
     return 0;
 }
 
+/* A flag that takes a value, as in "-o FILE": where its value goes and what it is called in the
+ * error when it is missing. A command's flags are a table of these ending in {NULL}. */
+typedef struct value_flag {
+    const char *name, *what;
+    const char **value;
+} value_flag;
+
+/* Returns the index in flags of argv[*i] with its value stored (and consumed), -1 if argv[*i] is
+ * none of them, -2 after the error that its value is missing. */
+static int take_value_flag(int argc, char **argv, int *i, const value_flag *flags)
+{
+    for (int k = 0; flags[k].name; k++) {
+        if (strcmp(argv[*i], flags[k].name) != 0)
+            continue;
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "cnnc: error: %s needs %s\n", flags[k].name, flags[k].what);
+            return -2;
+        }
+        *flags[k].value = argv[++*i];
+        return k;
+    }
+    return -1;
+}
+
 typedef struct gen_job {
     const cnn_ir *ir;
     const cnn_source *src;
@@ -178,13 +202,10 @@ static int compile(int argc, char **argv)
             return 2;
         if (front)
             continue;
-        if (strcmp(a, "-o") == 0 || strcmp(a, "-H") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "cnnc: error: %s needs a file name\n", a);
-                return 2;
-            }
-            *(a[1] == 'o' ? &out : &header) = argv[++i];
-        } else if (take_input(a, &in))
+        const value_flag flags[] = {{"-o", "a file name", &out}, {"-H", "a file name", &header},
+                                    {NULL, NULL, NULL}};
+        int v = take_value_flag(argc, argv, &i, flags);
+        if (v == -2 || (v == -1 && take_input(a, &in)))
             return 2;
     }
     if (!in || !out) {
@@ -287,45 +308,35 @@ static int export_main(int argc, char **argv)
     int int8 = 0, plan = 0, n_calibrate = 1000, calib_flag = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        static const char *const valued[] = {"-o", "-H", "--weights", "--classes", "--data",
-                                             "--train-images", "--calibrate", NULL};
-        int v = -1;
-        for (int k = 0; valued[k]; k++)
-            if (strcmp(a, valued[k]) == 0)
-                v = k;
-        if (v >= 0 && i + 1 >= argc) {
-            fprintf(stderr, "cnnc: error: %s needs %s\n", a,
-                    v == 6 ? "a number of images" : v == 4 ? "a directory" : "a file name");
+        const char *calibrate_n = NULL;
+        const value_flag flags[] = {
+            {"-o", "a file name", &out}, {"-H", "a file name", &header},
+            {"--weights", "a file name", &weights}, {"--classes", "a file name", &classes},
+            {"--data", "a directory", &data_dir}, {"--train-images", "a file name", &images},
+            {"--calibrate", "a number of images", &calibrate_n}, {NULL, NULL, NULL}};
+        int v = take_value_flag(argc, argv, &i, flags);
+        if (v == -2)
             return 2;
-        }
-        const char *val = v >= 0 ? argv[++i] : NULL;
-        switch (v) {
-        case 0: out = val; break;
-        case 1: header = val; break;
-        case 2: weights = val; break;
-        case 3: classes = val; break;
-        case 4: data_dir = val; calib_flag = 1; break;
-        case 5: images = val; calib_flag = 1; break;
-        case 6: {
+        if (v >= 4)
+            calib_flag = 1;
+        if (v == 6) {
             char *end;
-            long n = strtol(val, &end, 10);
-            if (end == val || *end || n < 1 || n > 1000000) {
+            long n = strtol(calibrate_n, &end, 10);
+            if (end == calibrate_n || *end || n < 1 || n > 1000000) {
                 fprintf(stderr, "cnnc: error: --calibrate needs a number of images from 1 to "
-                                "1000000, got '%s'\n", val);
+                                "1000000, got '%s'\n", calibrate_n);
                 return 2;
             }
             n_calibrate = (int)n;
-            calib_flag = 1;
-            break;
         }
-        default:
-            if (strcmp(a, "--int8") == 0)
-                int8 = 1;
-            else if (strcmp(a, "--plan") == 0)
-                plan = 1;
-            else if (take_input(a, &in))
-                return 2;
-        }
+        if (v >= 0)
+            continue;
+        if (strcmp(a, "--int8") == 0)
+            int8 = 1;
+        else if (strcmp(a, "--plan") == 0)
+            plan = 1;
+        else if (take_input(a, &in))
+            return 2;
     }
     const char *missing = !in ? "no input file" : !weights ? "no weights (--weights W.ckpt)"
                           : !out && !plan ? "no output file (-o NAME.c) and no --plan" : NULL;
@@ -408,13 +419,10 @@ static int onnx_main(int argc, char **argv)
     const char *in = NULL, *out = NULL, *weights = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "-o") == 0 || strcmp(a, "--weights") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "cnnc: error: %s needs a file name\n", a);
-                return 2;
-            }
-            *(a[1] == 'o' ? &out : &weights) = argv[++i];
-        } else if (take_input(a, &in))
+        const value_flag flags[] = {{"-o", "a file name", &out},
+                                    {"--weights", "a file name", &weights}, {NULL, NULL, NULL}};
+        int v = take_value_flag(argc, argv, &i, flags);
+        if (v == -2 || (v == -1 && take_input(a, &in)))
             return 2;
     }
     const char *missing = !in ? "no input file" : !weights ? "no weights (--weights W.ckpt)"
