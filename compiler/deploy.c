@@ -44,6 +44,16 @@ static float *to_floats(cnn_arena *a, const double *v, int n)
     return f;
 }
 
+/* Whether layer l is an activation layer that the op can take in: the op has no activation
+ * yet and nothing after it that the activation would have to come before. */
+static const cnn_layer *takes_activation(const cnn_ir *ir, const cnn_deploy_op *op, int l)
+{
+    const cnn_layer *A = l < ir->n_layers ? &ir->layers[l] : NULL;
+    if (!A || A->type != CNN_LAYER_ACTIVATION || op->act != CNN_ACT_LINEAR || op->bn)
+        return NULL;
+    return !op->pool || op->pool->pool == CNN_POOL_MAX ? A : NULL;
+}
+
 int cnn_deploy_build(cnn_deploy *dn, const cnn_ir *ir, const cnn_model *m, cnn_arena *a)
 {
     memset(dn, 0, sizeof *dn);
@@ -77,8 +87,14 @@ int cnn_deploy_build(cnn_deploy *dn, const cnn_ir *ir, const cnn_model *m, cnn_a
         for (int p = 0; p < L->n_params; p++)
             lt[p] = &m->tensors[first_tensor[l] + p];
         l++;
-        if (L->type == CNN_LAYER_CONV || L->type == CNN_LAYER_DENSE) {
+        if (L->type == CNN_LAYER_ACTIVATION) {
+            op->kind = CNN_OP_ACTIVATION;
+            op->act = L->act;
+            op->alpha = L->alpha;
+        } else if (L->type == CNN_LAYER_CONV || L->type == CNN_LAYER_DENSE) {
             int U = L->out.c;
+            op->act = L->act;
+            op->alpha = L->alpha;
             op->kind = L->type == CNN_LAYER_CONV ? CNN_OP_CONV : CNN_OP_DENSE;
             op->kernel_size = lt[0]->size;
             op->has_bias = L->use_bias;
@@ -122,6 +138,16 @@ int cnn_deploy_build(cnn_deploy *dn, const cnn_ir *ir, const cnn_model *m, cnn_a
                 op->kernel = lt[0]->value;
                 op->bias = bias;
             }
+            const cnn_layer *A = takes_activation(ir, op, next_live(ir, l));
+            if (A) {
+                op->act = A->act;
+                op->alpha = A->alpha;
+                op->act_taken = 1;
+                l = next_live(ir, l);
+                if (op->n_layers < CNN_OP_MAX_LAYERS)
+                    op->layers[op->n_layers++] = A;
+                l++;
+            }
             op->conv_out = L->out;
             int p = next_live(ir, l);
             const cnn_layer *P = p < ir->n_layers && ir->layers[p].type == CNN_LAYER_POOL
@@ -134,6 +160,16 @@ int cnn_deploy_build(cnn_deploy *dn, const cnn_ir *ir, const cnn_model *m, cnn_a
                     if (op->n_layers < CNN_OP_MAX_LAYERS)
                         op->layers[op->n_layers++] = &ir->layers[i];
                 l = p + 1;
+                /* max(act(v)) = act(max(v)) for a non-decreasing act: taken before the pool. */
+                if ((A = takes_activation(ir, op, next_live(ir, l)))) {
+                    op->act = A->act;
+                    op->alpha = A->alpha;
+                    op->act_taken = 1;
+                    l = next_live(ir, l);
+                    if (op->n_layers < CNN_OP_MAX_LAYERS)
+                        op->layers[op->n_layers++] = A;
+                    l++;
+                }
             }
         } else if (L->type == CNN_LAYER_POOL) {
             op->kind = CNN_OP_POOL;

@@ -14,7 +14,8 @@ typedef enum {
     CNN_OP_CONV,  /* conv, with its epilogue (activation, channel affine, fused pool) */
     CNN_OP_DENSE, /* dense, with its epilogue (activation, channel affine) */
     CNN_OP_POOL,  /* a pool on its own */
-    CNN_OP_AFFINE /* a batchnorm on its own: x * scale[c] + shift[c] */
+    CNN_OP_AFFINE, /* a batchnorm on its own: x * scale[c] + shift[c] */
+    CNN_OP_ACTIVATION /* an activation layer no conv or dense took in: act(x) */
 } cnn_op_kind;
 
 #define CNN_OP_MAX_LAYERS 8
@@ -29,6 +30,12 @@ typedef struct cnn_deploy_op {
     const cnn_layer *layers[CNN_OP_MAX_LAYERS];
     int in, out;           /* tensor indices */
     cnn_shape conv_out;    /* conv: its output before the fused pool */
+    /* conv, dense: the activation applied to each value: the layer's own, or an activation
+     * layer's taken in where the layer has none (after its folded batchnorm or a max pool:
+     * max commutes with a non-decreasing function, so it is applied before the pool). */
+    cnn_act act;
+    float alpha;
+    int act_taken;
     /* conv, dense: kernel in Keras' layout ([kh][kw][in][out] or [in][out]), bias (out;
      * zeros when the layer has none and nothing was folded in: has_bias says which). */
     const float *kernel, *bias;

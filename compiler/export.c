@@ -52,6 +52,8 @@ static int64_t op_const_bytes(const cnn_deploy *dn, int i, int int8)
     int64_t U = op->L->out.c;
     if (op->kind == CNN_OP_POOL)
         return 0;
+    if (op->kind == CNN_OP_ACTIVATION) /* int8: the table */
+        return int8 ? 256 : 0;
     if (op->kind == CNN_OP_AFFINE) /* float: scale, shift; int8: weight, bias, mult, shift */
         return int8 ? U * (1 + 4 + 4 + 1) : U * 8;
     if (!int8)
@@ -61,8 +63,7 @@ static int64_t op_const_bytes(const cnn_deploy *dn, int i, int int8)
         b += 4 * U; /* dequant */
     else
         b += 5 * U; /* mult, shift */
-    if (op->L->act == CNN_ACT_LEAKY_RELU || op->L->act == CNN_ACT_SIGMOID ||
-        op->L->act == CNN_ACT_TANH)
+    if (op->act == CNN_ACT_LEAKY_RELU || op->act == CNN_ACT_SIGMOID || op->act == CNN_ACT_TANH)
         b += 256;
     if (op->bn)
         b += U * 10;
@@ -241,9 +242,9 @@ static void emit_float_value_at(xp *x, const cnn_deploy_op *op, const char *src,
     cnn_emitter *e = x->e;
     const cnn_layer *L = op->L;
     emit(e, "float v = %s;", src);
-    switch (L->act) {
+    switch (op->act) {
     case CNN_ACT_RELU: emit(e, "v = v > 0.0f ? v : 0.0f;"); break;
-    case CNN_ACT_LEAKY_RELU: emit(e, "v = v > 0.0f ? v : %s * v;", gen_float(L->alpha)); break;
+    case CNN_ACT_LEAKY_RELU: emit(e, "v = v > 0.0f ? v : %s * v;", gen_float(op->alpha)); break;
     case CNN_ACT_SIGMOID: emit(e, "v = 1.0f / (1.0f + expf(-v));"); break;
     case CNN_ACT_TANH: emit(e, "v = tanhf(v);"); break;
     case CNN_ACT_LINEAR:
@@ -274,9 +275,9 @@ static void emit_int8_value_at(xp *x, const cnn_deploy_op *op, const cnn_quant_o
          n, ln, f, minus(-Q->pre.zero));
     if (Q->table) {
         emit(e, "q = %s_%s_table[%s_clamp(q, -128) + 128]; /* %s */", n, ln, n,
-             cnn_act_name(op->L->act));
+             cnn_act_name(op->act));
     } else
-        emit(e, "q = %s_clamp(q, %d);%s", n, Q->lo, op->L->act == CNN_ACT_RELU ? " /* relu */" : "");
+        emit(e, "q = %s_clamp(q, %d);%s", n, Q->lo, op->act == CNN_ACT_RELU ? " /* relu */" : "");
     if (op->bn)
         emit(e, "q = %s_clamp(%s_requant((q%s) * %s_%s_bn_w[%s] + %s_%s_bn_b[%s], "
                 "%s_%s_bn_mult[%s], %s_%s_bn_shift[%s])%s, -128); /* %s */",
@@ -515,8 +516,13 @@ static void emit_op_constants(xp *x, int i)
     const char *ln = L->name;
     int U = L->out.c;
     char what[160];
-    if (op->kind == CNN_OP_POOL)
+    if (op->kind == CNN_OP_POOL || (op->kind == CNN_OP_ACTIVATION && !x->int8))
         return;
+    if (op->kind == CNN_OP_ACTIVATION) {
+        emit_ints(x, ln, "table", I8, x->o->quant->op[i].lut, 256, 1,
+                  "the activation of every input value, from q + 128");
+        return;
+    }
     if (!x->int8) {
         if (op->kind == CNN_OP_AFFINE) {
             emit_floats(x, ln, "scale", op->scale, U, "gamma / sqrt(moving_variance + epsilon)");
@@ -774,9 +780,8 @@ static void emit_conv_float_blocked(xp *x, const cnn_deploy_op *op, const conv_g
  * gives the max of its values, requantized once instead of once per pixel. */
 static int int8_max_first(const xp *x, const cnn_deploy_op *op)
 {
-    const cnn_layer *L = op->L;
     return x->int8 && op->pool && op->pool->pool == CNN_POOL_MAX && !op->bn &&
-           !(L->act == CNN_ACT_LEAKY_RELU && L->alpha < 0);
+           !(op->act == CNN_ACT_LEAKY_RELU && op->alpha < 0);
 }
 
 static void emit_conv(xp *x, int i)
@@ -961,6 +966,24 @@ static void emit_affine(xp *x, int i)
              C, n, n, C, minus(Q->in.zero), n, ln, n, ln, n, ln, n, ln, minus(-Q->out.zero));
     }
     emit_end_for(e, 2);
+    emit_close(e);
+}
+
+static void emit_activation(xp *x, int i)
+{
+    cnn_emitter *e = x->e;
+    const cnn_deploy_op *op = &x->dn->ops[i];
+    const char *n = x->name, *ln = op->L->name, *type = x->int8 ? "int8_t" : "float";
+    int64_t size = cnn_shape_size(op->L->out);
+    emit_open(e, "static void %s_%s(const %s *in, %s *out)", n, ln, type, type);
+    emit_open(e, "for (int i = 0; i < %" PRId64 "; i++)", size);
+    if (x->int8) {
+        emit(e, "out[i] = %s_%s_table[in[i] + 128]; /* %s */", n, ln, cnn_act_name(op->act));
+    } else {
+        emit_float_value(x, op, "in[i]");
+        emit(e, "out[i] = v;");
+    }
+    emit_close(e);
     emit_close(e);
 }
 
@@ -1187,7 +1210,8 @@ int cnn_export_c(FILE *out, const cnn_deploy *dn, const cnn_source *src,
      * dense, whose logits are float): an unused static function is a warning. */
     int requantizes = 0;
     for (int i = 0; i < dn->n_ops; i++)
-        requantizes |= dn->ops[i].kind != CNN_OP_POOL && !is_last(dn, i);
+        requantizes |= dn->ops[i].kind != CNN_OP_POOL && dn->ops[i].kind != CNN_OP_ACTIVATION &&
+                       !is_last(dn, i);
     if (x.int8 && requantizes)
         emit_int8_helpers(&x);
     for (int i = 0; i < dn->n_ops; i++) {
@@ -1198,6 +1222,7 @@ int cnn_export_c(FILE *out, const cnn_deploy *dn, const cnn_source *src,
         case CNN_OP_DENSE: emit_dense(&x, i); break;
         case CNN_OP_POOL: emit_pool(&x, i); break;
         case CNN_OP_AFFINE: emit_affine(&x, i); break;
+        case CNN_OP_ACTIVATION: emit_activation(&x, i); break;
         }
     }
     emit_api(&x);

@@ -107,8 +107,8 @@ static void name_layer(cnn_layer *L, const cnn_layer *layers, int index)
     snprintf(L->name, sizeof L->name, "%s_%d", L->name_prefix, count);
 }
 
-static const char *const top_keywords[] = {"network", "input", "train", "conv", "pool",
-                                           "dropout", "batchnorm", "flatten", "dense", NULL};
+static const char *const top_keywords[] = {"network", "input", "train", CNN_LAYER_KEYWORDS,
+                                           NULL};
 
 /* Reads a layer statement; with shapes_known, also infers its shapes. Without (an earlier
  * error left its input unknown), only the statement's own arguments are checked: an error

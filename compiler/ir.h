@@ -16,7 +16,8 @@ typedef enum {
     CNN_LAYER_DROPOUT,
     CNN_LAYER_BATCHNORM,
     CNN_LAYER_FLATTEN,
-    CNN_LAYER_DENSE
+    CNN_LAYER_DENSE,
+    CNN_LAYER_ACTIVATION
 } cnn_layer_type;
 
 typedef enum {

@@ -6,11 +6,10 @@
 
 static const cnn_layer_desc *const all_layers[] = {
     &cnn_layer_conv,    &cnn_layer_pool,    &cnn_layer_dropout,
-    &cnn_layer_batchnorm, &cnn_layer_flatten, &cnn_layer_dense, NULL,
+    &cnn_layer_batchnorm, &cnn_layer_flatten, &cnn_layer_dense, &cnn_layer_activation, NULL,
 };
 
-const char *const cnn_layer_keywords[] = {"conv", "pool", "dropout", "batchnorm",
-                                          "flatten", "dense", NULL};
+const char *const cnn_layer_keywords[] = {CNN_LAYER_KEYWORDS, NULL};
 
 const cnn_layer_desc *cnn_layer_find(const char *keyword)
 {

@@ -66,7 +66,10 @@ typedef struct cnn_layer_desc {
 } cnn_layer_desc;
 
 extern const cnn_layer_desc cnn_layer_conv, cnn_layer_pool, cnn_layer_dropout,
-    cnn_layer_batchnorm, cnn_layer_flatten, cnn_layer_dense;
+    cnn_layer_batchnorm, cnn_layer_flatten, cnn_layer_dense, cnn_layer_activation;
+
+/* The one list of layer keywords, for the registry's lists and the statements' (ir.c). */
+#define CNN_LAYER_KEYWORDS "conv", "pool", "dropout", "batchnorm", "flatten", "dense", "activation"
 
 /* The descriptor for a statement keyword, or NULL. */
 const cnn_layer_desc *cnn_layer_find(const char *keyword);

@@ -167,7 +167,8 @@ static Onnx__ValueInfoProto *value_info(ox *x, const char *name, const int64_t *
     return v;
 }
 
-/* The activation of layer L after its value cur; returns the new value's name. */
+/* The activation of layer L after its value cur; returns the new value's name: the layer's
+ * for an activation layer, "LAYER/relu" for a conv's or dense layer's own. */
 static const char *activation(ox *x, const cnn_layer *L, const char *cur)
 {
     static const char *const ops[] = {[CNN_ACT_RELU] = "Relu", [CNN_ACT_LEAKY_RELU] = "LeakyRelu",
@@ -175,7 +176,9 @@ static const char *activation(ox *x, const cnn_layer *L, const char *cur)
                                       [CNN_ACT_SOFTMAX] = "Softmax"};
     if (L->act == CNN_ACT_LINEAR)
         return cur;
-    const char *name = str(x, "%s/%s", L->name, cnn_act_name(L->act));
+    const char *name = L->type == CNN_LAYER_ACTIVATION
+                           ? str(x, "%s%s", L->name, "")
+                           : str(x, "%s/%s", L->name, cnn_act_name(L->act));
     Onnx__AttributeProto *at[2] = {NULL, NULL};
     if (L->act == CNN_ACT_LEAKY_RELU)
         at[0] = attr_float(x, "alpha", L->alpha);
@@ -232,6 +235,9 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
         k += L->n_params;
         switch (L->type) {
         case CNN_LAYER_DROPOUT: /* nothing in inference */
+            break;
+        case CNN_LAYER_ACTIVATION:
+            cur = activation(&x, L, cur);
             break;
         case CNN_LAYER_CONV: {
             int KH = L->kh, KW = L->kw, C = L->in.c, F = L->out.c;

@@ -168,6 +168,14 @@ int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r, 
         Q->lo = -128;
         if (op->kind == CNN_OP_POOL) {
             Q->act = Q->out = Q->in; /* max and mean keep the input's scale */
+        } else if (op->kind == CNN_OP_ACTIVATION) {
+            /* Every input value's output, looked up: exact to the output's rounding. */
+            Q->pre = Q->in;
+            Q->act = Q->out = cnn_quant_params(r->lo[l], r->hi[l]);
+            Q->table = 1;
+            for (int v = -128; v < 128; v++)
+                Q->lut[v + 128] = clamp8(cnn_reference_activation(op->act, Q->in.scale * (v - Q->in.zero),
+                                                                  op->alpha) / Q->out.scale + Q->out.zero);
         } else if (op->kind == CNN_OP_AFFINE) {
             Q->act = Q->out = cnn_quant_params(r->lo[l], r->hi[l]);
             if (quantize_affine(op->scale, op->shift, L->out.c, Q->in, Q->out, &Q->kernel,
@@ -182,10 +190,20 @@ int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r, 
                 if (op->folded && op->layers[k]->type == CNN_LAYER_BATCHNORM)
                     range_of = layer_index(ir, op->layers[k]);
             Q->act = cnn_quant_params(r->lo[range_of], r->hi[range_of]);
-            Q->table = L->act == CNN_ACT_LEAKY_RELU || L->act == CNN_ACT_SIGMOID ||
-                       L->act == CNN_ACT_TANH;
+            Q->table = op->act == CNN_ACT_LEAKY_RELU || op->act == CNN_ACT_SIGMOID ||
+                       op->act == CNN_ACT_TANH;
             Q->pre = Q->table ? cnn_quant_params(r->pre_lo[l], r->pre_hi[l]) : Q->act;
-            if (L->act == CNN_ACT_RELU)
+            if (op->act_taken) {
+                /* The values before the activation are range_of's; after it, the same values
+                 * through a non-decreasing function. */
+                double lo = r->lo[range_of], hi = r->hi[range_of];
+                Q->pre = cnn_quant_params(lo, hi);
+                Q->act = cnn_quant_params(cnn_reference_activation(op->act, lo, op->alpha),
+                                          cnn_reference_activation(op->act, hi, op->alpha));
+                if (!Q->table)
+                    Q->pre = Q->act;
+            }
+            if (op->act == CNN_ACT_RELU)
                 Q->lo = Q->act.zero;
             Q->kernel = cnn_arena_alloc(a, (size_t)op->kernel_size);
             Q->bias = cnn_arena_alloc(a, sizeof(int32_t) * (size_t)U);
@@ -206,8 +224,8 @@ int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r, 
             }
             if (Q->table)
                 for (int v = -128; v < 128; v++)
-                    Q->lut[v + 128] = clamp8(cnn_reference_activation(L->act, Q->pre.scale * (v - Q->pre.zero),
-                                                      L->alpha) / Q->act.scale + Q->act.zero);
+                    Q->lut[v + 128] = clamp8(cnn_reference_activation(op->act, Q->pre.scale * (v - Q->pre.zero),
+                                                      op->alpha) / Q->act.scale + Q->act.zero);
             Q->out = Q->act;
             if (op->bn) {
                 Q->out = cnn_quant_params(r->lo[layer_index(ir, op->bn)],

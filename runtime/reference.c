@@ -11,7 +11,7 @@
 typedef struct ref_layer {
     const cnn_layer *L;
     size_t in_size, out_size; /* per image */
-    double *pre;              /* conv, dense: [n][out] before the activation */
+    double *pre;              /* conv, dense, activation: [n][out] before the activation */
     double *out;              /* [n][out] */
     double *dpre, *dout;      /* gradients of the loss with respect to pre and out */
     double *mask;             /* dropout: 0 or 1/(1-rate) per element of the last training pass */
@@ -329,6 +329,10 @@ static void ref_forward(cnn_model *m, const float *x, int n, int training, cnn_r
         case CNN_LAYER_DROPOUT: dropout_forward(rl, in, n, training, rng); break;
         case CNN_LAYER_BATCHNORM: batchnorm_forward(rl, in, n, training); break;
         case CNN_LAYER_FLATTEN: memcpy(rl->out, in, sizeof(double) * n * rl->out_size); break;
+        case CNN_LAYER_ACTIVATION:
+            memcpy(rl->pre, in, sizeof(double) * n * rl->out_size);
+            activate(rl, n);
+            break;
         }
         in = rl->out;
     }
@@ -392,6 +396,11 @@ static void ref_backward(cnn_model *m, const int *labels, int n)
             if (din)
                 for (size_t i = 0; i < (size_t)n * rl->in_size; i++)
                     din[i] += rl->dout[i];
+            break;
+        case CNN_LAYER_ACTIVATION: /* dpre, above, holds dout times the derivative */
+            if (din)
+                for (size_t i = 0; i < (size_t)n * rl->in_size; i++)
+                    din[i] += rl->dpre[i];
             break;
         }
     }
@@ -528,7 +537,8 @@ cnn_model *cnn_reference_new(const cnn_ir *ir, int max_batch)
         rl->out_size = (size_t)cnn_shape_size(L->out);
         rl->out = zalloc(B * rl->out_size, sizeof(double), &failed);
         rl->dout = zalloc(B * rl->out_size, sizeof(double), &failed);
-        if (L->type == CNN_LAYER_CONV || L->type == CNN_LAYER_DENSE) {
+        if (L->type == CNN_LAYER_CONV || L->type == CNN_LAYER_DENSE ||
+            L->type == CNN_LAYER_ACTIVATION) {
             rl->pre = zalloc(B * rl->out_size, sizeof(double), &failed);
             rl->dpre = zalloc(B * rl->out_size, sizeof(double), &failed);
         }

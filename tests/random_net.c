@@ -46,6 +46,17 @@ static void activation(out *o, cnn_rng *r)
         put(o, " alpha=0.%d", 1 + below(r, 5));
 }
 
+/* A standalone activation statement: never linear, so that it computes something. */
+static void activation_layer(out *o, cnn_rng *r)
+{
+    put(o, "activation");
+    int a = 2 + below(r, 4);
+    put(o, "%s", acts[a]);
+    if (a == 3 && below(r, 2))
+        put(o, " alpha=0.%d", 1 + below(r, 5));
+    put(o, "\n");
+}
+
 /* l1=, l2=, init=, bias=no, each now and then. */
 static void weight_options(out *o, cnn_rng *r)
 {
@@ -122,6 +133,8 @@ void random_net(cnn_rng *r, char *buf, size_t cap)
                 put(&o, "\n");
                 h = (h - k) / s + 1;
                 w = (w - k) / s + 1;
+            } else if (kind == 7 && below(r, 2)) {
+                activation_layer(&o, r);
             } else {
                 last_batchnorm = dropout_or_batchnorm(&o, r, !last_batchnorm);
                 continue;
@@ -137,6 +150,8 @@ void random_net(cnn_rng *r, char *buf, size_t cap)
         put(&o, "\n");
         if (!below(r, 3))
             dropout_or_batchnorm(&o, r, 0);
+        if (!below(r, 4))
+            activation_layer(&o, r);
     }
     put(&o, "dense %d softmax", 2 + below(r, 4));
     weight_options(&o, r);

@@ -282,6 +282,9 @@ static void int8_forward(const cnn_deploy *dn, const cnn_quant *q, const uint8_t
                                 v[k++] = in[((y * L->sh + wy) * L->in.w + x * L->sw + wx) * C + c];
                         out[(y * L->out.w + x) * C + c] = (int8_t)pool_of(L, v, k);
                     }
+        } else if (op->kind == CNN_OP_ACTIVATION) {
+            for (int64_t j = 0; j < dn->tensors[op->in].elems; j++)
+                out[j] = Q->lut[in[j] + 128];
         } else {
             int C = L->in.c;
             for (int64_t j = 0; j < dn->tensors[op->in].elems; j++) {
