@@ -302,7 +302,8 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
         .out = "out",
         .dout = "dout",
         .batch = P->opts->batch,
-        .is_last = l == ir->n_layers - 1,
+        .is_last = l == ir->n_layers - 1 && ir->train.loss != CNN_LOSS_NONE,
+        .backward = ir->train.loss != CNN_LOSS_NONE,
     };
     if (desc->emit_buffers)
         desc->emit_buffers(e, &g);
@@ -548,11 +549,14 @@ static void emit_first_not_finite(cnn_emitter *e, const plan *P)
     emit_close(e);
 }
 
+static void emit_loss_backward(cnn_emitter *e, const plan *P);
+static void emit_tensor_table(cnn_emitter *e, const plan *P);
+static void emit_model(cnn_emitter *e, const plan *P);
+
 static void emit_driver(cnn_emitter *e, const plan *P)
 {
     const cnn_ir *ir = P->ir;
-    int last = ir->n_layers - 1, K = ir->n_classes;
-    const cnn_layer *top = &ir->layers[last];
+    int last = ir->n_layers - 1;
 
     emit_blank(e);
     emit(e, "/* ==== the model interface of cnnrt.h ==== */");
@@ -567,12 +571,19 @@ static void emit_driver(cnn_emitter *e, const plan *P)
         emit(e, "static int batch_training;");
     if (uses_rng)
         emit(e, "static cnn_rng *batch_rng;");
-    emit(e, "static const int *batch_labels;");
+    int has_loss = ir->train.loss != CNN_LOSS_NONE;
+    if (has_loss)
+        emit(e, "static const int *batch_labels;");
     emit_blank(e);
     emit(e, "/* One thread's share of a forward pass: images first .. end-1. */");
     emit_open(e, "static void forward_part(void *arg, int part, int parts)");
     emit(e, "(void)arg;");
     emit(e, "int first = batch_n * part / parts, end = batch_n * (part + 1) / parts;");
+    int serial_only = 1; /* then no layer splits the images between the parts */
+    for (int l = 0; l <= last; l++)
+        serial_only &= (P->flags[l] & (GEN_SERIAL | GEN_ALIAS)) != 0;
+    if (serial_only)
+        emit(e, "(void)first, (void)end; /* every layer sees the whole batch */");
     emit_pass(e, P, 0);
     emit_close(e);
     emit_blank(e);
@@ -590,7 +601,33 @@ static void emit_driver(cnn_emitter *e, const plan *P)
         emit(e, "(void)rng;");
     emit(e, "cnn_parallel(forward_part, NULL, n);");
     emit_close(e);
+    if (has_loss)
+        emit_loss_backward(e, P);
+    emit_blank(e);
+    emit_open(e, "static void destroy(cnn_model *m)");
+    emit(e, "(void)m; /* everything is static */");
+    emit_close(e);
+    emit_tensor_table(e, P);
+    emit_first_not_finite(e, P);
+    emit_blank(e);
+    emit_open(e, "static const cnn_model_ops ops =");
+    emit(e, "%s", has_loss ? ".forward = forward," : ".forward = forward, /* loss none: only run */");
+    if (has_loss) {
+        emit(e, ".loss = loss,");
+        emit(e, ".backward = backward,");
+    }
+    emit(e, ".destroy = destroy,");
+    emit(e, ".first_not_finite = first_not_finite,");
+    emit_close_semi(e);
+    emit_model(e, P);
+}
 
+/* The loss, and the backward pass that starts from its gradient. */
+static void emit_loss_backward(cnn_emitter *e, const plan *P)
+{
+    const cnn_ir *ir = P->ir;
+    int last = ir->n_layers - 1, K = ir->n_classes;
+    const cnn_layer *top = &ir->layers[last];
     emit_blank(e);
     emit(e, "/* Mean cross-entropy from the logits: logsumexp(z) - z[label], in double. */");
     emit_open(e, "static double loss(cnn_model *m, const int *labels, int n)");
@@ -639,14 +676,21 @@ static void emit_driver(cnn_emitter *e, const plan *P)
     emit(e, "batch_n = n;");
     emit(e, "cnn_parallel(backward_part, NULL, n);");
     emit_close(e);
+}
 
+/* Every parameter tensor, for libcnnrt: the optimizer, checkpoints, initialization. */
+static void emit_tensor_table(cnn_emitter *e, const plan *P)
+{
+    const cnn_ir *ir = P->ir;
+    int last = ir->n_layers - 1;
     emit_blank(e);
-    emit_open(e, "static void destroy(cnn_model *m)");
-    emit(e, "(void)m; /* everything is static */");
-    emit_close(e);
-
-    /* The tensor table. */
-    emit_blank(e);
+    int n_tensors = 0;
+    for (int l = 0; l <= last; l++)
+        n_tensors += ir->layers[l].n_params;
+    if (!n_tensors) { /* C has no empty arrays */
+        emit(e, "/* No layer has parameters: no tensor table. */");
+        return;
+    }
     emit_open(e, "static cnn_tensor tensors[] =");
     for (int l = 0; l <= last; l++) {
         const cnn_layer *L = &ir->layers[l];
@@ -680,17 +724,13 @@ static void emit_driver(cnn_emitter *e, const plan *P)
         }
     }
     emit_close_semi(e);
+}
 
-    emit_first_not_finite(e, P);
-    emit_blank(e);
-    emit_open(e, "static const cnn_model_ops ops =");
-    emit(e, ".forward = forward,");
-    emit(e, ".loss = loss,");
-    emit(e, ".backward = backward,");
-    emit(e, ".destroy = destroy,");
-    emit(e, ".first_not_finite = first_not_finite,");
-    emit_close_semi(e);
-
+/* The model, and the trainer's main() with it. */
+static void emit_model(cnn_emitter *e, const plan *P)
+{
+    const cnn_ir *ir = P->ir;
+    int last = ir->n_layers - 1, K = ir->n_classes;
     const cnn_train_cfg *c = &ir->train;
     static const char *const optim[] = {"CNN_OPTIM_SGD", "CNN_OPTIM_RMSPROP", "CNN_OPTIM_ADAM",
                                         "CNN_OPTIM_ADAMW"};
@@ -705,11 +745,14 @@ static void emit_driver(cnn_emitter *e, const plan *P)
     emit(e, ".in_c = %d,", ir->input.c);
     emit(e, ".n_classes = %d,", K);
     emit(e, ".max_batch = %d,", P->opts->batch);
-    emit(e, ".n_tensors = (int)(sizeof tensors / sizeof tensors[0]),");
-    emit(e, ".tensors = tensors,");
+    if (ir->total_params > 0) {
+        emit(e, ".n_tensors = (int)(sizeof tensors / sizeof tensors[0]),");
+        emit(e, ".tensors = tensors,");
+    }
     emit(e, ".output = %s,", P->out[last]);
     emit(e, "/* the train { } block of %s */", ir->source_name);
-    emit(e, ".train = {.loss = CNN_LOSS_CROSSENTROPY, .optimizer = %s, .lr = %.17g,",
+    emit(e, ".train = {.loss = %s, .optimizer = %s, .lr = %.17g,",
+         c->loss == CNN_LOSS_NONE ? "CNN_LOSS_NONE" : "CNN_LOSS_CROSSENTROPY",
          optim[c->optimizer], c->lr);
     emit(e, "          .momentum = %.17g, .nesterov = %d, .rho = %.17g, .beta1 = %.17g,",
          c->momentum, c->nesterov, c->rho, c->beta1);
@@ -762,13 +805,14 @@ int cnn_generate_c(FILE *out, const cnn_ir *ir, const cnn_source *src, const cnn
         free(outn), free(doutn), free(flags), free(grad_in), free(has_backward), free(has_grads);
         return -1;
     }
-    int params_before = 0;
+    int params_before = 0, has_loss = ir->train.loss != CNN_LOSS_NONE;
     for (int l = 0; l < n; l++) {
         const cnn_layer *L = &ir->layers[l];
         flags[l] = L->desc->gen_flags(L);
-        /* A gradient flows into a layer's input only if some earlier layer learns. */
-        grad_in[l] = params_before;
-        int needs_backward = grad_in[l] || L->trainable > 0;
+        /* A gradient flows into a layer's input only if some earlier layer learns; none at
+         * all without a loss. */
+        grad_in[l] = params_before && has_loss;
+        int needs_backward = has_loss && (grad_in[l] || L->trainable > 0);
         if (flags[l] & GEN_ALIAS) {
             snprintf(outn[l], sizeof outn[l], "%s", l ? outn[l - 1] : "x");
             snprintf(doutn[l], sizeof doutn[l], "%s", l && grad_in[l] ? doutn[l - 1] : "");

@@ -22,6 +22,7 @@ typedef struct cnn_gen_layer {
     const char *dout; /* and its gradient */
     int batch;
     int is_last;      /* the softmax output layer: dout holds d loss / d logits */
+    int backward;     /* the network has a backward pass (it has a loss) */
 } cnn_gen_layer;
 
 /* Emits the whole C file for ir. Returns -1 if writing failed. */

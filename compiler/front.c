@@ -11,6 +11,12 @@ int cnn_front_load(const char *path, cnn_arena *arena, const cnn_front_opts *opt
         fprintf(err, "%s: error: cannot read the file: %s\n", path, strerror(errno));
         return -1;
     }
+    return cnn_front_build(src, arena, opts, ir, err);
+}
+
+int cnn_front_build(const cnn_source *src, cnn_arena *arena, const cnn_front_opts *opts,
+                    cnn_ir *ir, FILE *err)
+{
     cnn_diag d = {0};
     cnn_ast ast;
     /* After syntax errors the statements that did parse are still checked (ir.c stops at

@@ -144,7 +144,8 @@ static int build_layer(cnn_ir *ir, const cnn_stmt *s, const cnn_layer_desc *desc
     return cnn_check_elems(d, L->loc, what, out, cnn_shape_size(L->out));
 }
 
-/* Checks that only the last layer has softmax, and that it does (cross-entropy needs it). */
+/* Checks that only the last layer has softmax, and that it does (cross-entropy needs it),
+ * unless the network has no loss: then its output is whatever the last layer makes. */
 static int check_output(cnn_ir *ir, cnn_diag *d)
 {
     for (int i = 0; i < ir->n_layers - 1; i++)
@@ -153,10 +154,15 @@ static int check_output(cnn_ir *ir, cnn_diag *d)
                              "softmax is allowed only on the last layer (it feeds the "
                              "crossentropy loss)");
     const cnn_layer *last = &ir->layers[ir->n_layers - 1];
+    if (ir->train.loss == CNN_LOSS_NONE) {
+        ir->n_classes = (int)cnn_shape_size(last->out); /* checked against CNN_MAX_ELEMS */
+        return 0;
+    }
     if (last->out.rank != 1 || last->act != CNN_ACT_SOFTMAX)
         return cnn_error(d, last->loc,
                          "the last layer must end in softmax for the crossentropy loss "
-                         "(for example 'dense 10 softmax')");
+                         "(for example 'dense 10 softmax'; or 'loss none' in train { } for a "
+                         "network that is only run)");
     if (last->out.c < 2)
         return cnn_error(d, last->loc, "a classifier needs at least 2 classes, got %d",
                          last->out.c);

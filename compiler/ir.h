@@ -123,5 +123,8 @@ const char *cnn_act_name(cnn_act a);
 /* Parses a file from disk into ir; on error prints the diagnostic to err and returns -1. */
 int cnn_front_load(const char *path, cnn_arena *arena, const cnn_front_opts *opts, cnn_ir *ir,
                    cnn_source *src, FILE *err);
+/* The same from a source already in memory (cnnc import's .net text). */
+int cnn_front_build(const cnn_source *src, cnn_arena *arena, const cnn_front_opts *opts,
+                    cnn_ir *ir, FILE *err);
 
 #endif

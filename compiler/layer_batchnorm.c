@@ -60,8 +60,9 @@ static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
     gen_array(e, "double", gen_name(L, "image_sums"), g->batch, 2 * (int64_t)L->in.c, NULL);
 }
 
-static int buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *b)
+static int buffers(const cnn_layer *L, int grad_in, int is_last, int backward, cnn_buffer *b)
 {
+    (void)backward;
     (void)grad_in, (void)is_last;
     b[0] = (cnn_buffer){"normalized input", cnn_shape_size(L->out), 0, 4, 1};
     b[1] = (cnn_buffer){"inverse deviations", 0, L->in.c, 4, 1};

@@ -143,7 +143,7 @@ static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
                 "output", L->kh, L->kw, d.C);
         emit(e, " * pixel (oy, ox). The kernel's gradient reads it again after backward. */");
         gen_array(e, "float", gen_name(L, "cols"), g->batch, (int64_t)d.P * d.KKC, NULL);
-    } else {
+    } else if (g->backward) {
         emit(e, "/* Each image's share of the kernel's gradient (rows: taps%s), summed over the",
              L->use_bias ? ", then the bias" : "");
         emit(e, " * batch after backward: no im2col, and no order that depends on threads. */");
@@ -390,7 +390,7 @@ static long scratch_per_image(const cnn_layer *L)
     return direct(L) ? 0 : (long)d.P * d.KKC;
 }
 
-static int buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *b)
+static int buffers(const cnn_layer *L, int grad_in, int is_last, int backward, cnn_buffer *b)
 {
     (void)is_last;
     conv_dims d = dims_of(L);
@@ -398,7 +398,7 @@ static int buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *b)
     int64_t window = (int64_t)d.P * d.KKC;
     if (!direct(L))
         b[n++] = (cnn_buffer){"im2col rows", window, 0, 4, 1};
-    else
+    else if (backward)
         b[n++] = (cnn_buffer){"per-image kernel gradients",
                               ((int64_t)d.KKC + L->use_bias) * d.F, 0, 4, 1};
     if (grad_in)

@@ -58,8 +58,9 @@ static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
                   "before softmax, for the loss");
 }
 
-static int buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *b)
+static int buffers(const cnn_layer *L, int grad_in, int is_last, int backward, cnn_buffer *b)
 {
+    (void)backward;
     (void)grad_in;
     if (!is_last)
         return 0;

@@ -33,8 +33,9 @@ static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
               "0 or 1/(1-rate), drawn in training");
 }
 
-static int buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *b)
+static int buffers(const cnn_layer *L, int grad_in, int is_last, int backward, cnn_buffer *b)
 {
+    (void)backward;
     (void)grad_in, (void)is_last;
     b[0] = (cnn_buffer){"dropout mask", cnn_shape_size(L->out), 0, 4, 1};
     return 1;

@@ -73,8 +73,9 @@ static int tiles(const cnn_layer *L)
            (int64_t)L->out.w * L->kw == L->in.w;
 }
 
-static int buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *b)
+static int buffers(const cnn_layer *L, int grad_in, int is_last, int backward, cnn_buffer *b)
 {
+    (void)backward;
     (void)is_last;
     if (L->pool != CNN_POOL_MAX || !grad_in)
         return 0;

@@ -61,8 +61,9 @@ typedef struct cnn_layer_desc {
     long (*scratch_per_image)(const cnn_layer *L);
     /* The static buffers emit_buffers declares, for the size checks and the memory figure
      * (sizes.c); returns how many it wrote to out (at most CNN_MAX_LAYER_BUFFERS). grad_in: a
-     * gradient flows into the layer's input (cnn_gen_layer's din). May be NULL: none. */
-    int (*buffers)(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *out);
+     * gradient flows into the layer's input (cnn_gen_layer's din); backward: the network has
+     * a backward pass (cnn_gen_layer's backward). May be NULL: none. */
+    int (*buffers)(const cnn_layer *L, int grad_in, int is_last, int backward, cnn_buffer *out);
 } cnn_layer_desc;
 
 extern const cnn_layer_desc cnn_layer_conv, cnn_layer_pool, cnn_layer_dropout,

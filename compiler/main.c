@@ -10,6 +10,7 @@
 #include "codegen.h"
 #include "export.h"
 #include "onnx_export.h"
+#include "onnx_import.h"
 #include "ir.h"
 #include "reference.h"
 #include "sizes.h"
@@ -34,6 +35,9 @@ static void usage(FILE *out)
           "                                        inference, float or int8 (docs/deploy.md)\n"
           "       cnnc onnx FILE.net --weights W.ckpt -o NAME.onnx\n"
           "                                        the trained network as an ONNX model\n"
+          "       cnnc import NAME.onnx -o NAME.net [--weights NAME.ckpt]\n"
+          "                                        an ONNX model as a .net file and a\n"
+          "                                        checkpoint (docs/interop.md)\n"
           "       cnnc plot DIR...                 pictures of the logs of runs (--log DIR)\n"
           "       cnnc plot --compare OUT.png DIR...  several runs on one chart\n"
           "       cnnc --version | --help\n",
@@ -456,6 +460,72 @@ done:
     return status;
 }
 
+/* cnnc import NAME.onnx -o NAME.net [--weights NAME.ckpt] */
+static int import_main(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL, *weights = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const value_flag flags[] = {{"-o", "a file name", &out},
+                                    {"--weights", "a file name", &weights}, {NULL, NULL, NULL}};
+        int v = take_value_flag(argc, argv, &i, flags);
+        if (v == -2 || (v == -1 && take_input(a, &in)))
+            return 2;
+    }
+    if (!in || !out) {
+        fprintf(stderr, "cnnc: error: %s\n", !in ? "no input file" : "no output file (-o NAME.net)");
+        usage(stderr);
+        return 2;
+    }
+    cnn_arena arena = {0};
+    cnn_source file = {0}, src = {0};
+    cnn_import imp;
+    cnn_ir ir;
+    cnn_model *m = NULL;
+    int status = 1;
+    char err[1400];
+    if (cnn_source_read(&file, in)) {
+        fprintf(stderr, "cnnc: error: %s: cannot read the file: %s\n", in, strerror(errno));
+        goto done;
+    }
+    const char *base = strrchr(in, '/');
+    if (cnn_onnx_import((const uint8_t *)file.text, file.len, base ? base + 1 : in, NULL, 0,
+                        CNNC_VERSION, &arena, &imp, err, sizeof err)) {
+        fprintf(stderr, "cnnc: error: %s: %s\n", in, err);
+        goto done;
+    }
+    /* The network checked as a .net file is: what cnnc will read back. */
+    if (cnn_source_from_string(&src, out, imp.net)) {
+        fprintf(stderr, "cnnc: error: out of memory\n");
+        goto done;
+    }
+    if (cnn_front_build(&src, &arena, NULL, &ir, stderr)) {
+        fprintf(stderr, "cnnc: error: %s: the network made of it does not check (above)\n", in);
+        goto done;
+    }
+    if (weights) {
+        if (!(m = cnn_reference_new(&ir, 1))) {
+            fprintf(stderr, "cnnc: error: out of memory creating the network\n");
+            goto done;
+        }
+        if (cnn_import_set_tensors(&imp, &ir, m, err, sizeof err) ||
+            cnn_checkpoint_save(weights, m, NULL, err, sizeof err)) {
+            fprintf(stderr, "cnnc: error: %s\n", err);
+            goto done;
+        }
+    }
+    bytes_job job = {.bytes = (const uint8_t *)imp.net, .len = strlen(imp.net)};
+    if (write_output(out, write_bytes, &job))
+        goto done;
+    status = 0;
+done:
+    cnn_model_destroy(m);
+    cnn_source_free(&file);
+    cnn_source_free(&src);
+    cnn_arena_free(&arena);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -477,6 +547,8 @@ int main(int argc, char **argv)
         return export_main(argc, argv);
     if (strcmp(cmd, "onnx") == 0)
         return onnx_main(argc, argv);
+    if (strcmp(cmd, "import") == 0)
+        return import_main(argc, argv);
     int summary = strcmp(cmd, "--summary") == 0, check = strcmp(cmd, "--check") == 0,
         run = strcmp(cmd, "run") == 0;
     if (!(summary || check || run))

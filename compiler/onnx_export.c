@@ -1,6 +1,7 @@
 /* `cnnc onnx`: a trained network as an ONNX model (IR 7, opset 13), written with protobuf-c
- * from the onnx.proto Debian ships. Inference mode: dropout is gone, batchnorm a
- * BatchNormalization node with its moving statistics. The input is [N, H, W, C] as cnnc feeds
+ * from the onnx.proto Debian ships. Inference mode: a dropout is a Dropout node (the identity
+ * in inference; kept with its rate for cnnc import), batchnorm a BatchNormalization node with
+ * its moving statistics. The input is [N, H, W, C] as cnnc feeds
  * it; a Transpose makes it NCHW for the convolutions and another makes it channels-last again
  * before Flatten, so that the dense kernels keep Keras' row order. */
 #include "onnx_export.h"
@@ -208,7 +209,7 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
     onnx__operator_set_id_proto__init(opset);
     x.g = g;
     x.cap_nodes = (size_t)ir->n_layers * 3 + 4;
-    x.cap_inits = (size_t)ir->n_layers * 4 + 4;
+    x.cap_inits = (size_t)ir->n_layers * 4 + 4; /* at most 4 per layer (batchnorm) */
     g->node = alloc(&x, sizeof *g->node * x.cap_nodes);
     g->initializer = alloc(&x, sizeof *g->initializer * x.cap_inits);
     g->input = alloc(&x, sizeof *g->input);
@@ -234,8 +235,18 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
         cnn_tensor *t = &m->tensors[k];
         k += L->n_params;
         switch (L->type) {
-        case CNN_LAYER_DROPOUT: /* nothing in inference */
+        case CNN_LAYER_DROPOUT: {
+            /* Nothing in inference, but kept with its rate: cnnc import gives it back. */
+            const char *out = str(&x, "%s%s", L->name, ""), *rn = str(&x, "%s/ratio%s", L->name, "");
+            float *ratio = floats(&x, 1);
+            if (x.failed)
+                break;
+            ratio[0] = L->rate;
+            initializer(&x, rn, NULL, 0, ratio);
+            node(&x, "Dropout", out, (const char *[]){cur, rn}, 2, out, NULL);
+            cur = out;
             break;
+        }
         case CNN_LAYER_ACTIVATION:
             cur = activation(&x, L, cur);
             break;
@@ -261,11 +272,19 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
             pw = pw > 0 ? pw : 0;
             int64_t pads[4] = {L->pad_top, L->pad_left, ph - L->pad_top, pw - L->pad_left};
             const char *out = str(&x, "%s%s", L->name, "");
+            /* Same padding is TensorFlow's SAME_UPPER, said so: where it pads nothing on this
+             * input, pads alone could not tell it from valid padding. */
+            Onnx__AttributeProto *same = NULL;
+            if (L->pad_same) {
+                same = attr(&x, "auto_pad", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+                if (same)
+                    same->has_s = 1, same->s.data = (uint8_t *)"SAME_UPPER", same->s.len = 10;
+            }
             node(&x, "Conv", out, (const char *[]){cur, wn, bn}, L->use_bias ? 3 : 2, out,
                  (Onnx__AttributeProto *[]){
                      attr_ints(&x, "kernel_shape", (int64_t[]){KH, KW}, 2),
                      attr_ints(&x, "strides", (int64_t[]){L->sh, L->sw}, 2),
-                     attr_ints(&x, "pads", pads, 4), NULL});
+                     same ? same : attr_ints(&x, "pads", pads, 4), NULL});
             cur = activation(&x, L, out);
             break;
         }
@@ -290,7 +309,8 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
             }
             const char *out = str(&x, "%s%s", L->name, "");
             node(&x, "BatchNormalization", out, names, 5, out,
-                 (Onnx__AttributeProto *[]){attr_float(&x, "epsilon", L->eps), NULL});
+                 (Onnx__AttributeProto *[]){attr_float(&x, "epsilon", L->eps),
+                                            attr_float(&x, "momentum", L->momentum), NULL});
             cur = out;
             break;
         }

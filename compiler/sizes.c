@@ -50,14 +50,16 @@ void cnn_format_bytes(int64_t n, char *buf, size_t cap)
 
 /* The buffers every layer has, by what the code generator emits for it (codegen.c): output and
  * its gradient, each parameter with its gradient and the optimizer's two slots, the kernel
- * transposed for backward; then the layer's own (its descriptor's `buffers`). */
-static int layer_buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffer *b)
+ * transposed for backward; then the layer's own (its descriptor's `buffers`). A network
+ * without a loss has no backward pass: no gradient of outputs (backward = 0). */
+static int layer_buffers(const cnn_layer *L, int grad_in, int is_last, int backward,
+                         cnn_buffer *b)
 {
     int n = 0, flags = L->desc->gen_flags(L);
     int64_t size = cnn_shape_size(L->out);
     if (!(flags & GEN_ALIAS)) {
         b[n++] = (cnn_buffer){"output", size, 0, 4, 1};
-        if (grad_in || L->trainable > 0)
+        if (backward && (grad_in || L->trainable > 0))
             b[n++] = (cnn_buffer){"output's gradient", size, 0, 4, 1};
     }
     for (int p = 0; p < L->n_params; p++)
@@ -66,7 +68,7 @@ static int layer_buffers(const cnn_layer *L, int grad_in, int is_last, cnn_buffe
     if ((flags & GEN_KERNEL_T) && grad_in)
         b[n++] = (cnn_buffer){"transposed kernel", 0, L->params[0].size, 4, 1};
     if (L->desc->buffers)
-        n += L->desc->buffers(L, grad_in, is_last, b + n);
+        n += L->desc->buffers(L, grad_in, is_last, backward, b + n);
     return n;
 }
 
@@ -79,7 +81,9 @@ int cnn_ir_check_sizes(cnn_ir *ir, int batch, int64_t max_bytes, cnn_diag *d)
     for (int l = 0; l < ir->n_layers; l++) {
         const cnn_layer *L = &ir->layers[l];
         cnn_buffer b[CNN_MAX_LAYER_BUFFERS + CNN_MAX_LAYER_PARAMS + 3];
-        int n = layer_buffers(L, learns_before, l == ir->n_layers - 1, b);
+        int backward = ir->train.loss != CNN_LOSS_NONE;
+        int n = layer_buffers(L, backward && learns_before, backward && l == ir->n_layers - 1,
+                              backward, b);
         for (int i = 0; i < n; i++) {
             int64_t elems = cnn_mul64(b[i].per_image, batch);
             if (elems >= 0 && elems <= INT64_MAX - b[i].fixed)

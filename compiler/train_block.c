@@ -12,7 +12,7 @@ static const char *const statements[] = {"loss",     "optimizer", "batch", "epoc
                                           "validation", "schedule", "seed",  NULL};
 enum { S_LOSS, S_OPTIMIZER, S_BATCH, S_EPOCHS, S_VALIDATION, S_SCHEDULE, S_SEED, S_COUNT };
 
-static const char *const losses[] = {"crossentropy", NULL};
+static const char *const losses[] = {"crossentropy", "none", NULL};
 static const char *const optimizers[] = {"sgd", "rmsprop", "adam", "adamw", NULL};
 static const char *const schedules[] = {"constant", "step", "exponential", "cosine", NULL};
 static const char *const yes_no[] = {"yes", "no", NULL};
@@ -123,10 +123,13 @@ static int parse_single(const cnn_stmt *s, int which, cnn_train_cfg *cfg, cnn_di
     double r;
     switch (which) {
     case S_LOSS:
-        if (cnn_arg_choice(a.pos[0], "loss", losses, d) < 0)
+    {
+        int k = cnn_arg_choice(a.pos[0], "loss", losses, d);
+        if (k < 0)
             return -1;
-        cfg->loss = CNN_LOSS_CROSSENTROPY;
+        cfg->loss = k == 0 ? CNN_LOSS_CROSSENTROPY : CNN_LOSS_NONE;
         return 0;
+    }
     case S_BATCH:
         if (cnn_arg_int(a.pos[0], "batch size", 1, 65536, &v, d))
             return -1;

@@ -680,7 +680,7 @@ static int cmd_predict(cli *c, cnn_model *m)
 {
     cnn_dataset ds = {0};
     /* Labels are optional: given --test-images alone, predict unlabeled images. */
-    int labeled = !(c->test_images && !c->test_labels);
+    int labeled = !(c->test_images && !c->test_labels) && m->ops->loss;
     if (load_weights(c, m) || load_split(c, &ds, 1, labeled, m))
         return 1;
     int n = c->limit > 0 && c->limit < ds.n ? c->limit : ds.n;
@@ -691,14 +691,27 @@ static int cmd_predict(cli *c, cnn_model *m)
         cnn_dataset_free(&ds);
         return 1;
     }
-    printf("index,predicted,class,probability%s\n", labeled ? ",label" : "");
+    /* Without a loss the output is not a class's probabilities: all of it, as it is. */
+    if (!m->ops->loss) {
+        printf("index");
+        for (int j = 0; j < m->n_classes; j++)
+            printf(",output_%d", j);
+        putchar('\n');
+    } else
+        printf("index,predicted,class,probability%s\n", labeled ? ",label" : "");
     for (int start = 0; start < n; start += m->max_batch) {
         int bn = n - start < m->max_batch ? n - start : m->max_batch;
         for (int b = 0; b < bn; b++)
             idx[b] = start + b;
         cnn_dataset_batch(&ds, idx, bn, x, labels);
         m->ops->forward(m, x, bn, 0, NULL);
-        for (int b = 0; b < bn; b++) {
+        for (int b = 0; b < bn && !m->ops->loss; b++) {
+            printf("%d", start + b);
+            for (int j = 0; j < m->n_classes; j++)
+                printf(",%.9g", m->output[(size_t)b * m->n_classes + j]);
+            putchar('\n');
+        }
+        for (int b = 0; b < bn && m->ops->loss; b++) {
             int p = cnn_predicted(m, b);
             printf("%d,%d,%s,%.6f", start + b, p, c->class_names[p],
                    m->output[(size_t)b * m->n_classes + p]);
@@ -754,7 +767,15 @@ int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make,
         cnn_set_threads(1, err, sizeof err);
         return 1;
     }
-    int status = load_class_names(&c, m->n_classes) ? 1 : cmd(&c, m);
+    if (!m->ops->loss && cmd != cmd_predict) {
+        fprintf(stderr, "%s: error: %s has no training loss (its train { } block says loss "
+                        "none): it can predict, printing its outputs, but not %s\n", prog,
+                m->name, c.command);
+        cnn_set_threads(1, err, sizeof err);
+        cnn_model_destroy(m);
+        return 1;
+    }
+    int status = !m->ops->loss ? cmd(&c, m) : load_class_names(&c, m->n_classes) ? 1 : cmd(&c, m);
     cnn_set_threads(1, err, sizeof err); /* joins the workers */
     for (int i = 0; c.class_names && i < c.n_names && i < m->n_classes; i++)
         free(c.class_names[i]);

@@ -30,7 +30,8 @@ static inline int cnn_dropout_keep(cnn_rng *r, float rate)
 }
 
 /* ---- Training configuration: what a .net file's `train { }` block says. ---- */
-typedef enum { CNN_LOSS_CROSSENTROPY } cnn_loss_kind;
+/* none: a network that is only run (an imported one whose output is not a classifier's). */
+typedef enum { CNN_LOSS_CROSSENTROPY, CNN_LOSS_NONE } cnn_loss_kind;
 typedef enum { CNN_OPTIM_SGD, CNN_OPTIM_RMSPROP, CNN_OPTIM_ADAM, CNN_OPTIM_ADAMW } cnn_optim_kind;
 typedef enum {
     CNN_SCHED_CONSTANT,
@@ -98,7 +99,9 @@ typedef struct cnn_model_ops {
      * training != 0: dropout draws from rng, batchnorm normalizes with batch statistics and
      * updates its moving averages. training == 0: rng may be NULL. */
     void (*forward)(cnn_model *m, const float *x, int n, int training, cnn_rng *rng);
-    /* Mean cross-entropy of the last forward pass against labels[n], without regularization. */
+    /* Mean cross-entropy of the last forward pass against labels[n], without regularization.
+     * NULL, with backward, in a network without a loss (loss none): it is only run, and
+     * cnn_fit and cnn_evaluate refuse it. */
     double (*loss)(cnn_model *m, const int *labels, int n);
     /* Adds d(mean loss)/d(tensor) of the last forward pass into every trainable tensor's grad.
      * The caller zeroes the gradients first (cnn_zero_grad). */
@@ -254,7 +257,7 @@ typedef struct cnn_fit_opts {
 #define CNN_FIT_NOT_FINITE (-2)
 
 /* Trains m on ds (validation = the last cfg.validation of the used images). Returns 0, -1 when
- * out of memory, CNN_FIT_NOT_FINITE, or what on_epoch returned. */
+ * out of memory or m has no loss, CNN_FIT_NOT_FINITE, or what on_epoch returned. */
 int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts);
 
 /* Writes len bytes to path through path.tmp.XXXXXX beside it, fsync, rename, and an fsync of

@@ -25,7 +25,7 @@ typedef struct ref_model {
     const cnn_ir *ir;
     ref_layer *layers;
     double *x;    /* the input batch in double */
-    float *probs; /* [max_batch][n_classes] */
+    float *probs; /* [max_batch][n_classes]: the last layer's output (softmax or not) */
     int last_n;
     char *names;
 } ref_model;
@@ -489,6 +489,13 @@ static const cnn_model_ops ref_ops = {
     .first_not_finite = ref_first_not_finite,
 };
 
+/* A network without a loss (loss none) is only run. */
+static const cnn_model_ops ref_ops_forward_only = {
+    .forward = ref_forward,
+    .destroy = ref_destroy,
+    .first_not_finite = ref_first_not_finite,
+};
+
 static void *zalloc(size_t count, size_t size, int *failed)
 {
     void *p = calloc(count ? count : 1, size);
@@ -505,7 +512,7 @@ cnn_model *cnn_reference_new(const cnn_ir *ir, int max_batch)
     cnn_model *m = &R->base;
     int failed = 0;
     R->ir = ir;
-    m->ops = &ref_ops;
+    m->ops = ir->train.loss == CNN_LOSS_NONE ? &ref_ops_forward_only : &ref_ops;
     m->name = ir->name;
     m->backend = "reference";
     m->in_h = ir->input.h;

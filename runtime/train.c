@@ -30,6 +30,8 @@ int cnn_predicted(const cnn_model *m, int b)
 cnn_eval cnn_evaluate(cnn_model *m, const cnn_dataset *ds, const int *idx, int n, long *confusion)
 {
     cnn_eval e = {0};
+    if (!m->ops->loss)
+        return e; /* no loss, no accuracy: evaluated nothing */
     float *x = malloc(sizeof(float) * cnn_input_size(m) * (size_t)m->max_batch);
     int *labels = malloc(sizeof(int) * (size_t)m->max_batch);
     if (!x || !labels || n <= 0) {
@@ -90,6 +92,8 @@ static void progress(FILE *out, int epoch, int epochs, int done, int total, doub
 int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts)
 {
     const cnn_train_cfg *cfg = &opts->cfg;
+    if (!m->ops->loss)
+        return -1;
     int n = opts->limit > 0 && opts->limit < ds->n ? opts->limit : ds->n;
     int *split = NULL;
     const int *train_idx = opts->idx, *val_idx = opts->val;

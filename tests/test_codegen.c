@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "reference.h"
+#include "compiled.h"
 #include "random_net.h"
 #include "support.h"
 
@@ -24,46 +25,10 @@ typedef struct loaded {
     cnn_model *m;
 } loaded;
 
-/* cnnc FILE -o DIR/NAME.c --batch 4, then a shared object from it with `cc`. */
+/* cnnc FILE -o DIR/NAME.c --batch 4, then a shared object from it (compiled.h). */
 static void build(const char *path, const char *name, loaded *out)
 {
-    char c_file[512], so_file[512], batch[8];
-    snprintf(c_file, sizeof c_file, "%s/%s.c", tmpdir, name);
-    snprintf(so_file, sizeof so_file, "%s/%s.so", tmpdir, name);
-    snprintf(batch, sizeof batch, "%d", BATCH);
-    char *gen[] = {CNNC_PATH, (char *)path, "-o", c_file, "--batch", batch, NULL};
-    run_result r = run_program(gen);
-    if (r.status != 0)
-        fail_msg("cnnc failed on %s: %s", path, r.err);
-    run_result_free(&r);
-
-    /* Warning-free with both compilers, the project's flags and -pedantic: the other compiler
-     * only checks (its sanitizer runtime would not mix with ours), this one builds. */
-    if (access(TEST_OTHER_CC, X_OK) == 0) {
-        char *check[] = {TEST_OTHER_CC, "-std=c11", "-Wall", "-Wextra", "-pedantic", "-Werror",
-                         "-fsyntax-only", "-I" SOURCE_DIR "/runtime", c_file, NULL};
-        r = run_program(check);
-        if (r.status != 0)
-            fail_msg("%s rejects the output for %s:\n%s", TEST_OTHER_CC, path, r.err);
-        run_result_free(&r);
-    }
-    char *cc[] = {TEST_CC, "-std=c11", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O2", "-fPIC",
-                  "-shared", "-DCNNC_NO_MAIN", "-I" SOURCE_DIR "/runtime",
-                  TEST_SANITIZE[0] ? TEST_SANITIZE : "-DCNNC_UNSANITIZED", c_file, "-o", so_file,
-                  "-lopenblas", "-lm", NULL};
-    r = run_program(cc);
-    if (r.status != 0)
-        fail_msg("%s failed on the output for %s:\n%s", TEST_CC, path, r.err);
-    run_result_free(&r);
-    out->so = dlopen(so_file, RTLD_NOW | RTLD_LOCAL);
-    if (!out->so)
-        fail_msg("dlopen %s: %s", so_file, dlerror());
-    char sym[128];
-    snprintf(sym, sizeof sym, "%s_model", name);
-    cnn_model *(*model)(void) = (cnn_model * (*)(void)) dlsym(out->so, sym);
-    assert_non_null(model);
-    out->m = model();
-    assert_int_equal(out->m->max_batch, BATCH);
+    out->m = compiled_load(path, tmpdir, name, BATCH, &out->so);
 }
 
 /* |a - b| within rel of the larger, or within abs_floor (for entries near zero). */
