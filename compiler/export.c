@@ -870,7 +870,8 @@ static void emit_dense(xp *x, int i)
     const cnn_deploy_op *op = &x->dn->ops[i];
     const cnn_layer *L = op->L;
     const char *n = x->name, *ln = L->name;
-    int I = L->in.c, U = L->out.c, last = is_last(x->dn, i);
+    /* The output layer's softmax (a network without a loss may end in another dense). */
+    int I = L->in.c, U = L->out.c, last = is_last(x->dn, i) && op->act == CNN_ACT_SOFTMAX;
     const char *type = x->int8 ? "int8_t" : "float";
     emit_open(e, "static void %s_%s(const %s *in, %s *out)", n, ln, type,
               last ? "float" : type);
@@ -1004,8 +1005,12 @@ static void emit_banner(xp *x, const char *file_kind)
         emit(e, " * Post-training int8: ranges from %d calibration images (docs/deploy.md).",
              x->o->calibration_images);
     emit(e, " * Input %s, channels last, values as the trainers feed them (bytes / 255);", in);
-    emit(e, " * output: the probabilities of the %d classes. Standalone C99: no allocation, no",
-         ir->n_classes);
+    if (ir->train.loss == CNN_LOSS_NONE)
+        emit(e, " * output: the network's %d values (no loss: not a classifier's). Standalone C99: "
+                "no allocation, no", ir->n_classes);
+    else
+        emit(e, " * output: the probabilities of the %d classes. Standalone C99: no allocation, no",
+             ir->n_classes);
     emit(e, " * I/O, no threads, no library but <math.h>%s. */",
          x->int8 ? "'s expf" : "'s expf and tanhf");
 }

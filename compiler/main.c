@@ -369,8 +369,19 @@ static int export_main(int argc, char **argv)
     cnn_export_opts opts = {.version = CNNC_VERSION, .weights_path = weights,
                             .class_names = names};
     cnn_export_sizes sizes;
+    if (int8 && ir.train.loss == CNN_LOSS_NONE) {
+        fprintf(stderr, "cnnc: error: %s: --int8 exports classifiers (the last dense layer's "
+                        "logits dequantized for the softmax), and this network has no loss\n",
+                in);
+        goto done;
+    }
     if (cnn_deploy_build(&dn, &ir, m, &arena)) {
         fprintf(stderr, "cnnc: error: out of memory\n");
+        goto done;
+    }
+    if (dn.n_ops == 0) {
+        fprintf(stderr, "cnnc: error: %s computes nothing in inference (only flatten and "
+                        "dropout): nothing to export\n", in);
         goto done;
     }
     if (int8) {

@@ -352,7 +352,15 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
         }
         }
     }
-    g->output[0] = value_info(&x, cur, (int64_t[]){ir->n_classes}, 1);
+    /* A network without a loss may end on an image: channels last again, as cnnc's output. */
+    cnn_shape o = ir->layers[ir->n_layers - 1].out;
+    if (nchw) {
+        node(&x, "Transpose", "output/to_nhwc", (const char *[]){cur}, 1, "output",
+             (Onnx__AttributeProto *[]){attr_ints(&x, "perm", (int64_t[]){0, 2, 3, 1}, 4), NULL});
+        cur = "output";
+    }
+    g->output[0] = o.rank == 3 ? value_info(&x, cur, (int64_t[]){o.h, o.w, o.c}, 3)
+                               : value_info(&x, cur, (int64_t[]){o.c}, 1);
     g->n_output = 1;
     if (x.failed)
         return -1;

@@ -1127,30 +1127,45 @@ static int is_identifier(const char *s)
     return 1;
 }
 
+/* The .net text, written through put: one failed write fails it all. */
+typedef struct writer {
+    FILE *f;
+    int failed;
+} writer;
+
+static void put(writer *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (vfprintf(w->f, fmt, ap) < 0)
+        w->failed = 1;
+    va_end(ap);
+}
+
 static int write_net(im *x, const Onnx__ModelProto *m, const char *name, const char *version,
                      cnn_import *out, const value *in)
 {
     char *text = NULL;
     size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
+    writer w = {open_memstream(&text, &len), 0};
+    if (!w.f)
         return oom(x);
-    fprintf(f, "# Imported by cnnc %s from %s (producer %s %s, operator set %lld).\n", version,
+    put(&w, "# Imported by cnnc %s from %s (producer %s %s, operator set %lld).\n", version,
             name, empty(m->producer_name) ? "unknown" : m->producer_name,
             empty(m->producer_version) ? "" : m->producer_version, (long long)x->opset);
     if (in->rank == 4 && out->input_nchw)
-        fprintf(f, "# The model's input '%s' is [N, %d, %d, %d] (NCHW); this network takes the "
+        put(&w, "# The model's input '%s' is [N, %d, %d, %d] (NCHW); this network takes the "
                    "same images channels last.\n", out->input_name, in->c, in->h, in->w);
     if (in->rank == 3)
-        fprintf(f, "# The model's input '%s' is [N, %d, %d] (channels, length); this network "
+        put(&w, "# The model's input '%s' is [N, %d, %d] (channels, length); this network "
                    "takes it as images of height 1, channels last.\n", out->input_name, in->c,
                 in->w);
     if (is_identifier(x->g->name))
-        fprintf(f, "network %s\n", x->g->name);
+        put(&w, "network %s\n", x->g->name);
     if (in->rank == 2)
-        fprintf(f, "input %d\n", in->c);
+        put(&w, "input %d\n", in->c);
     else
-        fprintf(f, "input %dx%dx%d\n", in->h, in->w, in->c);
+        put(&w, "input %dx%dx%d\n", in->h, in->w, in->c);
     for (int i = 0; i < x->n_stmt; i++) {
         const stmt *s = &x->s[i];
         static const char *const kw[] = {[CNN_LAYER_CONV] = "conv", [CNN_LAYER_POOL] = "pool",
@@ -1159,22 +1174,22 @@ static int write_net(im *x, const Onnx__ModelProto *m, const char *name, const c
                                          [CNN_LAYER_FLATTEN] = "flatten",
                                          [CNN_LAYER_DENSE] = "dense",
                                          [CNN_LAYER_ACTIVATION] = "activation"};
-        fprintf(f, "%s", kw[s->type]);
+        put(&w, "%s", kw[s->type]);
         if (s->args[0])
-            fprintf(f, " %s", s->args);
+            put(&w, " %s", s->args);
         if (s->act != CNN_ACT_LINEAR || s->type == CNN_LAYER_ACTIVATION)
-            fprintf(f, " %s", cnn_act_name(s->act));
+            put(&w, " %s", cnn_act_name(s->act));
         if (s->act == CNN_ACT_LEAKY_RELU) {
             char a[32];
             float_text(s->alpha, a, sizeof a);
-            fprintf(f, " alpha=%s", a);
+            put(&w, " alpha=%s", a);
         }
-        fprintf(f, "%s\n", s->opts);
+        put(&w, "%s\n", s->opts);
     }
     if (!out->classifier)
-        fprintf(f, "\n# The output is not a softmax classifier: no training loss.\n"
+        put(&w, "\n# The output is not a softmax classifier: no training loss.\n"
                    "train { loss none }\n");
-    if (fclose(f) != 0) {
+    if ((fclose(w.f) != 0) | w.failed) {
         free(text);
         return oom(x);
     }

@@ -56,6 +56,10 @@ if [ -r "$data/train-images-idx3-ubyte.gz" ]; then
     --int8 --calibrate 64 --data "$tmp"
   check "export of another network's checkpoint" export models/l1.net --weights "$tmp/ck" -o "$tmp/x.c"
   check onnx onnx tests/nets/mnist_tiny.net --weights "$tmp/ck" -o "$tmp/tiny.onnx"
+  check import import "$tmp/tiny.onnx" -o "$tmp/imported.net" --weights "$tmp/imported.ckpt"
+  check "eval of the imported network" run "$tmp/imported.net" eval --data "$tmp" \
+    --load "$tmp/imported.ckpt"
+  check "import of a file that is not ONNX" import "$tmp/ck" -o "$tmp/x.net"
   cat >"$tmp/run_export.c" <<'EOF2'
 #include <stdio.h>
 int mnist_tiny_predict_u8(const unsigned char *pixels, float *probabilities);

@@ -215,6 +215,11 @@ int network_tests(void (*fn)(void **), int extra, struct CMUnitTest **tests, cha
     return nn + nm;
 }
 
+char **run_only_nets(void)
+{
+    return list_files(SOURCE_DIR "/tests/run_only", ".net");
+}
+
 void perturb_trainable(cnn_model *m, cnn_rng *rng, float scale)
 {
     for (int i = 0; i < m->n_tensors; i++)

@@ -51,6 +51,9 @@ char *read_whole_file(const char *path, size_t *len);
  * the paths (free_names) and *tests the array (free). */
 int network_tests(void (*fn)(void **), int extra, struct CMUnitTest **tests, char ***paths);
 
+/* The networks of tests/run_only/: without a loss (loss none), only run, never trained. */
+char **run_only_nets(void);
+
 /* Moves every trainable value of m by a uniform amount in [-scale/2, scale/2): no gradient is
  * then checked only at an initializer's constant (zero biases, unit gammas). */
 void perturb_trainable(cnn_model *m, cnn_rng *rng, float scale);

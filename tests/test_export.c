@@ -366,6 +366,18 @@ static void check_network(const char *path, int all_compilers)
         fail_msg("%s: %d probabilities differ from the reference by more than 1e-5", name, bad);
     exported_close(&fx);
 
+    if (t.ir.train.loss == CNN_LOSS_NONE) { /* int8 exports classifiers */
+        char *argv[] = {CNNC_PATH, "export", (char *)path, "--weights", ckpt, "--int8", "-o",
+                        "/nonexistent/x.c", NULL};
+        run_result r = run_program(argv);
+        assert_int_equal(r.status, 1);
+        assert_non_null(strstr(r.err, "--int8 exports classifiers"));
+        run_result_free(&r);
+        free(ws), free(probs), free(again), free(bytes), free(x);
+        cnn_model_destroy(ref);
+        test_net_free(&t);
+        return;
+    }
     /* int8: calibrated on random images; the same arithmetic as the loops above. */
     cnn_rng_seed(&rng, 9);
     assert_int_equal(write_idx_images(images, CALIBRATION, t.ir.input.h, t.ir.input.w,
@@ -645,7 +657,15 @@ int main(void)
     const char *seed_env = getenv("CNNC_EXPORT_RANDOM_SEED");
     int n_random = count_env ? atoi(count_env) : 40;
     unsigned long seed = seed_env ? strtoul(seed_env, NULL, 10) : 7;
-    int n = network_tests(tree_network, 5 + n_random, &tests, &paths);
+    char **run_only = run_only_nets();
+    int n_run_only = 0;
+    while (run_only && run_only[n_run_only])
+        n_run_only++;
+    int n = network_tests(tree_network, 5 + n_random + n_run_only, &tests, &paths);
+    for (int i = 0; i < n_run_only; i++)
+        tests[n++] = (struct CMUnitTest){.name = strrchr(run_only[i], '/') + 1,
+                                         .test_func = tree_network,
+                                         .initial_state = run_only[i]};
     char **random_paths = random_net_files("export", seed, n_random);
     if (!random_paths)
         return 1;
@@ -665,5 +685,6 @@ int main(void)
     free(tests);
     free_names(paths);
     free_names(random_paths);
+    free_names(run_only);
     return failed;
 }

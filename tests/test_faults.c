@@ -125,9 +125,9 @@ static void calls_of_the_baseline(void **state)
     assert_true(failures > 0);
 }
 
-/* cnnc export of a small network, float and int8 (its calibration included), and cnnc onnx:
- * every call in turn for the float export and the ONNX model, one in every 3 for the int8
- * export. */
+/* cnnc export of a small network, float and int8 (its calibration included), cnnc onnx and
+ * cnnc import: every call in turn for the float export, the ONNX model and its import, one in
+ * every 3 for the int8 export. */
 static void calls_of_an_export(void **state)
 {
     (void)state;
@@ -153,6 +153,22 @@ static void calls_of_an_export(void **state)
     subcommand = "onnx";
     export_flags = float_flags;
     failures += inject(SOURCE_DIR "/tests/nets/dense_only.net", 1);
+    /* cnnc import of that model, every call in turn: the .net file, and with the checkpoint
+     * (written first, atomically). */
+    char model[256], ckpt2[256];
+    snprintf(model, sizeof model, "%s/dense.onnx", tmpdir);
+    snprintf(ckpt2, sizeof ckpt2, "%s/imported.ckpt", tmpdir);
+    char *onnx_argv[] = {CNNC_PATH, "onnx", SOURCE_DIR "/tests/nets/dense_only.net",
+                         "--weights", ckpt, "-o", model, NULL};
+    run_result r = run_program(onnx_argv);
+    assert_int_equal(r.status, 0);
+    run_result_free(&r);
+    subcommand = "import";
+    const char *no_flags[] = {NULL}, *import_flags[] = {"--weights", ckpt2, NULL};
+    export_flags = no_flags;
+    failures += inject(model, 1);
+    export_flags = import_flags;
+    failures += inject(model, 1);
     subcommand = "export";
     export_flags = NULL;
     print_message("export: %d failed calls reported\n", failures);

@@ -76,7 +76,7 @@ static void round_trip(void **state)
     if (cnn_onnx_import(bytes, len, "x.onnx", NULL, 0, "test", &arena, &imp, err, sizeof err))
         fail_msg("%s: cnnc import refuses what cnnc onnx wrote: %s", path, err);
     assert_false(imp.input_nchw); /* cnnc onnx's input is channels last */
-    assert_true(imp.classifier);
+    assert_int_equal(imp.classifier, t.ir.train.loss != CNN_LOSS_NONE);
     if (test_net_from_string(&u, imp.net)) {
         cnn_diag_print(stderr, &u.src, &u.diag);
         fail_msg("%s: the imported .net does not check:\n%s", path, imp.net);
@@ -101,6 +101,152 @@ static void round_trip(void **state)
     cnn_model_destroy(b);
     cnn_arena_free(&arena);
     test_net_free(&u);
+    test_net_free(&t);
+}
+
+/* ---- the command line ---- */
+
+static run_result run(char **argv)
+{
+    return run_program(argv);
+}
+
+/* cnnc onnx, then cnnc import with a checkpoint, as a user runs them: the same weights; and
+ * what import refuses, it refuses with status 1, a reason naming the file, and no output. */
+static void import_command_line(void **state)
+{
+    (void)state;
+    const char *net = SOURCE_DIR "/models/batchnorm.net";
+    test_net t;
+    assert_int_equal(test_net_from_file(&t, net), 0);
+    cnn_model *a = cnn_reference_new(&t.ir, 1);
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 3);
+    random_weights(a, &rng, 0.3f);
+    char ckpt[512], model[512], out_net[512], out_ckpt[512], err[600];
+    snprintf(ckpt, sizeof ckpt, "%s/bn.ckpt", tmpdir);
+    snprintf(model, sizeof model, "%s/bn.onnx", tmpdir);
+    snprintf(out_net, sizeof out_net, "%s/bn-imported.net", tmpdir);
+    snprintf(out_ckpt, sizeof out_ckpt, "%s/bn-imported.ckpt", tmpdir);
+    assert_int_equal(cnn_checkpoint_save(ckpt, a, NULL, err, sizeof err), 0);
+    char *to_onnx[] = {CNNC_PATH, "onnx", (char *)net, "--weights", ckpt, "-o", model, NULL};
+    run_result r = run(to_onnx);
+    assert_int_equal(r.status, 0);
+    run_result_free(&r);
+    char *import[] = {CNNC_PATH, "import", model, "-o", out_net, "--weights", out_ckpt, NULL};
+    r = run(import);
+    if (r.status != 0)
+        fail_msg("cnnc import: %s", r.err);
+    run_result_free(&r);
+    test_net u;
+    assert_int_equal(test_net_from_file(&u, out_net), 0);
+    cnn_model *b = cnn_reference_new(&u.ir, 1);
+    assert_int_equal(cnn_checkpoint_load(out_ckpt, b, NULL, NULL, err, sizeof err), 0);
+    for (int k = 0; k < a->n_tensors; k++)
+        assert_memory_equal(a->tensors[k].value, b->tensors[k].value,
+                            sizeof(float) * a->tensors[k].size);
+
+    /* Refusals. */
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s/bad.net", tmpdir);
+    struct {
+        char *file;
+        int status;
+        const char *message;
+    } cases[] = {
+        {ckpt, 1, "not an ONNX model"},
+        {"/nonexistent/m.onnx", 1, "/nonexistent/m.onnx: cannot read the file"},
+        {SOURCE_DIR "/../nonexistent.onnx", 1, "cannot read the file"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *argv[] = {CNNC_PATH, "import", cases[i].file, "-o", bad, NULL};
+        r = run(argv);
+        assert_int_equal(r.status, cases[i].status);
+        if (!strstr(r.err, cases[i].message))
+            fail_msg("cnnc import %s: expected '%s' in: %s", cases[i].file, cases[i].message,
+                     r.err);
+        assert_int_equal(access(bad, F_OK), -1); /* no output */
+        run_result_free(&r);
+    }
+    char *no_out[] = {CNNC_PATH, "import", model, NULL};
+    r = run(no_out);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "no output file"));
+    run_result_free(&r);
+    /* A node cnnc has no layer for: ONNX's own test case, named with its op. */
+    char *unsupported[] = {CNNC_PATH, "import", ONNX_DATA "/node/test_abs/model.onnx", "-o", bad,
+                           NULL};
+    if (access(unsupported[2], R_OK) == 0) {
+        r = run(unsupported);
+        assert_int_equal(r.status, 1);
+        assert_non_null(strstr(r.err, "test_abs/model.onnx: "));
+        run_result_free(&r);
+    }
+    cnn_model_destroy(a);
+    cnn_model_destroy(b);
+    test_net_free(&u);
+    test_net_free(&t);
+}
+
+/* A network without a loss: train and eval refuse it, predict prints every output, the
+ * reference's. */
+static void a_network_without_a_loss_is_only_run(void **state)
+{
+    (void)state;
+    const char *net = SOURCE_DIR "/tests/run_only/dense_outputs.net";
+    test_net t;
+    assert_int_equal(test_net_from_file(&t, net), 0);
+    cnn_model *m = cnn_reference_new(&t.ir, 3);
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 8);
+    random_weights(m, &rng, 0.3f);
+    char ckpt[512], images[512], err[600];
+    snprintf(ckpt, sizeof ckpt, "%s/dense_outputs.ckpt", tmpdir);
+    snprintf(images, sizeof images, "%s/dense_outputs-images", tmpdir);
+    assert_int_equal(cnn_checkpoint_save(ckpt, m, NULL, err, sizeof err), 0);
+    uint8_t bytes[3 * 12];
+    for (int i = 0; i < 3 * 12; i++)
+        bytes[i] = (uint8_t)(i * 7 + 3);
+    assert_int_equal(write_idx_images(images, 3, 1, 1, 12, bytes, NULL), 0);
+    const char *cmds[] = {"train", "eval"};
+    for (int i = 0; i < 2; i++) {
+        char *argv[] = {CNNC_PATH, "run", (char *)net, (char *)cmds[i], "--test-images", images,
+                        "--train-images", images, NULL};
+        run_result r = run(argv);
+        assert_int_equal(r.status, 1);
+        assert_non_null(strstr(r.err, "has no training loss"));
+        run_result_free(&r);
+    }
+    char *predict[] = {CNNC_PATH, "run", (char *)net, "predict", "--load", ckpt, "--test-images",
+                       images, NULL};
+    run_result r = run(predict);
+    if (r.status != 0)
+        fail_msg("predict: %s", r.err);
+    /* The images as libcnnrt reads them for every command. */
+    cnn_dataset ds;
+    assert_int_equal(cnn_dataset_load(&ds, images, NULL, err, sizeof err), 0);
+    float x[3 * 12];
+    int labels[3];
+    cnn_dataset_batch(&ds, (int[]){0, 1, 2}, 3, x, labels);
+    cnn_dataset_free(&ds);
+    m->ops->forward(m, x, 3, 0, NULL);
+    const char *line = strchr(r.out, '\n');
+    assert_non_null(line);
+    assert_int_equal(strncmp(r.out, "index,output_0,output_1,output_2\n", 33), 0);
+    for (int b = 0; b < 3; b++) {
+        int index;
+        float v[3];
+        assert_int_equal(sscanf(line + 1, "%d,%g,%g,%g", &index, &v[0], &v[1], &v[2]), 4);
+        assert_int_equal(index, b);
+        for (int j = 0; j < 3; j++)
+            if (v[j] != m->output[b * 3 + j]) /* printed with 9 digits: exact */
+                fail_msg("image %d output %d: predict printed %.9g, the reference %.9g", b, j,
+                         (double)v[j], (double)m->output[b * 3 + j]);
+        line = strchr(line + 1, '\n');
+        assert_non_null(line);
+    }
+    run_result_free(&r);
+    cnn_model_destroy(m);
     test_net_free(&t);
 }
 
@@ -356,13 +502,22 @@ int main(void)
     }
     struct CMUnitTest *tests;
     char **paths;
-    int n = network_tests(round_trip, 41, &tests, &paths);
+    char **run_only = run_only_nets();
+    int n_run_only = 0;
+    while (run_only && run_only[n_run_only])
+        n_run_only++;
+    int n = network_tests(round_trip, 43 + n_run_only, &tests, &paths);
+    for (int i = 0; i < n_run_only; i++)
+        tests[n++] = (struct CMUnitTest)cmocka_unit_test_prestate(round_trip, run_only[i]);
     char **random = random_net_files("import", 404, 40);
     for (int i = 0; i < 40; i++)
         tests[n++] = (struct CMUnitTest)cmocka_unit_test_prestate(round_trip, random[i]);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(import_command_line);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(a_network_without_a_loss_is_only_run);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(onnx_backend_test_data);
     int failed = _cmocka_run_group_tests("import", tests, (size_t)n, NULL, cleanup);
     free_names(random);
+    free_names(run_only);
     free_names(paths);
     free(tests);
     cnn_set_threads(1, err, sizeof err);

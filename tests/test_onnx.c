@@ -119,7 +119,13 @@ int main(void)
     /* And CNNC_ONNX_RANDOM_NETS random networks (default 40, tests/random_net.c). */
     const char *count_env = getenv("CNNC_ONNX_RANDOM_NETS");
     int n_random = count_env ? atoi(count_env) : 40;
-    int n = network_tests(onnx_network, n_random, &tests, &paths);
+    char **run_only = run_only_nets();
+    int n_run_only = 0;
+    while (run_only && run_only[n_run_only])
+        n_run_only++;
+    int n = network_tests(onnx_network, n_random + n_run_only, &tests, &paths);
+    for (int i = 0; i < n_run_only; i++)
+        tests[n++] = (struct CMUnitTest)cmocka_unit_test_prestate(onnx_network, run_only[i]);
     char **random_paths = random_net_files("onnx", 11, n_random);
     if (!random_paths)
         return 1;
@@ -132,6 +138,7 @@ int main(void)
     int failed = _cmocka_run_group_tests("onnx export", tests, (size_t)n, NULL, cleanup);
     free(tests);
     free_names(paths);
+    free_names(run_only);
     free_names(random_paths);
     return failed;
 }
