@@ -607,6 +607,8 @@ static int op_pad(im *x)
     if (p[0] || p[1] || p[r] || p[r + 1] || top < 0 || left < 0 || bottom < 0 || right < 0)
         return fail(x, "it pads the batch or channel axis, or crops: only the rows and columns "
                        "before a convolution can be cnnc's same padding");
+    if (!top && !left && !bottom && !right) /* pads nothing: PyTorch writes these */
+        return chain(x);
     if (x->pad_node)
         return fail(x, "two Pad nodes in a row");
     x->pending_pad[0] = top, x->pending_pad[1] = left, x->pending_pad[2] = bottom,
@@ -975,7 +977,13 @@ static int op_transpose(im *x)
 static int op_identity(im *x)
 {
     static const char *const none[] = {NULL};
-    return only_attrs(x, none) || chain(x);
+    if (only_attrs(x, none))
+        return -1;
+    /* Of a constant (PyTorch copies parameters so): another name for it. */
+    const Onnx__TensorProto *t = x->nd->n_input == 1 ? find_known(x, x->nd->input[0]) : NULL;
+    if (t && x->nd->n_output == 1)
+        return add_known(x, x->nd->output[0], t);
+    return chain(x);
 }
 
 static int op_constant(im *x)
@@ -995,6 +1003,8 @@ static int node(im *x)
         return fail(x, "domain '%s' is not ONNX's own", x->nd->domain);
     if (is(op, "Constant"))
         return op_constant(x);
+    if (is(op, "Identity"))
+        return op_identity(x);
     if (x->done)
         return fail(x, "it comes after the softmax, which must end a cnnc network");
     if (x->pad_node && !is(op, "Conv")) {
@@ -1018,7 +1028,6 @@ static int node(im *x)
     if (is(op, "Tanh")) return op_activation(x, CNN_ACT_TANH);
     if (is(op, "Softmax")) return op_softmax(x);
     if (is(op, "Transpose")) return op_transpose(x);
-    if (is(op, "Identity")) return op_identity(x);
     return fail(x, "cnnc has no layer for the op %s (it imports Conv, Pad, MaxPool, AveragePool, "
                    "BatchNormalization, Flatten, Reshape, Gemm, MatMul, Add, Dropout, Relu, "
                    "LeakyRelu, Sigmoid, Tanh, Softmax, Transpose, Identity, Constant)",

@@ -8,11 +8,12 @@ build="gcc make cmake pkg-config flex bison libopenblas-dev libcmocka-dev zlib1g
 case "${1:-build}" in
   build) want="$build" ;;
   train) want="$build dataset-fashion-mnist gnuplot-nox" ;;
-  # The tests also build with clang's sanitizers, run valgrind, train on real data, and run
-  # the standalone export on an emulated Cortex-M4.
+  # The tests also build with clang's sanitizers, run valgrind, train on real data, run the
+  # standalone export on an emulated Cortex-M4, check ONNX files with ONNX's checker and
+  # OpenCV, import ONNX's own test cases, and import networks exported by PyTorch.
   test)  want="$build clang libclang-rt-14-dev valgrind dataset-fashion-mnist gnuplot-nox
                gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-               python3-onnx python3-opencv" ;;
+               python3-onnx python3-opencv libonnx-testdata python3-torch" ;;
   *) echo "usage: $0 build|test|train" >&2; exit 2 ;;
 esac
 

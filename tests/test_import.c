@@ -106,11 +106,6 @@ static void round_trip(void **state)
 
 /* ---- the command line ---- */
 
-static run_result run(char **argv)
-{
-    return run_program(argv);
-}
-
 /* cnnc onnx, then cnnc import with a checkpoint, as a user runs them: the same weights; and
  * what import refuses, it refuses with status 1, a reason naming the file, and no output. */
 static void import_command_line(void **state)
@@ -130,11 +125,11 @@ static void import_command_line(void **state)
     snprintf(out_ckpt, sizeof out_ckpt, "%s/bn-imported.ckpt", tmpdir);
     assert_int_equal(cnn_checkpoint_save(ckpt, a, NULL, err, sizeof err), 0);
     char *to_onnx[] = {CNNC_PATH, "onnx", (char *)net, "--weights", ckpt, "-o", model, NULL};
-    run_result r = run(to_onnx);
+    run_result r = run_program(to_onnx);
     assert_int_equal(r.status, 0);
     run_result_free(&r);
     char *import[] = {CNNC_PATH, "import", model, "-o", out_net, "--weights", out_ckpt, NULL};
-    r = run(import);
+    r = run_program(import);
     if (r.status != 0)
         fail_msg("cnnc import: %s", r.err);
     run_result_free(&r);
@@ -160,7 +155,7 @@ static void import_command_line(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *argv[] = {CNNC_PATH, "import", cases[i].file, "-o", bad, NULL};
-        r = run(argv);
+        r = run_program(argv);
         assert_int_equal(r.status, cases[i].status);
         if (!strstr(r.err, cases[i].message))
             fail_msg("cnnc import %s: expected '%s' in: %s", cases[i].file, cases[i].message,
@@ -169,7 +164,7 @@ static void import_command_line(void **state)
         run_result_free(&r);
     }
     char *no_out[] = {CNNC_PATH, "import", model, NULL};
-    r = run(no_out);
+    r = run_program(no_out);
     assert_int_equal(r.status, 2);
     assert_non_null(strstr(r.err, "no output file"));
     run_result_free(&r);
@@ -177,7 +172,7 @@ static void import_command_line(void **state)
     char *unsupported[] = {CNNC_PATH, "import", ONNX_DATA "/node/test_abs/model.onnx", "-o", bad,
                            NULL};
     if (access(unsupported[2], R_OK) == 0) {
-        r = run(unsupported);
+        r = run_program(unsupported);
         assert_int_equal(r.status, 1);
         assert_non_null(strstr(r.err, "test_abs/model.onnx: "));
         run_result_free(&r);
@@ -212,14 +207,14 @@ static void a_network_without_a_loss_is_only_run(void **state)
     for (int i = 0; i < 2; i++) {
         char *argv[] = {CNNC_PATH, "run", (char *)net, (char *)cmds[i], "--test-images", images,
                         "--train-images", images, NULL};
-        run_result r = run(argv);
+        run_result r = run_program(argv);
         assert_int_equal(r.status, 1);
         assert_non_null(strstr(r.err, "has no training loss"));
         run_result_free(&r);
     }
     char *predict[] = {CNNC_PATH, "run", (char *)net, "predict", "--load", ckpt, "--test-images",
                        images, NULL};
-    run_result r = run(predict);
+    run_result r = run_program(predict);
     if (r.status != 0)
         fail_msg("predict: %s", r.err);
     /* The images as libcnnrt reads them for every command. */
@@ -248,6 +243,116 @@ static void a_network_without_a_loss_is_only_run(void **state)
     run_result_free(&r);
     cnn_model_destroy(m);
     test_net_free(&t);
+}
+
+/* ---- networks from PyTorch ---- */
+
+static void check_outputs(const char *name, const char *backend, cnn_model *m,
+                          const cnn_import *imp, const float *x_onnx, int n, const float *want,
+                          int64_t n_want, const cnn_ir *ir);
+
+static float *read_floats(const char *path, size_t n)
+{
+    size_t len;
+    char *bytes = read_whole_file(path, &len);
+    if (!bytes || len != n * sizeof(float))
+        fail_msg("%s: %zu bytes, expected %zu", path, bytes ? len : 0, n * sizeof(float));
+    return (float *)(void *)bytes;
+}
+
+/* tests/pytorch_models.py's networks, exported by torch.onnx.export and imported by `cnnc
+ * import` as a user runs it: the reference and the compiled code predict what PyTorch
+ * predicted, to 1e-5; the network PyTorch pads as TensorFlow's same padding does not is
+ * refused. */
+static void pytorch_networks(void **state)
+{
+    (void)state;
+    char dir[512], index[600];
+    snprintf(dir, sizeof dir, "%s/pytorch", tmpdir);
+    char *make[] = {TEST_PYTHON, SOURCE_DIR "/tests/pytorch_models.py", dir, NULL};
+    run_result r = run_program(make);
+    if (r.status == 77) {
+        print_message("skipped: %s", r.err);
+        run_result_free(&r);
+        skip();
+    }
+    if (r.status != 0)
+        fail_msg("tests/pytorch_models.py: %s", r.err);
+    print_message("%s", r.out);
+    run_result_free(&r);
+    snprintf(index, sizeof index, "%s/index.txt", dir);
+    FILE *f = fopen(index, "r");
+    assert_non_null(f);
+    char name[64], expect[16];
+    int rank, n_nets = 0;
+    while (fscanf(f, "%63s %d", name, &rank) == 2) {
+        int64_t dims[4] = {1, 1, 1, 1}, total = 1;
+        for (int i = 0; i < rank; i++) {
+            long long d;
+            assert_int_equal(fscanf(f, "%lld", &d), 1);
+            dims[i] = d;
+            total *= d;
+        }
+        assert_int_equal(fscanf(f, "%15s", expect), 1);
+        char model[700], net[700], ckpt[700], in[700], out[700];
+        snprintf(model, sizeof model, "%s/%s.onnx", dir, name);
+        snprintf(net, sizeof net, "%s/%s.net", dir, name);
+        snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", dir, name);
+        snprintf(in, sizeof in, "%s/%s.in", dir, name);
+        snprintf(out, sizeof out, "%s/%s.out", dir, name);
+        char *import[] = {CNNC_PATH, "import", model, "-o", net, "--weights", ckpt, NULL};
+        r = run_program(import);
+        if (strcmp(expect, "refuse") == 0) {
+            if (r.status != 1 || !strstr(r.err, "(Conv): pads"))
+                fail_msg("%s: cnnc import should refuse its padding (status %d): %s", name,
+                         r.status, r.err);
+            run_result_free(&r);
+            continue;
+        }
+        if (r.status != 0)
+            fail_msg("%s: cnnc import: %s", name, r.err);
+        run_result_free(&r);
+        test_net t;
+        if (test_net_from_file(&t, net)) {
+            cnn_diag_print(stderr, &t.src, &t.diag);
+            fail_msg("%s: the imported network does not check", name);
+        }
+        int n = (int)dims[0];
+        float *x = read_floats(in, (size_t)total);
+        size_t n_out = (size_t)n * (size_t)cnn_shape_size(t.ir.layers[t.ir.n_layers - 1].out);
+        float *want = read_floats(out, n_out);
+        /* The importer's own layout flags: the test re-reads them from the model. */
+        size_t len;
+        uint8_t *bytes = (uint8_t *)read_whole_file(model, &len);
+        cnn_arena arena = {0};
+        cnn_import imp;
+        char err[800];
+        assert_int_equal(cnn_onnx_import(bytes, len, name, NULL, 0, "test", &arena, &imp, err,
+                                         sizeof err), 0);
+        cnn_model *ref = cnn_reference_new(&t.ir, n);
+        assert_non_null(ref);
+        assert_int_equal(cnn_checkpoint_load(ckpt, ref, NULL, NULL, err, sizeof err), 0);
+        check_outputs(name, "reference", ref, &imp, x, n, want, (int64_t)n_out, &t.ir);
+        void *so;
+        char cname[80];
+        snprintf(cname, sizeof cname, "%s", t.ir.name);
+        char gen_dir[600];
+        snprintf(gen_dir, sizeof gen_dir, "%s/%s-build", dir, name);
+        mkdir(gen_dir, 0777);
+        cnn_model *gen = compiled_load(net, gen_dir, cname, n, &so);
+        assert_int_equal(cnn_copy_tensors(gen, ref), 0);
+        check_outputs(name, "compiled", gen, &imp, x, n, want, (int64_t)n_out, &t.ir);
+        dlclose(so);
+        cnn_model_destroy(ref);
+        cnn_arena_free(&arena);
+        free(bytes), free(x), free(want);
+        test_net_free(&t);
+        n_nets++;
+    }
+    fclose(f);
+    print_message("PyTorch: %d networks imported, predicting what PyTorch predicted to 1e-5\n",
+                  n_nets);
+    assert_true(n_nets >= 6);
 }
 
 /* ---- ONNX's backend test data ---- */
@@ -318,9 +423,9 @@ static const float *tensor_floats(const Onnx__TensorProto *t, int64_t *n)
 
 /* The model's output for the case's input, through model m (batch n): compared with the
  * expected output (in ONNX's layout) to 1e-5. */
-static void check_outputs(const char *name, const char *backend, cnn_model *m, const cnn_import *imp,
-                          const float *x_onnx, int n, const float *want, int64_t n_want,
-                          const cnn_ir *ir)
+static void check_outputs(const char *name, const char *backend, cnn_model *m,
+                          const cnn_import *imp, const float *x_onnx, int n, const float *want,
+                          int64_t n_want, const cnn_ir *ir)
 {
     size_t size = cnn_input_size(m);
     float *x = malloc(sizeof(float) * size * (size_t)n);
@@ -506,13 +611,14 @@ int main(void)
     int n_run_only = 0;
     while (run_only && run_only[n_run_only])
         n_run_only++;
-    int n = network_tests(round_trip, 43 + n_run_only, &tests, &paths);
+    int n = network_tests(round_trip, 44 + n_run_only, &tests, &paths);
     for (int i = 0; i < n_run_only; i++)
         tests[n++] = (struct CMUnitTest)cmocka_unit_test_prestate(round_trip, run_only[i]);
     char **random = random_net_files("import", 404, 40);
     for (int i = 0; i < 40; i++)
         tests[n++] = (struct CMUnitTest)cmocka_unit_test_prestate(round_trip, random[i]);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(import_command_line);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(pytorch_networks);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(a_network_without_a_loss_is_only_run);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(onnx_backend_test_data);
     int failed = _cmocka_run_group_tests("import", tests, (size_t)n, NULL, cleanup);
