@@ -222,6 +222,8 @@ int cnn_write_atomically(const char *path, const void *bytes, size_t len, char *
 int cnn_checkpoint_save(const char *path, const cnn_model *m, const cnn_train_state *state,
                         char *err, size_t errlen)
 {
+    if (cnn_keras_is_h5(path)) /* weights only: Keras' files hold no training state */
+        return cnn_keras_save(path, m, err, errlen);
     buf b = {0};
     put(&b, MAGIC, 8);
     put_u(&b, VERSION, 4);
@@ -315,6 +317,11 @@ static cnn_tensor *find_tensor(cnn_model *m, const char *name, size_t len, int *
 int cnn_checkpoint_load(const char *path, cnn_model *m, cnn_train_state *state, int *has_state,
                         char *err, size_t errlen)
 {
+    if (cnn_keras_is_h5(path)) {
+        if (has_state)
+            *has_state = 0;
+        return cnn_keras_load(path, m, err, errlen);
+    }
     size_t len;
     unsigned char *data = slurp(path, &len, err, errlen);
     if (!data)

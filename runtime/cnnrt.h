@@ -266,6 +266,17 @@ int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts);
 int cnn_write_atomically(const char *path, const void *data, size_t len, char *err,
                          size_t errlen);
 
+/* ---- Keras weight files (docs/interop.md) ---- */
+/* Whether path names a Keras weight file: it ends in .h5 (Keras 2's save_weights layout) or
+ * .weights.h5 (Keras 3's). cnn_checkpoint_load and _save then read and write it so. */
+int cnn_keras_is_h5(const char *path);
+/* The network's layers with tensors, in order, from the file's layers with weights (Keras 2:
+ * its layer_names and weight_names; Keras 3: layers/NAME/vars/I, NAME as Keras 3 names the
+ * layer); every shape checked, m unchanged on any error. */
+int cnn_keras_load(const char *path, cnn_model *m, char *err, size_t errlen);
+/* The weights (no optimizer state) in the layout Keras' load_weights reads, atomically. */
+int cnn_keras_save(const char *path, const cnn_model *m, char *err, size_t errlen);
+
 /* ---- Checkpoints (docs/checkpoint.md) ---- */
 /* A stable 64-bit fingerprint of the network: its name and its tensor table (names, shapes). */
 uint64_t cnn_fingerprint(const cnn_model *m);

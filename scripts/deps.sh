@@ -4,16 +4,17 @@
 set -eu
 
 build="gcc make cmake pkg-config flex bison libopenblas-dev libcmocka-dev zlib1g-dev
-       libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
+       libprotobuf-c-dev protobuf-c-compiler libonnx-dev libhdf5-dev"
 case "${1:-build}" in
   build) want="$build" ;;
   train) want="$build dataset-fashion-mnist gnuplot-nox" ;;
   # The tests also build with clang's sanitizers, run valgrind, train on real data, run the
   # standalone export on an emulated Cortex-M4, check ONNX files with ONNX's checker and
-  # OpenCV, import ONNX's own test cases, and import networks exported by PyTorch.
+  # OpenCV, import ONNX's own test cases, import networks exported by PyTorch, and write and
+  # read Keras weight files with h5py.
   test)  want="$build clang libclang-rt-14-dev valgrind dataset-fashion-mnist gnuplot-nox
                gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-               python3-onnx python3-opencv libonnx-testdata python3-torch" ;;
+               python3-onnx python3-opencv libonnx-testdata python3-torch python3-h5py" ;;
   *) echo "usage: $0 build|test|train" >&2; exit 2 ;;
 esac
 

@@ -59,6 +59,15 @@ if [ -r "$data/train-images-idx3-ubyte.gz" ]; then
   check import import "$tmp/tiny.onnx" -o "$tmp/imported.net" --weights "$tmp/imported.ckpt"
   check "eval of the imported network" run "$tmp/imported.net" eval --data "$tmp" \
     --load "$tmp/imported.ckpt"
+  # Keras weight files, both layouts, written and read back.
+  check "keras h5 save" run tests/nets/mnist_tiny.net train --data "$tmp" --epochs 1 \
+    --save "$tmp/tiny.h5"
+  check "keras h5 load" run tests/nets/mnist_tiny.net eval --data "$tmp" --load "$tmp/tiny.h5"
+  check "keras 3 save" run tests/nets/mnist_tiny.net train --data "$tmp" --epochs 1 \
+    --save "$tmp/tiny.weights.h5"
+  check "keras 3 load" run tests/nets/mnist_tiny.net eval --data "$tmp" \
+    --load "$tmp/tiny.weights.h5"
+  check "keras file of another network" run models/l1.net eval --data "$tmp" --load "$tmp/tiny.h5"
   check "import of a file that is not ONNX" import "$tmp/ck" -o "$tmp/x.net"
   cat >"$tmp/run_export.c" <<'EOF2'
 #include <stdio.h>
@@ -87,7 +96,7 @@ EOF2
   # A compiled trainer, built portable (valgrind knows no AVX-512, and libcnnrt then takes
   # OpenBLAS's path), with batchnorm's barriers and the pool's two threads.
   cc -O1 -g -I runtime generated/batchnorm.c "$(dirname "$cnnc")/runtime/libcnnrt.a" \
-    -lopenblas -lz -lm -o "$tmp/batchnorm"
+    $(pkg-config --libs hdf5-serial) -lopenblas -lz -lm -o "$tmp/batchnorm"
   prog=$tmp/batchnorm
   check "compiled trainer" train --data "$tmp" --epochs 1 --validation 0.25 --threads 2 \
     --save "$tmp/bn.ckpt"

@@ -249,7 +249,8 @@ static void two_networks_link_into_one_program(void **state)
     char *cc[] = {TEST_CC, "-std=c11", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O1",
                   "-DCNNC_NO_MAIN", "-I" SOURCE_DIR "/runtime", inc,
                   TEST_SANITIZE[0] ? TEST_SANITIZE : "-DCNNC_UNSANITIZED", main_c, c1, c2,
-                  CNNRT_LIB, "-o", exe, "-lopenblas", "-lz", "-lm", NULL};
+                  CNNRT_LIB, "-o", exe, "-L" TEST_HDF5_LIBDIR, "-lhdf5", "-lopenblas", "-lz",
+                  "-lm", NULL};
     run_result r = run_program(cc);
     if (r.status != 0)
         fail_msg("linking two networks failed:\n%s", r.err);
