@@ -371,7 +371,6 @@ static int is_keras3(const char *path)
 
 int cnn_keras_load(const char *path, cnn_model *m, char *err, size_t errlen)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are ours to report */
     net_layer L[256];
     int n_layers = net_layers(m, L, 256);
     if (n_layers < 0)
@@ -383,11 +382,12 @@ int cnn_keras_load(const char *path, cnn_model *m, char *err, size_t errlen)
         return fail(err, errlen, path, msg);
     }
     fclose(probe);
-    if (H5Fis_hdf5(path) <= 0)
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are ours to report */
+    hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (f < 0) {
+        H5close();
         return fail(err, errlen, path, "not an HDF5 file");
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0)
-        return fail(err, errlen, path, "cannot open as HDF5");
+    }
     /* Read into a copy: a failure halfway leaves m as it was. */
     float **keep = calloc((size_t)m->n_tensors + 1, sizeof *keep);
     int rc = keep ? 0 : fail(err, errlen, path, "out of memory");
@@ -408,6 +408,7 @@ int cnn_keras_load(const char *path, cnn_model *m, char *err, size_t errlen)
     }
     free(keep);
     H5Fclose(f);
+    H5close(); /* the library's own memory back: it starts again on the next call */
     return rc;
 }
 
@@ -538,6 +539,7 @@ int cnn_keras_save(const char *path, const cnn_model *m, char *err, size_t errle
         H5Fclose(f);
     H5Pclose(fapl);
     H5Pclose(lcpl);
+    H5close();
     if (rc != 0) {
         free(image);
         return fail(err, errlen, path, "cannot make the HDF5 file (out of memory?)");

@@ -14,6 +14,7 @@ check() { # check DESCRIPTION ARGS...: $prog under valgrind must report no error
   what=$1
   shift
   valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
+    --suppressions="$(dirname "$0")/valgrind-hdf5.supp" \
     --log-file="$tmp/log" "$prog" "$@" >/dev/null 2>&1 && status=0 || status=$?
   if [ "$status" -eq 99 ] || [ -s "$tmp/log" ]; then
     cat "$tmp/log" >&2
