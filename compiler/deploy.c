@@ -54,6 +54,22 @@ static const cnn_layer *takes_activation(const cnn_ir *ir, const cnn_deploy_op *
     return !op->pool || op->pool->pool == CNN_POOL_MAX ? A : NULL;
 }
 
+/* The op takes in the activation layer at or after l (past dropouts) where it can; returns
+ * the layer to read next. */
+static int take_activation(const cnn_ir *ir, cnn_deploy_op *op, int l)
+{
+    int next = next_live(ir, l);
+    const cnn_layer *A = takes_activation(ir, op, next);
+    if (!A)
+        return l;
+    op->act = A->act;
+    op->alpha = A->alpha;
+    op->act_taken = 1;
+    if (op->n_layers < CNN_OP_MAX_LAYERS)
+        op->layers[op->n_layers++] = A;
+    return next + 1;
+}
+
 int cnn_deploy_build(cnn_deploy *dn, const cnn_ir *ir, const cnn_model *m, cnn_arena *a)
 {
     memset(dn, 0, sizeof *dn);
@@ -138,16 +154,7 @@ int cnn_deploy_build(cnn_deploy *dn, const cnn_ir *ir, const cnn_model *m, cnn_a
                 op->kernel = lt[0]->value;
                 op->bias = bias;
             }
-            const cnn_layer *A = takes_activation(ir, op, next_live(ir, l));
-            if (A) {
-                op->act = A->act;
-                op->alpha = A->alpha;
-                op->act_taken = 1;
-                l = next_live(ir, l);
-                if (op->n_layers < CNN_OP_MAX_LAYERS)
-                    op->layers[op->n_layers++] = A;
-                l++;
-            }
+            l = take_activation(ir, op, l);
             op->conv_out = L->out;
             int p = next_live(ir, l);
             const cnn_layer *P = p < ir->n_layers && ir->layers[p].type == CNN_LAYER_POOL
@@ -161,15 +168,7 @@ int cnn_deploy_build(cnn_deploy *dn, const cnn_ir *ir, const cnn_model *m, cnn_a
                         op->layers[op->n_layers++] = &ir->layers[i];
                 l = p + 1;
                 /* max(act(v)) = act(max(v)) for a non-decreasing act: taken before the pool. */
-                if ((A = takes_activation(ir, op, next_live(ir, l)))) {
-                    op->act = A->act;
-                    op->alpha = A->alpha;
-                    op->act_taken = 1;
-                    l = next_live(ir, l);
-                    if (op->n_layers < CNN_OP_MAX_LAYERS)
-                        op->layers[op->n_layers++] = A;
-                    l++;
-                }
+                l = take_activation(ir, op, l);
             }
         } else if (L->type == CNN_LAYER_POOL) {
             op->kind = CNN_OP_POOL;

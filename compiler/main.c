@@ -428,18 +428,28 @@ static int write_bytes(FILE *f, const void *arg)
     return fwrite(j->bytes, 1, j->len, f) == j->len ? 0 : -1;
 }
 
+/* The flags of cnnc onnx and cnnc import: the input, -o OUT and --weights FILE, in any order.
+ * Returns 0, or -1 after the message. */
+static int input_out_weights(int argc, char **argv, const char **in, const char **out,
+                             const char **weights)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const value_flag flags[] = {{"-o", "a file name", out},
+                                    {"--weights", "a file name", weights}, {NULL, NULL, NULL}};
+        int v = take_value_flag(argc, argv, &i, flags);
+        if (v == -2 || (v == -1 && take_input(a, in)))
+            return -1;
+    }
+    return 0;
+}
+
 /* cnnc onnx FILE.net --weights W.ckpt -o NAME.onnx */
 static int onnx_main(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL, *weights = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const value_flag flags[] = {{"-o", "a file name", &out},
-                                    {"--weights", "a file name", &weights}, {NULL, NULL, NULL}};
-        int v = take_value_flag(argc, argv, &i, flags);
-        if (v == -2 || (v == -1 && take_input(a, &in)))
-            return 2;
-    }
+    if (input_out_weights(argc, argv, &in, &out, &weights))
+        return 2;
     const char *missing = !in ? "no input file" : !weights ? "no weights (--weights W.ckpt)"
                           : !out ? "no output file (-o NAME.onnx)" : NULL;
     if (missing) {
@@ -475,14 +485,8 @@ done:
 static int import_main(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL, *weights = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const value_flag flags[] = {{"-o", "a file name", &out},
-                                    {"--weights", "a file name", &weights}, {NULL, NULL, NULL}};
-        int v = take_value_flag(argc, argv, &i, flags);
-        if (v == -2 || (v == -1 && take_input(a, &in)))
-            return 2;
-    }
+    if (input_out_weights(argc, argv, &in, &out, &weights))
+        return 2;
     if (!in || !out) {
         fprintf(stderr, "cnnc: error: %s\n", !in ? "no input file" : "no output file (-o NAME.net)");
         usage(stderr);
