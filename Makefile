@@ -80,7 +80,8 @@ valgrind: all
 # The libFuzzer targets of tests/fuzz (clang, ASan+UBSan), each for FUZZ_SECONDS (600).
 fuzz-build:
 	@CC=clang cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_FUZZ=ON -DCNNC_TESTS=OFF -DCNNC_NATIVE=OFF >/dev/null
-	@cmake --build $(FUZZ) -j $(JOBS) --target fuzz_front fuzz_checkpoint fuzz_idx fuzz_seeds
+	@cmake --build $(FUZZ) -j $(JOBS) --target fuzz_front fuzz_checkpoint fuzz_idx fuzz_onnx \
+	  fuzz_seeds
 
 # Then RANDOM_NETS random valid networks (tests/random_net.c) held to the reference, from
 # RANDOM_SEED (make test runs 200 from seed 1 inside test_codegen).

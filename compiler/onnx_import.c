@@ -86,7 +86,7 @@ static int oom(im *x)
 
 static int is(const char *a, const char *b)
 {
-    return a && strcmp(a, b) == 0;
+    return a && b && strcmp(a, b) == 0;
 }
 
 static int empty(const char *s)
@@ -1086,6 +1086,10 @@ static int start(im *x, const Onnx__ModelProto *m, const cnn_onnx_binding *bind,
     }
     if (!in)
         return fail(x, "the graph has no input without a value");
+    if (empty(in->name))
+        return fail(x, "the graph's input has no name");
+    if (g->n_output == 1 && empty(g->output[0]->name))
+        return fail(x, "the graph's output has no name");
     if (g->n_output != 1)
         return fail(x, "the graph has more than one output (a cnnc network has one): %zu",
                     g->n_output);

@@ -8,7 +8,7 @@ set -eu
 build=$1
 seconds=$2
 shift 2
-targets=${*:-fuzz_front fuzz_checkpoint fuzz_idx}
+targets=${*:-fuzz_front fuzz_checkpoint fuzz_idx fuzz_onnx}
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$build/tests/fuzz
 status=0
@@ -26,6 +26,13 @@ for t in $targets; do
         extra="" ;;
     fuzz_idx)
         "$bin/fuzz_seeds" "$build/seeds" && cp "$build"/seeds/idx/* "$corpus"/
+        extra="" ;;
+    fuzz_onnx) # ONNX's test cases of the ops cnnc imports (libonnx-testdata), as small files
+        for m in /usr/include/onnx/backend/test/data/node/test_*/model.onnx \
+                 /usr/include/onnx/backend/test/data/pytorch-converted/test_*/model.onnx; do
+            [ -f "$m" ] && [ "$(wc -c < "$m")" -le 4096 ] &&
+                cp "$m" "$corpus/$(basename "$(dirname "$m")").onnx"
+        done
         extra="" ;;
     *) echo "fuzz.sh: unknown target $t" >&2; exit 2 ;;
     esac

@@ -145,6 +145,12 @@ fmt() { [ -n "$1" ] && printf '%.4f' "$1" || printf 'n/a'; }
       "$out/baseline/confusion.csv"
     picture baseline/confusion.png "confusion matrix of the baseline, percent of each true class"
   fi
+  if [ -f "$out/keras/keras.md" ]; then
+    echo
+    echo "## The study in Keras itself"
+    echo
+    cat "$out/keras/keras.md"
+  fi
   if [ -f "$out/findings.md" ]; then
     echo
     echo "## What we found"
