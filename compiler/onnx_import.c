@@ -162,7 +162,8 @@ static int attr_ints(im *x, const char *name, int n, const int64_t *dflt, int64_
     if ((int)at->n_ints != n)
         return fail(x, "attribute '%s' has %d values, and its input's rank needs %d", name,
                     (int)at->n_ints, n);
-    memcpy(v, at->ints, sizeof(int64_t) * (size_t)n);
+    if (n) /* protobuf-c leaves an empty list NULL */
+        memcpy(v, at->ints, sizeof(int64_t) * (size_t)n);
     return 0;
 }
 
@@ -173,7 +174,8 @@ static const char *attr_string(const Onnx__NodeProto *nd, const char *name, cons
     if (!at || !at->has_s)
         return dflt;
     size_t n = at->s.len < cap - 1 ? at->s.len : cap - 1;
-    memcpy(buf, at->s.data, n);
+    if (n)
+        memcpy(buf, at->s.data, n);
     buf[n] = '\0';
     return buf;
 }
@@ -281,7 +283,8 @@ static int ints_of(im *x, const Onnx__TensorProto *t, const char *what, int64_t 
     if ((int64_t)t->n_int64_data != n)
         return fail(x, "%s holds %zu values for its %lld elements", what, t->n_int64_data,
                     (long long)n);
-    memcpy(v, t->int64_data, (size_t)n * 8);
+    if (n) /* an empty tensor's list may be NULL, which memcpy must never see */
+        memcpy(v, t->int64_data, (size_t)n * 8);
     return 0;
 }
 
@@ -594,7 +597,7 @@ static int op_pad(im *x)
         n = at ? (int)at->n_ints : 0;
         if (n > 8)
             return fail(x, "attribute 'pads' has %d values", n);
-        if (at)
+        if (n)
             memcpy(p, at->ints, sizeof(int64_t) * (size_t)n);
     }
     if (n != 2 * r)
