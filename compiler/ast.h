@@ -21,6 +21,8 @@ typedef struct cnn_stmt {
     const char *word; /* "conv", "input", "train", ... */
     cnn_loc loc;
     cnn_arg *args;
+    const char *label; /* NAME in `NAME = conv ...`, or NULL */
+    cnn_loc label_loc;
     struct cnn_stmt *body; /* statements inside `train { }` */
     struct cnn_stmt *next;
 } cnn_stmt;

@@ -170,8 +170,8 @@ int cnn_deploy_build(cnn_deploy *dn, const cnn_ir *ir, const cnn_model *m, cnn_a
                 /* max(act(v)) = act(max(v)) for a non-decreasing act: taken before the pool. */
                 l = take_activation(ir, op, l);
             }
-        } else if (L->type == CNN_LAYER_POOL) {
-            op->kind = CNN_OP_POOL;
+        } else if (L->type == CNN_LAYER_POOL || L->type == CNN_LAYER_GAP) {
+            op->kind = CNN_OP_POOL; /* gap: a pool whose window is the image */
         } else if (L->type == CNN_LAYER_BATCHNORM) {
             double *scale, *shift;
             op->kind = CNN_OP_AFFINE;

@@ -30,6 +30,22 @@ int cnn_error(cnn_diag *d, cnn_loc loc, const char *fmt, ...)
     return -1;
 }
 
+void cnn_warning(cnn_diag *d, cnn_loc loc, const char *fmt, ...)
+{
+    int cap = (int)(sizeof d->entries / sizeof d->entries[0]);
+    /* Warnings never take the room errors need: at most a tenth of the entries. */
+    if (d->warnings >= cap / 10) {
+        d->notes_open = 0;
+        return;
+    }
+    d->warnings++;
+    d->notes_open = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    record(d, CNN_DIAG_WARNING, loc, fmt, ap);
+    va_end(ap);
+}
+
 void cnn_note(cnn_diag *d, cnn_loc loc, const char *fmt, ...)
 {
     if (!d->notes_open)
@@ -70,7 +86,9 @@ static int loc_before(cnn_loc a, cnn_loc b)
 
 static void print_entry(FILE *out, const cnn_source *src, const cnn_diag_entry *e)
 {
-    const char *kind = e->kind == CNN_DIAG_ERROR ? "error" : "note";
+    const char *kind = e->kind == CNN_DIAG_ERROR     ? "error"
+                     : e->kind == CNN_DIAG_WARNING ? "warning"
+                                                   : "note";
     if (e->loc.line <= 0) {
         fprintf(out, "%s: %s: %s\n", src->name, kind, e->msg);
         return;
@@ -85,7 +103,7 @@ void cnn_diag_print(FILE *out, const cnn_source *src, const cnn_diag *d)
      * it. Each error keeps its notes; errors at one place keep the order they were found in. */
     int order[sizeof d->entries / sizeof d->entries[0]], n = 0;
     for (int i = 0; i < d->n; i++) {
-        if (d->entries[i].kind != CNN_DIAG_ERROR)
+        if (d->entries[i].kind == CNN_DIAG_NOTE)
             continue;
         int j = n++;
         while (j > 0 && loc_before(d->entries[i].loc, d->entries[order[j - 1]].loc)) {
@@ -103,4 +121,6 @@ void cnn_diag_print(FILE *out, const cnn_source *src, const cnn_diag *d)
         fprintf(out, "%s: error: too many errors; stopping\n", src->name);
     if (d->failed)
         fprintf(out, "%d error%s generated.\n", d->failed, d->failed == 1 ? "" : "s");
+    else if (d->warnings)
+        fprintf(out, "%d warning%s generated.\n", d->warnings, d->warnings == 1 ? "" : "s");
 }

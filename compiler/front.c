@@ -22,8 +22,8 @@ int cnn_front_build(const cnn_source *src, cnn_arena *arena, const cnn_front_opt
     /* After syntax errors the statements that did parse are still checked (ir.c stops at
      * shapes), so that one run reports every independent error. */
     cnn_parse_source(src, arena, &ast, &d);
-    if (cnn_ir_build(&ast, src, arena, opts, ir, &d) == 0)
-        return 0;
-    cnn_diag_print(err, src, &d);
-    return -1;
+    int status = cnn_ir_build(&ast, src, arena, opts, ir, &d);
+    if (status || d.warnings)
+        cnn_diag_print(err, src, &d);
+    return status ? -1 : 0;
 }

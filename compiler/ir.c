@@ -110,11 +110,144 @@ static void name_layer(cnn_layer *L, const cnn_layer *layers, int index)
 static const char *const top_keywords[] = {"network", "input", "train", CNN_LAYER_KEYWORDS,
                                            NULL};
 
+/* The layer whose output `a` names (-1: the network's input), or -2 with the error. s is the
+ * statement that names it, ir->n_layers the layers before it. */
+static int resolve(const cnn_ir *ir, const cnn_stmt *s, const cnn_arg *a, cnn_arena *arena,
+                   cnn_diag *d)
+{
+    if (strcmp(a->text, "input") == 0)
+        return -1;
+    for (int i = ir->n_layers - 1; i >= 0; i--)
+        if (ir->layers[i].label && strcmp(ir->layers[i].label, a->text) == 0)
+            return i;
+    for (const cnn_stmt *t = s; t; t = t->next)
+        if (t->label && strcmp(t->label, a->text) == 0) {
+            cnn_error(d, a->loc, "'%s' is used before it is defined", a->text);
+            cnn_note(d, t->label_loc, "'%s' is defined here: a layer reads only outputs "
+                                      "defined above it", a->text);
+            return -2;
+        }
+    const char **names = cnn_arena_alloc(arena, sizeof *names * (size_t)(ir->n_layers + 2));
+    const char *near = NULL;
+    if (names) {
+        int n = 0;
+        names[n++] = "input";
+        for (int i = 0; i < ir->n_layers; i++)
+            if (ir->layers[i].label)
+                names[n++] = ir->layers[i].label;
+        names[n] = NULL;
+        near = cnn_suggest(a->text, names);
+    }
+    if (near)
+        return cnn_error(d, a->loc, "unknown name '%s'; did you mean '%s'?", a->text, near), -2;
+    return cnn_error(d, a->loc, "unknown name '%s': name a layer's output with 'NAME = %s ...' "
+                                "above, or read the network's with 'input'",
+                     a->text, s->word), -2;
+}
+
+/* Checks the statement's `NAME =`: not a word the language reads as a tensor already, and
+ * not given twice. */
+static int check_label(const cnn_ir *ir, const cnn_stmt *s, cnn_diag *d)
+{
+    if (strcmp(s->label, "input") == 0 || strcmp(s->label, "from") == 0)
+        return cnn_error(d, s->label_loc, "'%s' cannot name an output: it is a word of the "
+                                          "language", s->label);
+    for (int i = 0; i < ir->n_layers; i++)
+        if (ir->layers[i].label && strcmp(ir->layers[i].label, s->label) == 0) {
+            cnn_error(d, s->label_loc, "'%s' names two outputs", s->label);
+            cnn_note(d, ir->layers[i].label_loc, "'%s' first names this one", s->label);
+            return -1;
+        }
+    return 0;
+}
+
+/* Takes the statement's inputs out of its arguments: `from NAME` (what replaces the previous
+ * statement's output) and, for a layer that reads several tensors, every other positional
+ * name. Sets L's inputs and *rest to the arguments left for the descriptor. */
+static int take_inputs(cnn_ir *ir, cnn_layer *L, const cnn_stmt *s, int max_inputs,
+                       cnn_arena *arena, cnn_arg **rest, cnn_diag *d)
+{
+    const cnn_arg *from = NULL, *named[CNN_MAX_INPUTS];
+    int n_named = 0, failed = 0, too_many = 0;
+    cnn_arg *head = NULL, **tail = &head;
+    for (const cnn_arg *a = s->args; a; a = a->next) {
+        if (a->key && strcmp(a->key, "from") == 0) {
+            failed |= cnn_error(d, a->key_loc, "write 'from %s', without '='", a->text);
+            continue;
+        }
+        if (!a->key && a->kind == CNN_ARG_WORD && strcmp(a->text, "from") == 0) {
+            const cnn_arg *what = a->next;
+            if (!what || what->key || what->kind != CNN_ARG_WORD) {
+                failed |= cnn_error(d, what && !what->key ? what->loc : a->loc,
+                                    "'from' needs the name of an output defined above "
+                                    "(or 'input')");
+                continue;
+            }
+            if (from) {
+                cnn_error(d, a->loc, "'from' given twice");
+                cnn_note(d, from->loc, "first given here");
+                failed = 1;
+            }
+            from = what;
+            a = what;
+            continue;
+        }
+        if (max_inputs > 1 && !a->key && a->kind == CNN_ARG_WORD) {
+            if (n_named + 1 >= max_inputs) {
+                if (!too_many)
+                    failed |= cnn_error(d, a->loc, "'%s' reads at most %d tensors", s->word,
+                                        max_inputs);
+                too_many = 1;
+                continue;
+            }
+            named[n_named++] = a;
+            continue;
+        }
+        cnn_arg *copy = cnn_arena_alloc(arena, sizeof *copy);
+        if (!copy)
+            return cnn_error(d, s->loc, "out of memory");
+        *copy = *a;
+        copy->next = NULL;
+        *tail = copy;
+        tail = &copy->next;
+    }
+    *rest = head;
+    int previous = ir->n_layers - 1; /* -1: the network's input */
+    L->n_inputs = 0;
+    for (int k = -1; k < n_named; k++) {
+        const cnn_arg *a = k < 0 ? from : named[k];
+        int src = a ? resolve(ir, s, a, arena, d) : previous;
+        if (src == -2) {
+            failed = 1;
+            continue;
+        }
+        int i = L->n_inputs++;
+        L->inputs[i] = src;
+        L->ref_locs[i] = a ? a->loc : s->loc;
+        if (src >= 0) {
+            L->ins[i] = ir->layers[src].out;
+            L->in_names[i] = ir->layers[src].name;
+            L->in_locs[i] = ir->layers[src].loc;
+            ir->layers[src].n_readers++;
+        } else {
+            L->ins[i] = ir->input;
+            L->in_names[i] = "input";
+            L->in_locs[i] = ir->input_loc;
+        }
+    }
+    if (failed)
+        return -1;
+    L->in = L->ins[0];
+    L->in_from = L->in_names[0];
+    L->in_loc = L->in_locs[0];
+    return 0;
+}
+
 /* Reads a layer statement; with shapes_known, also infers its shapes. Without (an earlier
  * error left its input unknown), only the statement's own arguments are checked: an error
  * that follows from an earlier one is not reported. */
 static int build_layer(cnn_ir *ir, const cnn_stmt *s, const cnn_layer_desc *desc,
-                       int shapes_known, cnn_diag *d)
+                       int shapes_known, cnn_arena *arena, cnn_diag *d)
 {
     cnn_layer *L = &ir->layers[ir->n_layers];
     L->desc = desc;
@@ -122,18 +255,18 @@ static int build_layer(cnn_ir *ir, const cnn_stmt *s, const cnn_layer_desc *desc
     L->loc = s->loc;
     L->type_name = desc->keras_type;
     L->name_prefix = desc->keras_name;
-    if (ir->n_layers) {
-        L->in = ir->layers[ir->n_layers - 1].out;
-        L->in_from = ir->layers[ir->n_layers - 1].name;
-        L->in_loc = ir->layers[ir->n_layers - 1].loc;
-    } else {
-        L->in = ir->input;
-        L->in_from = "input";
-        L->in_loc = ir->input_loc;
-    }
+    int failed = 0;
+    if (s->label && check_label(ir, s, d) == 0) {
+        L->label = s->label;
+        L->label_loc = s->label_loc;
+    } else if (s->label)
+        failed = 1;
+    cnn_stmt own = *s;
     cnn_args args;
-    int failed = cnn_args_split(s, desc->options, desc->max_positional, &args, d) ||
-                 desc->parse(L, s, &args, d);
+    failed |= take_inputs(ir, L, s, desc->max_inputs ? desc->max_inputs : 1, arena, &own.args,
+                          d) != 0;
+    failed |= cnn_args_split(&own, desc->options, desc->max_positional, &args, d) ||
+              (desc->parse && desc->parse(L, &own, &args, d));
     name_layer(L, ir->layers, ir->n_layers); /* after parse: pool's name depends on its kind */
     ir->n_layers++;
     if (failed || !shapes_known || desc->infer(L, d))
@@ -142,6 +275,39 @@ static int build_layer(cnn_ir *ir, const cnn_stmt *s, const cnn_layer_desc *desc
     cnn_shape_text(L->out, out, sizeof out);
     snprintf(what, sizeof what, "%s's output", L->name);
     return cnn_check_elems(d, L->loc, what, out, cnn_shape_size(L->out));
+}
+
+/* The graph's shape: whether it is a chain, and a warning for every output nothing reads
+ * (but the network's). */
+static void check_graph(cnn_ir *ir, cnn_diag *d)
+{
+    ir->is_chain = 1;
+    for (int l = 0; l < ir->n_layers; l++) {
+        const cnn_layer *L = &ir->layers[l];
+        if (L->n_inputs != 1 || L->inputs[0] != l - 1)
+            ir->is_chain = 0;
+        if (L->n_readers == 0 && l != ir->n_layers - 1) {
+            cnn_warning(d, L->label ? L->label_loc : L->loc,
+                        "the output of %s is never read: it does not reach the network's "
+                        "output", L->name);
+            cnn_note(d, ir->layers[ir->n_layers - 1].loc, "the network's output is the last "
+                     "layer's, %s", ir->layers[ir->n_layers - 1].name);
+        }
+    }
+}
+
+int cnn_ir_need_chain(const cnn_ir *ir, const char *tool, cnn_diag *d)
+{
+    for (int l = 0; l < ir->n_layers; l++) {
+        const cnn_layer *L = &ir->layers[l];
+        if (L->n_inputs == 1 && L->inputs[0] == l - 1)
+            continue;
+        return cnn_error(d, L->loc, "%s does not take networks with branches yet: %s reads %s%s "
+                         "(the interpreted reference does: 'cnnc run FILE.net train')", tool,
+                         L->name, L->n_inputs > 1 ? "several tensors" : L->in_from,
+                         L->n_inputs > 1 ? "" : ", not the layer before it");
+    }
+    return 0;
 }
 
 /* Checks that only the last layer has softmax, and that it does (cross-entropy needs it),
@@ -193,6 +359,9 @@ int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
                               : strcmp(s->word, "input") == 0   ? &input
                               : strcmp(s->word, "train") == 0   ? &train
                                                                 : NULL;
+        if (once && s->label)
+            cnn_error(d, s->label_loc, "only a layer's output can be named; the network's "
+                                       "input is 'input'");
         if (once) {
             if (*once) {
                 cnn_error(d, s->loc, "duplicate '%s'", s->word);
@@ -215,9 +384,13 @@ int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
             const char *near = cnn_suggest(s->word, top_keywords);
             if (near)
                 cnn_error(d, s->loc, "unknown layer '%s'; did you mean '%s'?", s->word, near);
-            else
-                cnn_error(d, s->loc, "unknown layer '%s' (layers are conv, pool, dropout, "
-                                     "batchnorm, flatten, dense)", s->word);
+            else {
+                char list[256] = "";
+                for (int k = 0; cnn_layer_keywords[k]; k++)
+                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                             k ? ", " : "", cnn_layer_keywords[k]);
+                cnn_error(d, s->loc, "unknown layer '%s' (layers are %s)", s->word, list);
+            }
             shapes_known = 0;
             missing_input |= !input; /* the unknown word may have been meant as 'input' */
             continue;
@@ -228,7 +401,7 @@ int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
             shapes_known = 0;
             missing_input = 1;
         }
-        if (build_layer(ir, s, desc, shapes_known, d))
+        if (build_layer(ir, s, desc, shapes_known, arena, d))
             shapes_known = 0;
     }
     if (!input && !missing_input && !parse_failed)
@@ -237,6 +410,7 @@ int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
         return cnn_error(d, input->loc, "the network has no layers after 'input'");
     if (d->failed || check_output(ir, d))
         return -1;
+    check_graph(ir, d);
 
     double first_weighted = 0;
     for (int i = 0; i < ir->n_layers; i++) {

@@ -17,7 +17,10 @@ typedef enum {
     CNN_LAYER_BATCHNORM,
     CNN_LAYER_FLATTEN,
     CNN_LAYER_DENSE,
-    CNN_LAYER_ACTIVATION
+    CNN_LAYER_ACTIVATION,
+    CNN_LAYER_ADD,
+    CNN_LAYER_CONCAT,
+    CNN_LAYER_GAP
 } cnn_layer_type;
 
 typedef enum {
@@ -47,6 +50,8 @@ void cnn_shape_keras(cnn_shape s, char *buf, size_t cap);
 void cnn_shape_text(cnn_shape s, char *buf, size_t cap);
 
 #define CNN_MAX_LAYER_PARAMS 4
+/* The most tensors one layer reads (add, concat). */
+#define CNN_MAX_INPUTS 8
 
 typedef struct cnn_param {
     const char *suffix; /* "kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance" */
@@ -68,9 +73,23 @@ typedef struct cnn_layer {
     cnn_loc loc;           /* of the statement's first word */
     cnn_loc size_loc;      /* of the kernel or window size argument */
     cnn_loc act_loc;       /* of the activation name, if given */
-    cnn_shape in, out;
-    const char *in_from;   /* what makes the input: the previous layer's name, or "input" */
+    cnn_shape in, out;     /* in: the first input's shape */
+    const char *in_from;   /* what makes the first input: a layer's name, or "input" */
     cnn_loc in_loc;        /* and its statement, for notes */
+    /* What the layer reads, in order: the previous statement's output unless `from NAME`
+     * says otherwise, then the tensors an add or concat names. Indices into the IR's layers,
+     * always earlier ones (the graph is in topological order by construction); -1 is the
+     * network's input. */
+    int n_inputs;
+    int inputs[CNN_MAX_INPUTS];
+    cnn_shape ins[CNN_MAX_INPUTS];
+    const char *in_names[CNN_MAX_INPUTS]; /* as in_from, per input */
+    cnn_loc in_locs[CNN_MAX_INPUTS];      /* as in_loc, per input */
+    cnn_loc ref_locs[CNN_MAX_INPUTS];     /* where the statement names each input (or its
+                                             first word, for the previous statement's) */
+    const char *label;     /* the name given in `NAME = ...`, or NULL */
+    cnn_loc label_loc;
+    int n_readers;         /* inputs of later layers that are this layer's output */
 
     int units;          /* conv filters, dense units */
     int kh, kw, sh, sw; /* conv kernel or pool window, and strides */
@@ -97,7 +116,8 @@ typedef struct cnn_ir {
     cnn_shape input;
     cnn_loc input_loc; /* the input statement */
     int n_layers;
-    cnn_layer *layers;
+    cnn_layer *layers;     /* in topological order; the last one's output is the network's */
+    int is_chain;          /* every layer reads only the one before it (the first: the input) */
     cnn_train_cfg train;
     int n_classes;
     long total_params, trainable_params;
@@ -118,6 +138,11 @@ typedef struct cnn_front_opts {
  * opts may be NULL (the defaults). */
 int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
                  const cnn_front_opts *opts, cnn_ir *ir, cnn_diag *d);
+
+/* For backends that take only chains of layers: an error at the first layer that makes ir a
+ * graph (it reads something other than the previous layer, or two tensors), saying that
+ * `tool` does not take such networks yet. Returns 0 for a chain. */
+int cnn_ir_need_chain(const cnn_ir *ir, const char *tool, cnn_diag *d);
 
 const char *cnn_act_name(cnn_act a);
 /* Parses a file from disk into ir; on error prints the diagnostic to err and returns -1. */

@@ -1,12 +1,6 @@
 /* flatten: HxWxC to H*W*C features in height-width-channel order (Keras Flatten). */
 #include "layers.h"
 
-static int parse(cnn_layer *L, const cnn_stmt *s, const cnn_args *a, cnn_diag *d)
-{
-    (void)L, (void)s, (void)a, (void)d;
-    return 0;
-}
-
 static int infer(cnn_layer *L, cnn_diag *d)
 {
     /* Every shape's size already fits an int (cnn_check_elems in ir.c); checked anyway, so
@@ -34,7 +28,6 @@ const cnn_layer_desc cnn_layer_flatten = {
     .usage = "flatten",
     .options = NULL,
     .max_positional = 0,
-    .parse = parse,
     .infer = infer,
     .gen_flags = gen_flags,
 };

@@ -53,9 +53,10 @@ static int infer(cnn_layer *L, cnn_diag *d)
     return 0;
 }
 
-/* ---- code generation: direct loops, the window unrolled ---- */
+/* ---- code generation: direct loops, the window unrolled; gap's too (its window is the
+ * whole image) ---- */
 
-static int gen_flags(const cnn_layer *L)
+int cnn_pool_gen_flags(const cnn_layer *L)
 {
     (void)L;
     return 0; /* max pooling keeps the winners' positions; average needs nothing */
@@ -73,7 +74,7 @@ static int tiles(const cnn_layer *L)
            (int64_t)L->out.w * L->kw == L->in.w;
 }
 
-static int buffers(const cnn_layer *L, int grad_in, int is_last, int backward, cnn_buffer *b)
+int cnn_pool_buffers(const cnn_layer *L, int grad_in, int is_last, int backward, cnn_buffer *b)
 {
     (void)backward;
     (void)is_last;
@@ -87,7 +88,7 @@ static int buffers(const cnn_layer *L, int grad_in, int is_last, int backward, c
     return 2;
 }
 
-static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
+void cnn_pool_emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     if (L->pool != CNN_POOL_MAX || !g->din)
@@ -147,7 +148,7 @@ static void close_windows(cnn_emitter *e)
     emit_end_for(e, 2);
 }
 
-static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
+void cnn_pool_emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     int W = L->in.w, C = L->in.c, taps = L->kh * L->kw;
@@ -209,7 +210,7 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
     close_windows(e);
 }
 
-static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
+void cnn_pool_emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     int W = L->in.w, C = L->in.c, taps = L->kh * L->kw;
@@ -264,9 +265,9 @@ const cnn_layer_desc cnn_layer_pool = {
     .max_positional = 2,
     .parse = parse,
     .infer = infer,
-    .gen_flags = gen_flags,
-    .emit_buffers = emit_buffers,
-    .emit_forward = emit_forward,
-    .emit_backward = emit_backward,
-    .buffers = buffers,
+    .gen_flags = cnn_pool_gen_flags,
+    .emit_buffers = cnn_pool_emit_buffers,
+    .emit_forward = cnn_pool_emit_forward,
+    .emit_backward = cnn_pool_emit_backward,
+    .buffers = cnn_pool_buffers,
 };

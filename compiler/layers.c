@@ -6,7 +6,8 @@
 
 static const cnn_layer_desc *const all_layers[] = {
     &cnn_layer_conv,    &cnn_layer_pool,    &cnn_layer_dropout,
-    &cnn_layer_batchnorm, &cnn_layer_flatten, &cnn_layer_dense, &cnn_layer_activation, NULL,
+    &cnn_layer_batchnorm, &cnn_layer_flatten, &cnn_layer_dense, &cnn_layer_activation,
+    &cnn_layer_add, &cnn_layer_concat, &cnn_layer_gap, NULL,
 };
 
 const char *const cnn_layer_keywords[] = {CNN_LAYER_KEYWORDS, NULL};
@@ -15,6 +16,14 @@ const cnn_layer_desc *cnn_layer_find(const char *keyword)
 {
     for (int i = 0; all_layers[i]; i++)
         if (strcmp(all_layers[i]->keyword, keyword) == 0)
+            return all_layers[i];
+    return NULL;
+}
+
+const cnn_layer_desc *cnn_layer_of_type(cnn_layer_type type)
+{
+    for (int i = 0; all_layers[i]; i++)
+        if (all_layers[i]->type == type)
             return all_layers[i];
     return NULL;
 }

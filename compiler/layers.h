@@ -31,7 +31,9 @@ typedef struct cnn_layer_desc {
     const char *usage;          /* shown when required arguments are missing */
     const char *const *options; /* the key=value options it accepts, NULL-terminated */
     int max_positional;
-    /* Reads the statement's arguments into L (L->in is already known). */
+    int max_inputs;             /* tensors it reads (add, concat: several); 0 means 1 */
+    /* Reads the statement's arguments into L (L->in is already known). NULL: it takes none
+     * (its inputs, for add and concat, are read before: ir.c). */
     int (*parse)(cnn_layer *L, const cnn_stmt *s, const cnn_args *args, cnn_diag *d);
     /* Checks L->in, then sets L->out, the parameter tensors and the forward FLOPs. */
     int (*infer)(cnn_layer *L, cnn_diag *d);
@@ -67,18 +69,31 @@ typedef struct cnn_layer_desc {
 } cnn_layer_desc;
 
 extern const cnn_layer_desc cnn_layer_conv, cnn_layer_pool, cnn_layer_dropout,
-    cnn_layer_batchnorm, cnn_layer_flatten, cnn_layer_dense, cnn_layer_activation;
+    cnn_layer_batchnorm, cnn_layer_flatten, cnn_layer_dense, cnn_layer_activation,
+    cnn_layer_add, cnn_layer_concat, cnn_layer_gap;
 
 /* The one list of layer keywords, for the registry's lists and the statements' (ir.c). */
-#define CNN_LAYER_KEYWORDS "conv", "pool", "dropout", "batchnorm", "flatten", "dense", "activation"
+#define CNN_LAYER_KEYWORDS                                                                 \
+    "conv", "pool", "dropout", "batchnorm", "flatten", "dense", "activation", "add", "concat", \
+        "gap"
 
 /* The descriptor for a statement keyword, or NULL. */
 const cnn_layer_desc *cnn_layer_find(const char *keyword);
+/* The descriptor of a layer kind (never NULL for a kind the IR has). */
+const cnn_layer_desc *cnn_layer_of_type(cnn_layer_type type);
 /* Every layer keyword, NULL-terminated, for "did you mean". */
 extern const char *const cnn_layer_keywords[];
 
 /* After an error about a layer's input: a note at the statement that made that input. */
 void cnn_note_input(const cnn_layer *L, cnn_diag *d);
+
+/* Pooling's code generation, shared by pool and gap (an average pool over the whole image):
+ * they read L's pool, kh, kw, sh and sw. */
+int cnn_pool_gen_flags(const cnn_layer *L);
+int cnn_pool_buffers(const cnn_layer *L, int grad_in, int is_last, int backward, cnn_buffer *b);
+void cnn_pool_emit_buffers(cnn_emitter *e, const cnn_gen_layer *g);
+void cnn_pool_emit_forward(cnn_emitter *e, const cnn_gen_layer *g);
+void cnn_pool_emit_backward(cnn_emitter *e, const cnn_gen_layer *g);
 
 /* Helpers shared by the descriptors of weighted layers (conv, dense). */
 /* Activation from an optional positional word, plus the `alpha` option. */

@@ -350,6 +350,20 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
             cur = activation(&x, L, out);
             break;
         }
+        case CNN_LAYER_GAP: {
+            /* N x C x 1 x 1, then N x C as cnnc's vector. */
+            const char *pooled = str(&x, "%s/pooled", L->name, ""), *out = str(&x, "%s%s", L->name, "");
+            node(&x, "GlobalAveragePool", pooled, (const char *[]){cur}, 1, pooled, NULL);
+            node(&x, "Flatten", out, (const char *[]){pooled}, 1, out,
+                 (Onnx__AttributeProto *[]){attr_int(&x, "axis", 1), NULL});
+            cur = out;
+            nchw = 0;
+            break;
+        }
+        case CNN_LAYER_ADD:
+        case CNN_LAYER_CONCAT: /* graphs: refused before (cnn_ir_need_chain) */
+            x.failed = 1;
+            break;
         }
     }
     /* A network without a loss may end on an image: channels last again, as cnnc's output. */

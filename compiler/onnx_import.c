@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layers.h"
 #include "onnx.pb-c.h"
 
 /* One layer statement of the .net file being made. */
@@ -678,6 +679,18 @@ static int op_pool(im *x, int avg)
     return 0;
 }
 
+/* N x C x 1 x 1, which cnnc's gap gives as the vector of C features a Flatten would make. */
+static int op_gap(im *x)
+{
+    if (only_attrs(x, (const char *const[]){NULL}) || need_image(x))
+        return -1;
+    if (!add_stmt(x, CNN_LAYER_GAP) || chain(x))
+        return -1;
+    x->cur.rank = 2;
+    x->cur.h = x->cur.w = 1;
+    return 0;
+}
+
 static int op_batchnorm(im *x)
 {
     static const char *const allowed[] = {"epsilon", "momentum", "spatial", "training_mode",
@@ -1018,6 +1031,7 @@ static int node(im *x)
     if (is(op, "Pad")) return op_pad(x);
     if (is(op, "MaxPool")) return op_pool(x, 0);
     if (is(op, "AveragePool")) return op_pool(x, 1);
+    if (is(op, "GlobalAveragePool")) return op_gap(x);
     if (is(op, "BatchNormalization")) return op_batchnorm(x);
     if (is(op, "Flatten")) return op_flatten(x);
     if (is(op, "Reshape")) return op_reshape(x);
@@ -1032,8 +1046,8 @@ static int node(im *x)
     if (is(op, "Softmax")) return op_softmax(x);
     if (is(op, "Transpose")) return op_transpose(x);
     return fail(x, "cnnc has no layer for the op %s (it imports Conv, Pad, MaxPool, AveragePool, "
-                   "BatchNormalization, Flatten, Reshape, Gemm, MatMul, Add, Dropout, Relu, "
-                   "LeakyRelu, Sigmoid, Tanh, Softmax, Transpose, Identity, Constant)",
+                   "GlobalAveragePool, BatchNormalization, Flatten, Reshape, Gemm, MatMul, Add, "
+                   "Dropout, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Transpose, Identity, Constant)",
                 op ? op : "?");
 }
 
@@ -1184,13 +1198,7 @@ static int write_net(im *x, const Onnx__ModelProto *m, const char *name, const c
         put(&w, "input %dx%dx%d\n", in->h, in->w, in->c);
     for (int i = 0; i < x->n_stmt; i++) {
         const stmt *s = &x->s[i];
-        static const char *const kw[] = {[CNN_LAYER_CONV] = "conv", [CNN_LAYER_POOL] = "pool",
-                                         [CNN_LAYER_DROPOUT] = "dropout",
-                                         [CNN_LAYER_BATCHNORM] = "batchnorm",
-                                         [CNN_LAYER_FLATTEN] = "flatten",
-                                         [CNN_LAYER_DENSE] = "dense",
-                                         [CNN_LAYER_ACTIVATION] = "activation"};
-        put(&w, "%s", kw[s->type]);
+        put(&w, "%s", cnn_layer_of_type(s->type)->keyword);
         if (s->args[0])
             put(&w, " %s", s->args);
         if (s->act != CNN_ACT_LINEAR || s->type == CNN_LAYER_ACTIVATION)

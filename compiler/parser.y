@@ -100,6 +100,10 @@ opt_stmt: %empty { $$ = NULL; } | stmt { $$ = $1; } ;
 stmt
     : WORD args                   { $$ = NEW(cnn_stmt); CHECK($$);
                                     $$->word = $1; $$->loc = at(@1); $$->args = $2.first; }
+    /* NAME = layer ...: the layer's output, named for later statements to read */
+    | WORD '=' WORD args          { $$ = NEW(cnn_stmt); CHECK($$);
+                                    $$->label = $1; $$->label_loc = at(@1);
+                                    $$->word = $3; $$->loc = at(@3); $$->args = $4.first; }
     ;
 
 args

@@ -20,23 +20,26 @@ void cnn_format_count(long n, char *buf, size_t cap)
     buf[j] = '\0';
 }
 
-static void rule(FILE *out, char c)
+static void rule(FILE *out, char c, int width)
 {
-    for (int i = 0; i < 84; i++)
+    for (int i = 0; i < width; i++)
         fputc(c, out);
     fputc('\n', out);
 }
 
 void cnn_summary_print(FILE *out, const cnn_ir *ir)
 {
+    /* A graph gets Keras' "Connected to" column for functional models: what each layer reads. */
+    int graph = !ir->is_chain, width = graph ? 110 : 84;
     fprintf(out, "Model: \"%s\" (%s)\n", ir->name, ir->source_name);
-    rule(out, '_');
-    fprintf(out, " %-36s %-22s %12s %10s\n", "Layer (type)", "Output Shape", "Param #", "MFLOPs");
-    rule(out, '=');
+    rule(out, '_', width);
+    fprintf(out, " %-36s %-22s %12s %10s%s\n", "Layer (type)", "Output Shape", "Param #",
+            "MFLOPs", graph ? "  Connected to" : "");
+    rule(out, '=', width);
     char input[48];
     cnn_shape_keras(ir->input, input, sizeof input);
     fprintf(out, " %-36s %-22s %12s %10s\n", "input (InputLayer)", input, "0", "-");
-    rule(out, '_');
+    rule(out, '_', width);
     for (int i = 0; i < ir->n_layers; i++) {
         const cnn_layer *L = &ir->layers[i];
         char name[96], shape[48], params[32], flops[32];
@@ -47,8 +50,11 @@ void cnn_summary_print(FILE *out, const cnn_ir *ir)
             snprintf(flops, sizeof flops, "%.2f", L->flops / 1e6);
         else
             strcpy(flops, "-");
-        fprintf(out, " %-36s %-22s %12s %10s\n", name, shape, params, flops);
-        rule(out, i + 1 == ir->n_layers ? '=' : '_');
+        fprintf(out, " %-36s %-22s %12s %10s", name, shape, params, flops);
+        for (int k = 0; graph && k < L->n_inputs; k++)
+            fprintf(out, "%s%s", k ? ", " : "  ", L->in_names[k]);
+        fputc('\n', out);
+        rule(out, i + 1 == ir->n_layers ? '=' : '_', width);
     }
     char total[32], trainable[32], frozen[32];
     cnn_format_count(ir->total_params, total, sizeof total);

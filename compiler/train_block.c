@@ -158,6 +158,8 @@ int cnn_train_block_parse(const cnn_stmt *block, cnn_train_cfg *cfg, cnn_diag *d
     const cnn_stmt *seen[S_COUNT] = {0};
     int failed = 0; /* every setting is checked, whatever failed before it */
     for (const cnn_stmt *s = block->body; s; s = s->next) {
+        if (s->label)
+            failed = cnn_error(d, s->label_loc, "a training setting has no output to name");
         int k = 0;
         while (statements[k] && strcmp(statements[k], s->word) != 0)
             k++;

@@ -310,7 +310,95 @@ static void dense_backward(const ref_layer *rl, const double *in, double *din, i
     }
 }
 
+/* ---- add, concat, gap: the layers that join tensors or pool them whole ---- */
+
+static void add_forward(const ref_layer *rl, const double *const *ins, int n)
+{
+    size_t total = (size_t)n * rl->out_size;
+    for (size_t i = 0; i < total; i++) {
+        double v = 0;
+        for (int k = 0; k < rl->L->n_inputs; k++)
+            v += ins[k][i];
+        rl->out[i] = v;
+    }
+}
+
+static void add_backward(const ref_layer *rl, double *const *dins, int n)
+{
+    for (int k = 0; k < rl->L->n_inputs; k++)
+        if (dins[k])
+            for (size_t i = 0; i < (size_t)n * rl->out_size; i++)
+                dins[k][i] += rl->dout[i];
+}
+
+/* Pixel p's channels of input k start at offset[k] of the output pixel's. */
+static void concat_forward(const ref_layer *rl, const double *const *ins, int n)
+{
+    const cnn_layer *L = rl->L;
+    size_t pixels = (size_t)n * L->out.h * L->out.w;
+    for (size_t p = 0; p < pixels; p++) {
+        int at = 0;
+        for (int k = 0; k < L->n_inputs; k++) {
+            int C = L->ins[k].c;
+            for (int c = 0; c < C; c++)
+                rl->out[p * L->out.c + at + c] = ins[k][p * C + c];
+            at += C;
+        }
+    }
+}
+
+static void concat_backward(const ref_layer *rl, double *const *dins, int n)
+{
+    const cnn_layer *L = rl->L;
+    size_t pixels = (size_t)n * L->out.h * L->out.w;
+    for (size_t p = 0; p < pixels; p++) {
+        int at = 0;
+        for (int k = 0; k < L->n_inputs; k++) {
+            int C = L->ins[k].c;
+            for (int c = 0; dins[k] && c < C; c++)
+                dins[k][p * C + c] += rl->dout[p * L->out.c + at + c];
+            at += C;
+        }
+    }
+}
+
+static void gap_forward(const ref_layer *rl, const double *in, int n)
+{
+    const cnn_layer *L = rl->L;
+    int C = L->in.c, HW = L->in.h * L->in.w;
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < C; c++) {
+            double sum = 0;
+            for (int p = 0; p < HW; p++)
+                sum += in[((size_t)b * HW + p) * C + c];
+            rl->out[(size_t)b * C + c] = sum / HW;
+        }
+}
+
+static void gap_backward(const ref_layer *rl, double *din, int n)
+{
+    if (!din)
+        return;
+    const cnn_layer *L = rl->L;
+    int C = L->in.c, HW = L->in.h * L->in.w;
+    for (int b = 0; b < n; b++)
+        for (int p = 0; p < HW; p++)
+            for (int c = 0; c < C; c++)
+                din[((size_t)b * HW + p) * C + c] += rl->dout[(size_t)b * C + c] / HW;
+}
+
 /* ---- the model interface ---- */
+
+/* Input k of layer l and its gradient (NULL: the network's input, which needs none). */
+static const double *input_of(const ref_model *R, const cnn_layer *L, int k)
+{
+    return L->inputs[k] >= 0 ? R->layers[L->inputs[k]].out : R->x;
+}
+
+static double *dinput_of(const ref_model *R, const cnn_layer *L, int k)
+{
+    return L->inputs[k] >= 0 ? R->layers[L->inputs[k]].dout : NULL;
+}
 
 static void ref_forward(cnn_model *m, const float *x, int n, int training, cnn_rng *rng)
 {
@@ -319,9 +407,12 @@ static void ref_forward(cnn_model *m, const float *x, int n, int training, cnn_r
     size_t in_size = cnn_input_size(m);
     for (size_t i = 0; i < (size_t)n * in_size; i++)
         R->x[i] = x[i];
-    const double *in = R->x;
     for (int l = 0; l < ir->n_layers; l++) {
         ref_layer *rl = &R->layers[l];
+        const double *ins[CNN_MAX_INPUTS];
+        for (int k = 0; k < rl->L->n_inputs; k++)
+            ins[k] = input_of(R, rl->L, k);
+        const double *in = ins[0];
         switch (rl->L->type) {
         case CNN_LAYER_CONV: conv_forward(rl, in, n); activate(rl, n); break;
         case CNN_LAYER_DENSE: dense_forward(rl, in, n); activate(rl, n); break;
@@ -333,11 +424,14 @@ static void ref_forward(cnn_model *m, const float *x, int n, int training, cnn_r
             memcpy(rl->pre, in, sizeof(double) * n * rl->out_size);
             activate(rl, n);
             break;
+        case CNN_LAYER_ADD: add_forward(rl, ins, n); break;
+        case CNN_LAYER_CONCAT: concat_forward(rl, ins, n); break;
+        case CNN_LAYER_GAP: gap_forward(rl, in, n); break;
         }
-        in = rl->out;
     }
+    const double *out = R->layers[ir->n_layers - 1].out;
     for (size_t i = 0; i < (size_t)n * ir->n_classes; i++)
-        R->probs[i] = (float)in[i];
+        R->probs[i] = (float)out[i];
     R->last_n = n;
 }
 
@@ -367,17 +461,20 @@ static void ref_backward(cnn_model *m, const int *labels, int n)
     const cnn_ir *ir = R->ir;
     int last = ir->n_layers - 1, K = ir->n_classes;
     ref_layer *top = &R->layers[last];
+    /* Each layer adds its inputs' gradients to theirs: a tensor read twice gets both. */
+    for (int l = 0; l < last; l++)
+        memset(R->layers[l].dout, 0, sizeof(double) * n * R->layers[l].out_size);
     /* Softmax and cross-entropy together: d loss / d logits = (p - onehot) / n. */
     for (int b = 0; b < n; b++)
         for (int j = 0; j < K; j++)
             top->dpre[(size_t)b * K + j] = (top->out[(size_t)b * K + j] - (j == labels[b])) / n;
     for (int l = last; l >= 0; l--) {
         ref_layer *rl = &R->layers[l];
-        const double *in = l > 0 ? R->layers[l - 1].out : R->x;
-        /* The first layer's input gradient is never needed. */
-        double *din = l > 0 ? R->layers[l - 1].dout : NULL;
-        if (din)
-            memset(din, 0, sizeof(double) * n * rl->in_size);
+        double *dins[CNN_MAX_INPUTS];
+        for (int k = 0; k < rl->L->n_inputs; k++)
+            dins[k] = dinput_of(R, rl->L, k);
+        const double *in = input_of(R, rl->L, 0);
+        double *din = dins[0]; /* NULL for the network's input: never needed */
         if (rl->pre && l != last)
             for (size_t i = 0; i < (size_t)n * rl->out_size; i++)
                 rl->dpre[i] = rl->dout[i] *
@@ -402,6 +499,9 @@ static void ref_backward(cnn_model *m, const int *labels, int n)
                 for (size_t i = 0; i < (size_t)n * rl->in_size; i++)
                     din[i] += rl->dpre[i];
             break;
+        case CNN_LAYER_ADD: add_backward(rl, dins, n); break;
+        case CNN_LAYER_CONCAT: concat_backward(rl, dins, n); break;
+        case CNN_LAYER_GAP: gap_backward(rl, din, n); break;
         }
     }
     /* Hand the double accumulators to the float gradients, and clear them for next time. */

@@ -215,6 +215,11 @@ int network_tests(void (*fn)(void **), int extra, struct CMUnitTest **tests, cha
     return nn + nm;
 }
 
+char **graph_nets(void)
+{
+    return list_files(SOURCE_DIR "/tests/graphs", ".net");
+}
+
 char **run_only_nets(void)
 {
     return list_files(SOURCE_DIR "/tests/run_only", ".net");

@@ -51,6 +51,9 @@ char *read_whole_file(const char *path, size_t *len);
  * the paths (free_names) and *tests the array (free). */
 int network_tests(void (*fn)(void **), int extra, struct CMUnitTest **tests, char ***paths);
 
+/* The networks of tests/graphs/ (branches, joins: what only the reference takes so far), a
+ * NULL-terminated list of paths (free_names). */
+char **graph_nets(void);
 /* The networks of tests/run_only/: without a loss (loss none), only run, never trained. */
 char **run_only_nets(void);
 

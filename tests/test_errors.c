@@ -198,6 +198,64 @@ static void check_mode_reports_the_same(void **state)
     run_result_free(&r);
 }
 
+/* An output nothing reads is a warning: printed with its place, and the file is still good. */
+static void unused_output_is_a_warning(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/unused.net", tmpdir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("input 8x8x1\nx = conv 2 3x3\nconv 3 3x3 from input\nflatten\ndense 4 softmax\n", f);
+    fclose(f);
+    char *argv[] = {CNNC_PATH, "--check", path, NULL};
+    run_result r = run_program(argv);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s:2:1: warning: the output of conv2d_1 is never read: it does not reach the "
+             "network's output\n"
+             "  x = conv 2 3x3\n"
+             "  ^\n"
+             "%s:5:1: note: the network's output is the last layer's, dense_1\n"
+             "  dense 4 softmax\n"
+             "  ^~~~~\n"
+             "1 warning generated.\n", path, path);
+    assert_string_equal(r.err, want);
+    assert_int_equal(r.status, 0);
+    run_result_free(&r);
+    unlink(path);
+}
+
+/* The tools that take chains only refuse a graph at the layer that makes it one, writing
+ * nothing; the reference (cnnc run) takes it. */
+static void graphs_refused_by_chain_tools(void **state)
+{
+    (void)state;
+    char out_c[128];
+    snprintf(out_c, sizeof out_c, "%s/out.c", tmpdir);
+    const char *net = SOURCE_DIR "/tests/graphs/vector.net";
+    char *gen[] = {CNNC_PATH, (char *)net, "-o", out_c, NULL};
+    char *exp[] = {CNNC_PATH, "export", (char *)net, "--weights", "none.ckpt", "-o", out_c, NULL};
+    char *onnx[] = {CNNC_PATH, "onnx", (char *)net, "--weights", "none.ckpt", "-o", out_c, NULL};
+    char **cmds[] = {gen, exp, onnx};
+    const char *tools[] = {"the code generator", "cnnc export", "cnnc onnx"};
+    for (int i = 0; i < 3; i++) {
+        run_result r = run_program(cmds[i]);
+        char want[1024];
+        snprintf(want, sizeof want,
+                 "%s:4:5: error: %s does not take networks with branches yet: dense_2 "
+                 "reads input, not the layer before it (the interpreted reference does: "
+                 "'cnnc run FILE.net train')\n"
+                 "  k = dense 4 sigmoid from input\n"
+                 "      ^~~~~\n"
+                 "1 error generated.\n", net, tools[i]);
+        assert_string_equal(r.err, want);
+        assert_int_equal(r.status, 1);
+        assert_int_equal(access(out_c, F_OK), -1);
+        run_result_free(&r);
+    }
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -210,7 +268,7 @@ int main(void)
     int n = 0;
     while (files[n])
         n++;
-    struct CMUnitTest *tests = calloc((size_t)n + 4, sizeof *tests);
+    struct CMUnitTest *tests = calloc((size_t)n + 6, sizeof *tests);
     for (int i = 0; i < n; i++) {
         tests[i].name = strrchr(files[i], '/') + 1;
         tests[i].test_func = check_bad_file;
@@ -220,7 +278,9 @@ int main(void)
     tests[n + 1] = (struct CMUnitTest)cmocka_unit_test(directory_is_an_error);
     tests[n + 2] = (struct CMUnitTest)cmocka_unit_test(check_mode_reports_the_same);
     tests[n + 3] = (struct CMUnitTest)cmocka_unit_test(bom_and_crlf);
-    int failed = _cmocka_run_group_tests("malformed .net files", tests, (size_t)n + 4, NULL, NULL);
+    tests[n + 4] = (struct CMUnitTest)cmocka_unit_test(unused_output_is_a_warning);
+    tests[n + 5] = (struct CMUnitTest)cmocka_unit_test(graphs_refused_by_chain_tools);
+    int failed = _cmocka_run_group_tests("malformed .net files", tests, (size_t)n + 6, NULL, NULL);
     rmdir(tmpdir);
     free(tests);
     free_names(files);

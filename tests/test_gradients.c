@@ -1,6 +1,7 @@
 /* The reference's backward pass against central finite differences in double precision, for
- * every test network (tests/nets/) and every study model (models/): every layer kind,
- * activation and option, batchnorm in training mode, dropout with fixed masks, l1/l2. */
+ * every test network (tests/nets/, tests/graphs/) and every study model (models/): every layer
+ * kind, activation and option, batchnorm in training mode, dropout with fixed masks, l1/l2, and
+ * graphs: joins (add, concat), tensors read by several layers, branches from the input. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,9 +111,17 @@ int main(void)
 {
     struct CMUnitTest *tests;
     char **paths;
-    int n = network_tests(check_network, 0, &tests, &paths);
+    char **graphs = graph_nets();
+    int n_graphs = 0;
+    while (graphs && graphs[n_graphs])
+        n_graphs++;
+    int n = network_tests(check_network, n_graphs, &tests, &paths);
+    for (int i = 0; i < n_graphs; i++)
+        tests[n++] = (struct CMUnitTest){strrchr(graphs[i], '/') + 1, check_network, NULL,
+                                         NULL, graphs[i]};
     int failed = _cmocka_run_group_tests("gradients", tests, (size_t)n, NULL, NULL);
     free(tests);
     free_names(paths);
+    free_names(graphs);
     return failed;
 }

@@ -244,6 +244,62 @@ static void batchnorm_training_normalizes_and_updates(void **state)
     unload(&f);
 }
 
+/* Networks without a loss (loss none) give their last layer's values: read them directly. */
+static void concat_by_hand(void **state)
+{
+    (void)state;
+    fixture f;
+    load(&f, "input 2x1x2\na = activation relu\nt = activation tanh from input\n"
+             "concat t input from a\ntrain { loss none }\n", 1);
+    assert_int_equal(f.m->n_classes, 2 * 1 * 6);
+    float x[] = {-1, 2, 0.5f, -3}; /* two pixels of two channels */
+    f.m->ops->forward(f.m, x, 1, 0, NULL);
+    for (int p = 0; p < 2; p++)
+        for (int c = 0; c < 2; c++) {
+            double v = x[2 * p + c];
+            const float *o = f.m->output + 6 * p;
+            assert_true(close_enough(o[c], v > 0 ? v : 0, 1e-7, 0));
+            assert_true(close_enough(o[2 + c], tanh(v), 1e-7, 0));
+            assert_true(close_enough(o[4 + c], v, 1e-7, 0));
+        }
+    unload(&f);
+}
+
+static void add_by_hand(void **state)
+{
+    (void)state;
+    fixture f;
+    /* The previous statement's output (s), then a, the input and a again. */
+    load(&f, "input 3\na = activation relu\ns = activation sigmoid from input\n"
+             "add a input a\ntrain { loss none }\n", 1);
+    float x[] = {-2, 0.25f, 3};
+    f.m->ops->forward(f.m, x, 1, 0, NULL);
+    for (int i = 0; i < 3; i++) {
+        double v = x[i], want = 1 / (1 + exp(-v)) + 2 * (v > 0 ? v : 0) + v;
+        assert_true(close_enough(f.m->output[i], want, 1e-6, 0));
+    }
+    unload(&f);
+}
+
+static void gap_by_hand(void **state)
+{
+    (void)state;
+    fixture f;
+    load(&f, "input 2x3x2\ngap\ntrain { loss none }\n", 2);
+    float x[2 * 12];
+    for (int i = 0; i < 24; i++)
+        x[i] = (float)(i * i % 7) - 2.5f;
+    f.m->ops->forward(f.m, x, 2, 0, NULL);
+    for (int b = 0; b < 2; b++)
+        for (int c = 0; c < 2; c++) {
+            double sum = 0;
+            for (int p = 0; p < 6; p++)
+                sum += x[12 * b + 2 * p + c];
+            assert_true(close_enough(f.m->output[2 * b + c], sum / 6, 1e-6, 0));
+        }
+    unload(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +312,9 @@ int main(void)
         cmocka_unit_test(dropout_follows_the_documented_stream),
         cmocka_unit_test(batchnorm_inference_uses_moving_statistics),
         cmocka_unit_test(batchnorm_training_normalizes_and_updates),
+        cmocka_unit_test(concat_by_hand),
+        cmocka_unit_test(add_by_hand),
+        cmocka_unit_test(gap_by_hand),
     };
     return cmocka_run_group_tests_name("reference forward", tests, NULL, NULL);
 }
