@@ -190,10 +190,20 @@ typedef struct plan {
     const cnn_source *src;
     const cnn_gen_opts *opts;
     char (*out)[64], (*dout)[64]; /* buffer names per layer ("" for none) */
+    char (*din)[CNN_MAX_INPUTS][64]; /* where each input's gradient goes ("" for nowhere): the
+                                        producer's dout, or the edge's own buffer when the
+                                        tensor has other readers too */
     int *flags;
-    int *grad_in;                 /* a gradient must flow into the layer's input */
+    int *dout_sums;                  /* its dout is the sum of its readers' own buffers */
     int *has_backward, *has_grads; /* which functions a layer got */
 } plan;
+
+/* The buffer layer l reads as input k: a layer's output, or the network's input x. */
+static const char *in_name(const plan *P, int l, int k)
+{
+    int src = P->ir->layers[l].inputs[k];
+    return src >= 0 ? P->out[src] : "x";
+}
 
 static void dims_text(const cnn_param *p, char *buf, size_t cap)
 {
@@ -274,6 +284,13 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
         snprintf(flops, sizeof flops, ", %.3g MFLOP per image", L->flops / 1e6);
     emit(e, " *      %s line %d; %s -> %s, %s parameters%s", ir->source_name, L->loc.line, in,
          out, params, flops);
+    if (L->n_inputs > 1 || L->inputs[0] != l - 1) { /* a graph: say what it reads */
+        char reads[512] = "";
+        for (int k = 0; k < L->n_inputs; k++)
+            snprintf(reads + strlen(reads), sizeof reads - strlen(reads), "%s%s",
+                     k ? ", " : "", L->in_names[k]);
+        emit(e, " *      reads %s", reads);
+    }
     emit(e, " */");
     for (int p = 0; p < L->n_params; p++) {
         const cnn_param *T = &L->params[p];
@@ -288,37 +305,57 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
     }
     if (flags & GEN_ALIAS) {
         emit(e, "/* Nothing to compute: in [n][h][w][c] order the data is already flat, so the");
-        emit(e, " * next layer reads %s directly. */", l ? P->out[l - 1] : "the input");
-        return;
+        emit(e, " * next layer reads %s directly. */",
+             L->inputs[0] >= 0 ? in_name(P, l, 0) : "the input");
     }
+    /* The gradients of inputs other layers read too: summed into theirs (NAME_dout_sum). */
+    for (int k = 0; k < L->n_inputs; k++)
+        if (cnn_grad_edge_own(ir, L, k))
+            gen_array(e, "float", P->din[l][k], P->opts->batch, cnn_shape_size(L->ins[k]),
+                      "this layer's share of its input's gradient");
+    if (flags & GEN_ALIAS)
+        return;
     long size = cnn_shape_size(L->out);
     gen_array(e, "float", P->out[l], P->opts->batch, size, NULL);
     if (P->dout[l][0])
         gen_array(e, "float", P->dout[l], P->opts->batch, size, NULL);
     cnn_gen_layer g = {
         .L = L,
-        .in = l ? P->out[l - 1] : "x",
-        .din = P->grad_in[l] ? P->dout[l - 1] : NULL,
+        .in = in_name(P, l, 0),
+        .din = P->din[l][0][0] ? P->din[l][0] : NULL,
         .out = "out",
         .dout = "dout",
+        .n_inputs = L->n_inputs,
         .batch = P->opts->batch,
         .is_last = l == ir->n_layers - 1 && ir->train.loss != CNN_LOSS_NONE,
         .backward = ir->train.loss != CNN_LOSS_NONE,
     };
+    for (int k = 0; k < L->n_inputs; k++) {
+        g.ins[k] = in_name(P, l, k);
+        g.dins[k] = P->din[l][k][0] ? P->din[l][k] : NULL;
+    }
     if (desc->emit_buffers)
         desc->emit_buffers(e, &g);
     if ((flags & GEN_KERNEL_T) && g.din)
         emit_kernel_transpose(e, L);
-    /* Inside the functions the buffers are parameters: out, in, dout, din. */
-    g.in = "in";
-    g.din = g.din ? "din" : NULL;
+    int multi = (flags & GEN_MULTI) != 0;
     long in_size = cnn_shape_size(L->in);
     emit_blank(e);
-    emit_open(e, "static void %s_forward(float *out, const float *in, int b0, int n%s%s)", L->name,
-              (flags & GEN_FWD_TRAINING) ? ", int training" : "",
-              (flags & GEN_FWD_RNG) ? ", cnn_rng *rng" : "");
-    emit(e, "out += %s;", gen_times("b0", (int)size));
-    emit(e, "in += %s;", gen_times("b0", (int)in_size));
+    if (multi) {
+        /* Several inputs: the functions use the buffers' own names. */
+        g.out = P->out[l];
+        g.dout = P->dout[l][0] ? P->dout[l] : NULL;
+        emit_open(e, "static void %s_forward(int b0, int n)", L->name);
+    } else {
+        /* One input: inside the functions the buffers are parameters: out, in, dout, din. */
+        g.in = "in";
+        g.din = g.din ? "din" : NULL;
+        emit_open(e, "static void %s_forward(float *out, const float *in, int b0, int n%s%s)",
+                  L->name, (flags & GEN_FWD_TRAINING) ? ", int training" : "",
+                  (flags & GEN_FWD_RNG) ? ", cnn_rng *rng" : "");
+        emit(e, "out += %s;", gen_times("b0", (int)size));
+        emit(e, "in += %s;", gen_times("b0", (int)in_size));
+    }
     desc->emit_forward(e, &g);
     emit_close(e);
     if (desc->emit_forward_stats) {
@@ -360,13 +397,14 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
         snprintf(args, sizeof args, "%sfloat *dout%s%s, int b0, int n",
                  g.din ? "float *din, " : "", (flags & GEN_BWD_IN) ? ", const float *in" : "",
                  (flags & GEN_BWD_OUT) ? ", const float *out" : "");
-        emit_open(e, "static void %s_backward(%s)", L->name, args);
-        if (g.din)
+        emit_open(e, "static void %s_backward(%s)", L->name, multi ? "int b0, int n" : args);
+        if (g.din && !multi)
             emit(e, "din += %s;", gen_times("b0", (int)in_size));
-        emit(e, "dout += %s;", gen_times("b0", (int)size));
-        if (flags & GEN_BWD_IN)
+        if (!multi)
+            emit(e, "dout += %s;", gen_times("b0", (int)size));
+        if ((flags & GEN_BWD_IN) && !multi)
             emit(e, "in += %s;", gen_times("b0", (int)in_size));
-        if (flags & GEN_BWD_OUT)
+        if ((flags & GEN_BWD_OUT) && !multi)
             emit(e, "out += %s;", gen_times("b0", (int)size));
         emit_text(e, "%s", body);
         emit_close(e);
@@ -387,15 +425,19 @@ static void emit_call(cnn_emitter *e, const plan *P, int l, int backward, const 
 {
     const cnn_ir *ir = P->ir;
     int f = P->flags[l];
-    const char *name = ir->layers[l].name, *in = l ? P->out[l - 1] : "x";
+    const char *name = ir->layers[l].name, *in = in_name(P, l, 0);
+    if (f & GEN_MULTI) {
+        emit(e, "%s_%s(%s);", name, backward ? "backward" : "forward", range);
+        return;
+    }
     if (!backward) {
         emit(e, "%s_forward(%s, %s, %s%s%s);", name, P->out[l], in, range,
              (f & GEN_FWD_TRAINING) ? ", batch_training" : "",
              (f & GEN_FWD_RNG) ? ", batch_rng" : "");
         return;
     }
-    emit(e, "%s_backward(%s%s%s%s%s%s%s, %s);", name, P->grad_in[l] ? P->dout[l - 1] : "",
-         P->grad_in[l] ? ", " : "", P->dout[l], (f & GEN_BWD_IN) ? ", " : "",
+    emit(e, "%s_backward(%s%s%s%s%s%s%s, %s);", name, P->din[l][0],
+         P->din[l][0][0] ? ", " : "", P->dout[l], (f & GEN_BWD_IN) ? ", " : "",
          (f & GEN_BWD_IN) ? in : "", (f & GEN_BWD_OUT) ? ", " : "",
          (f & GEN_BWD_OUT) ? P->out[l] : "", range);
 }
@@ -407,9 +449,12 @@ static void emit_stats_call(cnn_emitter *e, const plan *P, int l, int backward)
     const char *name = P->ir->layers[l].name;
     if (!backward)
         emit(e, "%s_forward_stats(%s, first, end - first, batch_training);", name,
-             l ? P->out[l - 1] : "x");
-    else
+             in_name(P, l, 0));
+    else {
+        if (P->dout_sums[l])
+            emit(e, "%s_dout_sum(first, end - first);", name);
         emit(e, "%s_backward_stats(%s, first, end - first);", name, P->dout[l]);
+    }
     emit(e, "cnn_barrier(); /* %s needs every image's sums */", name);
     emit_call(e, P, l, backward, "first, end - first");
 }
@@ -425,6 +470,8 @@ static int splits_runs(const plan *P, int l, int backward)
 /* A layer that needs the whole batch: one thread runs it, the others wait on both sides. */
 static void emit_serial_call(cnn_emitter *e, const plan *P, int l, int backward)
 {
+    if (backward && P->dout_sums[l])
+        emit(e, "%s_dout_sum(first, end - first);", P->ir->layers[l].name);
     emit(e, "cnn_barrier(); /* %s sees the whole batch, in one thread */", P->ir->layers[l].name);
     emit(e, "if (part == 0)");
     e->depth++;
@@ -468,6 +515,8 @@ static void emit_segment(cnn_emitter *e, const plan *P, int from, int to, int ba
     }
     for (int k = 0; k <= to - from; k++) {
         int l = backward ? to - k : from + k;
+        if (backward && P->dout_sums[l])
+            emit(e, "%s_dout_sum(b0, n);", ir->layers[l].name);
         if (P->flags[l] & GEN_ALIAS)
             continue;
         if (backward && l == last) {
@@ -492,7 +541,9 @@ static void emit_pass(cnn_emitter *e, const plan *P, int backward)
 {
     int last = P->ir->n_layers - 1, step = backward ? -1 : 1;
     for (int l = backward ? last : 0; l >= 0 && l <= last;) {
-        if ((P->flags[l] & GEN_ALIAS) || (backward && !P->has_backward[l] && l != last)) {
+        int idle = backward ? !P->has_backward[l] && !P->dout_sums[l] && l != last
+                            : (P->flags[l] & GEN_ALIAS) != 0;
+        if (idle) {
             l += step;
             continue;
         }
@@ -547,6 +598,42 @@ static void emit_first_not_finite(cnn_emitter *e, const plan *P)
     }
     emit(e, "return NULL;");
     emit_close(e);
+}
+
+/* NAME_dout_sum: a tensor several layers read gets, as its gradient, the sum of what each of
+ * them left in its own buffer (added in the order of the file, so every run adds alike). */
+static void emit_dout_sums(cnn_emitter *e, const plan *P)
+{
+    const cnn_ir *ir = P->ir;
+    for (int l = 0; l < ir->n_layers; l++) {
+        if (!P->dout_sums[l])
+            continue;
+        const cnn_layer *L = &ir->layers[l];
+        long size = cnn_shape_size(L->out);
+        char readers[512] = "";
+        for (int r = l + 1; r < ir->n_layers; r++)
+            for (int k = 0; k < ir->layers[r].n_inputs; k++)
+                if (ir->layers[r].inputs[k] == l)
+                    snprintf(readers + strlen(readers), sizeof readers - strlen(readers), "%s%s",
+                             readers[0] ? ", " : "", ir->layers[r].name);
+        emit_blank(e);
+        emit(e, "/* %s's output is read by %s: its gradient is the sum of theirs. */", L->name,
+             readers);
+        emit_open(e, "static void %s_dout_sum(int b0, int n)", L->name);
+        emit(e, "float *d = %s + %s;", P->dout[l], gen_times("b0", (int)size));
+        int terms = 0;
+        for (int r = l + 1; r < ir->n_layers; r++)
+            for (int k = 0; k < ir->layers[r].n_inputs; k++)
+                if (ir->layers[r].inputs[k] == l)
+                    emit(e, "const float *s%d = %s + %s;", terms++, P->din[r][k],
+                         gen_times("b0", (int)size));
+        char sum[1024] = "";
+        for (int t = 0; t < terms; t++)
+            snprintf(sum + strlen(sum), sizeof sum - strlen(sum), "%ss%d[i]", t ? " + " : "", t);
+        emit(e, "for (long i = 0; i < (long)n * %ld; i++)", size);
+        emit(e, "    d[i] = %s;", sum);
+        emit_close(e);
+    }
 }
 
 static void emit_loss_backward(cnn_emitter *e, const plan *P);
@@ -652,7 +739,7 @@ static void emit_loss_backward(cnn_emitter *e, const plan *P)
     emit(e, "int first = batch_n * part / parts, end = batch_n * (part + 1) / parts;");
     int transposes = 0;
     for (int l = 0; l <= last; l++)
-        if ((P->flags[l] & GEN_KERNEL_T) && P->grad_in[l] && P->has_backward[l]) {
+        if ((P->flags[l] & GEN_KERNEL_T) && P->din[l][0][0] && P->has_backward[l]) {
             emit(e, "%s_transpose(part, parts);", ir->layers[l].name);
             transposes = 1;
         }
@@ -666,7 +753,7 @@ static void emit_loss_backward(cnn_emitter *e, const plan *P)
             continue;
         int f = P->flags[l];
         emit(e, "%s_grads(%s%s%s, batch_n, part, parts);", ir->layers[l].name, P->dout[l],
-             (f & GEN_GRAD_IN) ? ", " : "", (f & GEN_GRAD_IN) ? (l ? P->out[l - 1] : "x") : "");
+             (f & GEN_GRAD_IN) ? ", " : "", (f & GEN_GRAD_IN) ? in_name(P, l, 0) : "");
     }
     emit_close(e);
     emit_blank(e);
@@ -799,39 +886,48 @@ int cnn_generate_c(FILE *out, const cnn_ir *ir, const cnn_source *src, const cnn
     int n = ir->n_layers;
     char (*outn)[64] = calloc((size_t)n, sizeof *outn);
     char (*doutn)[64] = calloc((size_t)n, sizeof *doutn);
-    int *flags = calloc((size_t)n, sizeof *flags), *grad_in = calloc((size_t)n, sizeof *grad_in);
+    char (*dinn)[CNN_MAX_INPUTS][64] = calloc((size_t)n, sizeof *dinn);
+    int *flags = calloc((size_t)n, sizeof *flags), *dout_sums = calloc((size_t)n, sizeof *dout_sums);
     int *has_backward = calloc((size_t)n, sizeof(int)), *has_grads = calloc((size_t)n, sizeof(int));
-    if (!outn || !doutn || !flags || !grad_in || !has_backward || !has_grads) {
-        free(outn), free(doutn), free(flags), free(grad_in), free(has_backward), free(has_grads);
+    if (!outn || !doutn || !dinn || !flags || !dout_sums || !has_backward || !has_grads) {
+        free(outn), free(doutn), free(dinn), free(flags), free(dout_sums), free(has_backward),
+            free(has_grads);
         return -1;
     }
-    int params_before = 0, has_loss = ir->train.loss != CNN_LOSS_NONE;
+    int has_loss = ir->train.loss != CNN_LOSS_NONE;
     for (int l = 0; l < n; l++) {
         const cnn_layer *L = &ir->layers[l];
         flags[l] = L->desc->gen_flags(L);
-        /* A gradient flows into a layer's input only if some earlier layer learns; none at
-         * all without a loss. */
-        grad_in[l] = params_before && has_loss;
-        int needs_backward = has_loss && (grad_in[l] || L->trainable > 0);
+        /* Where each input's gradient goes: its producer's dout, unless other layers read the
+         * tensor too; then a buffer of this layer's own, summed into the producer's. */
+        for (int k = 0; k < L->n_inputs; k++)
+            if (cnn_grad_edge_own(ir, L, k))
+                snprintf(dinn[l][k], sizeof dinn[l][k], "%s_din%d", L->name, k);
+            else if (cnn_grad_into(ir, L, k))
+                snprintf(dinn[l][k], sizeof dinn[l][k], "%s", doutn[L->inputs[k]]);
         if (flags[l] & GEN_ALIAS) {
-            snprintf(outn[l], sizeof outn[l], "%s", l ? outn[l - 1] : "x");
-            snprintf(doutn[l], sizeof doutn[l], "%s", l && grad_in[l] ? doutn[l - 1] : "");
+            snprintf(outn[l], sizeof outn[l], "%s", L->inputs[0] >= 0 ? outn[L->inputs[0]] : "x");
+            snprintf(doutn[l], sizeof doutn[l], "%s", dinn[l][0]);
         } else {
             snprintf(outn[l], sizeof outn[l], "%s_out", L->name);
-            if (needs_backward)
+            /* A gradient reaches the output only if this layer or one before it learns;
+             * none at all without a loss. */
+            if (has_loss && L->learns)
                 snprintf(doutn[l], sizeof doutn[l], "%s_dout", L->name);
         }
-        if (L->trainable > 0)
-            params_before = 1;
+        dout_sums[l] = doutn[l][0] && L->n_readers > 1;
     }
-    plan P = {.ir = ir, .src = src, .opts = opts, .out = outn, .dout = doutn, .flags = flags,
-              .grad_in = grad_in, .has_backward = has_backward, .has_grads = has_grads};
+    plan P = {.ir = ir, .src = src, .opts = opts, .out = outn, .dout = doutn, .din = dinn,
+              .flags = flags, .dout_sums = dout_sums, .has_backward = has_backward,
+              .has_grads = has_grads};
     cnn_emitter e = {.out = out};
     emit_header(&e, &P);
     for (int l = 0; l < n; l++)
         emit_layer(&e, &P, l);
+    emit_dout_sums(&e, &P);
     emit_driver(&e, &P);
-    free(outn), free(doutn), free(flags), free(grad_in), free(has_backward), free(has_grads);
+    free(outn), free(doutn), free(dinn), free(flags), free(dout_sums), free(has_backward),
+        free(has_grads);
     return e.failed || ferror(out) ? -1 : 0;
 }
 

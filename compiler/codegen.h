@@ -20,6 +20,11 @@ typedef struct cnn_gen_layer {
     const char *din;  /* its gradient buffer, NULL when no gradient flows there */
     const char *out;  /* this layer's output buffer */
     const char *dout; /* and its gradient */
+    /* Every input of a layer that reads several (add, concat: GEN_MULTI), by the global
+     * names of their buffers, and where each one's gradient goes (NULL: nowhere). */
+    int n_inputs;
+    const char *ins[CNN_MAX_INPUTS];
+    const char *dins[CNN_MAX_INPUTS];
     int batch;
     int is_last;      /* the softmax output layer: dout holds d loss / d logits */
     int backward;     /* the network has a backward pass (it has a loss) */

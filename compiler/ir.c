@@ -283,7 +283,10 @@ static void check_graph(cnn_ir *ir, cnn_diag *d)
 {
     ir->is_chain = 1;
     for (int l = 0; l < ir->n_layers; l++) {
-        const cnn_layer *L = &ir->layers[l];
+        cnn_layer *L = &ir->layers[l];
+        L->learns = L->trainable > 0;
+        for (int k = 0; k < L->n_inputs; k++)
+            L->learns |= L->inputs[k] >= 0 && ir->layers[L->inputs[k]].learns;
         if (L->n_inputs != 1 || L->inputs[0] != l - 1)
             ir->is_chain = 0;
         if (L->n_readers == 0 && l != ir->n_layers - 1) {
@@ -294,6 +297,17 @@ static void check_graph(cnn_ir *ir, cnn_diag *d)
                      "layer's, %s", ir->layers[ir->n_layers - 1].name);
         }
     }
+}
+
+int cnn_grad_into(const cnn_ir *ir, const cnn_layer *L, int k)
+{
+    return ir->train.loss != CNN_LOSS_NONE && L->inputs[k] >= 0 &&
+           ir->layers[L->inputs[k]].learns;
+}
+
+int cnn_grad_edge_own(const cnn_ir *ir, const cnn_layer *L, int k)
+{
+    return cnn_grad_into(ir, L, k) && ir->layers[L->inputs[k]].n_readers > 1;
 }
 
 int cnn_ir_need_chain(const cnn_ir *ir, const char *tool, cnn_diag *d)

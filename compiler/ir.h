@@ -90,6 +90,8 @@ typedef struct cnn_layer {
     const char *label;     /* the name given in `NAME = ...`, or NULL */
     cnn_loc label_loc;
     int n_readers;         /* inputs of later layers that are this layer's output */
+    int learns;            /* it or a layer before it on a path to it has trainable
+                              parameters: a gradient must reach its output (with a loss) */
 
     int units;          /* conv filters, dense units */
     int kh, kw, sh, sw; /* conv kernel or pool window, and strides */
@@ -138,6 +140,14 @@ typedef struct cnn_front_opts {
  * opts may be NULL (the defaults). */
 int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
                  const cnn_front_opts *opts, cnn_ir *ir, cnn_diag *d);
+
+/* Whether a gradient flows back into input k of L: the network has a loss and the input is a
+ * layer's output that learns (never the network's input). The code generator and the size
+ * checks both follow this rule. */
+int cnn_grad_into(const cnn_ir *ir, const cnn_layer *L, int k);
+/* Whether that gradient needs a buffer of its own: the tensor has other readers, whose
+ * gradients are added to it (the generated code sums them before its producer's backward). */
+int cnn_grad_edge_own(const cnn_ir *ir, const cnn_layer *L, int k);
 
 /* For backends that take only chains of layers: an error at the first layer that makes ir a
  * graph (it reads something other than the previous layer, or two tensors), saying that

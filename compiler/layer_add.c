@@ -1,5 +1,7 @@
 /* add NAME...: the element-wise sum of the previous statement's output (or `from NAME`'s) and
  * every named tensor, all of one shape (Keras Add): the join of a residual block. */
+#include <string.h>
+
 #include "layers.h"
 
 static int infer(cnn_layer *L, cnn_diag *d)
@@ -24,10 +26,35 @@ static int infer(cnn_layer *L, cnn_diag *d)
     return 0;
 }
 
+/* ---- code generation: one loop over the batch's elements ---- */
+
 static int gen_flags(const cnn_layer *L)
 {
     (void)L;
-    return 0; /* an output and its gradient, nothing more */
+    return GEN_MULTI;
+}
+
+static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    long size = cnn_shape_size(g->L->out);
+    char sum[512] = "";
+    emit(e, "float *out = %s + %s;", g->out, gen_times("b0", (int)size));
+    for (int k = 0; k < g->n_inputs; k++) {
+        emit(e, "const float *in%d = %s + %s;", k, g->ins[k], gen_times("b0", (int)size));
+        snprintf(sum + strlen(sum), sizeof sum - strlen(sum), "%sin%d[i]", k ? " + " : "", k);
+    }
+    emit(e, "for (long i = 0; i < (long)n * %ld; i++)", size);
+    emit(e, "    out[i] = %s;", sum);
+}
+
+/* Each input's gradient is the output's. */
+static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    long size = cnn_shape_size(g->L->out);
+    for (int k = 0; k < g->n_inputs; k++)
+        if (g->dins[k])
+            emit(e, "memcpy(%s + %s, %s + %s, sizeof(float) * n * %ld);", g->dins[k],
+                 gen_times("b0", (int)size), g->dout, gen_times("b0", (int)size), size);
 }
 
 const cnn_layer_desc cnn_layer_add = {
@@ -40,4 +67,6 @@ const cnn_layer_desc cnn_layer_add = {
     .max_inputs = CNN_MAX_INPUTS,
     .infer = infer,
     .gen_flags = gen_flags,
+    .emit_forward = emit_forward,
+    .emit_backward = emit_backward,
 };

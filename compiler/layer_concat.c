@@ -33,10 +33,51 @@ static int infer(cnn_layer *L, cnn_diag *d)
     return 0;
 }
 
+/* ---- code generation: each pixel's channels copied in, then out ---- */
+
 static int gen_flags(const cnn_layer *L)
 {
     (void)L;
-    return 0; /* an output and its gradient, nothing more */
+    return GEN_MULTI;
+}
+
+/* Loops over the images' pixels (p) with each input's channels at in_k + p * C_k and the
+ * output's at out + p * C; backward copies the other way, into the inputs' gradients. */
+static void emit_copies(cnn_emitter *e, const cnn_gen_layer *g, int backward)
+{
+    const cnn_layer *L = g->L;
+    int pixels = L->out.h * L->out.w, C = L->out.c;
+    emit(e, "%sfloat *o = %s + %s;", backward ? "const " : "", backward ? g->dout : g->out,
+         gen_times("b0", pixels * C));
+    for (int k = 0; k < L->n_inputs; k++)
+        if (!backward || g->dins[k])
+            emit(e, "%sfloat *i%d = %s + %s;", backward ? "" : "const ", k,
+                 backward ? g->dins[k] : g->ins[k], gen_times("b0", pixels * L->ins[k].c));
+    emit_open(e, "for (long p = 0; p < (long)n * %d; p++)", pixels);
+    int at = 0;
+    for (int k = 0; k < L->n_inputs; k++) {
+        int Ck = L->ins[k].c;
+        if (!backward)
+            emit(e, "memcpy(o + p * %d + %d, i%d + p * %d, sizeof(float) * %d);", C, at, k, Ck, Ck);
+        else if (g->dins[k])
+            emit(e, "memcpy(i%d + p * %d, o + p * %d + %d, sizeof(float) * %d);", k, Ck, C, at, Ck);
+        at += Ck;
+    }
+    emit_close(e);
+}
+
+static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    emit_copies(e, g, 0);
+}
+
+static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    for (int k = 0; k < g->n_inputs; k++)
+        if (g->dins[k]) {
+            emit_copies(e, g, 1);
+            return;
+        }
 }
 
 const cnn_layer_desc cnn_layer_concat = {
@@ -49,4 +90,6 @@ const cnn_layer_desc cnn_layer_concat = {
     .max_inputs = CNN_MAX_INPUTS,
     .infer = infer,
     .gen_flags = gen_flags,
+    .emit_forward = emit_forward,
+    .emit_backward = emit_backward,
 };

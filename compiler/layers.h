@@ -19,8 +19,11 @@ enum {
                              (dropout: one random sequence; batch statistics have their own
                              hooks below) */
     GEN_BWD_IN = 64,      /* backward: const float *in (a direct conv's kernel gradient) */
-    GEN_KERNEL_T = 128    /* backward reads NAME_kernel_t, the [rows][units] kernel transposed
+    GEN_KERNEL_T = 128,   /* backward reads NAME_kernel_t, the [rows][units] kernel transposed
                              at the start of each backward pass */
+    GEN_MULTI = 256       /* it reads several tensors: its functions take only the images'
+                             range (b0, n) and use the buffers' global names (g->ins, g->dins,
+                             g->out, g->dout) */
 };
 
 typedef struct cnn_layer_desc {

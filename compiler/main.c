@@ -232,8 +232,7 @@ static int compile(int argc, char **argv)
     cnn_source src = {0};
     cnn_ir ir;
     int status = 0;
-    if (cnn_front_load(in, &arena, &opts, &ir, &src, stderr) ||
-        need_chain(&ir, &src, "the code generator"))
+    if (cnn_front_load(in, &arena, &opts, &ir, &src, stderr))
         status = 1;
     else {
         gen_job job = {.ir = &ir, .src = &src,
@@ -250,13 +249,15 @@ static int compile(int argc, char **argv)
     return status;
 }
 
-/* The network of `in` with the weights of checkpoint `weights`, for cnnc export and cnnc onnx
- * (`tool`): a reference model of batch 1 holding them. NULL after printing why. */
-static cnn_model *load_trained(const char *in, const char *weights, const char *tool,
+/* The network of `in` with the weights of checkpoint `weights`, for cnnc export and cnnc onnx:
+ * a reference model of batch 1 holding them. A tool that takes chains only names itself
+ * (`chain_tool`; NULL: any graph). NULL after printing why. */
+static cnn_model *load_trained(const char *in, const char *weights, const char *chain_tool,
                                cnn_arena *arena, cnn_ir *ir, cnn_source *src)
 {
     char err[1400];
-    if (cnn_front_load(in, arena, NULL, ir, src, stderr) || need_chain(ir, src, tool))
+    if (cnn_front_load(in, arena, NULL, ir, src, stderr) ||
+        (chain_tool && need_chain(ir, src, chain_tool)))
         return NULL;
     cnn_model *m = cnn_reference_new(ir, 1);
     if (!m) {
@@ -475,7 +476,7 @@ static int onnx_main(int argc, char **argv)
     cnn_model *m = NULL;
     int status = 1;
     bytes_job job;
-    if (!(m = load_trained(in, weights, "cnnc onnx", &arena, &ir, &src)))
+    if (!(m = load_trained(in, weights, NULL, &arena, &ir, &src)))
         goto done;
     uint8_t *bytes;
     if (cnn_onnx_export(&ir, m, CNNC_VERSION, &arena, &bytes, &job.len)) {

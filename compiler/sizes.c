@@ -59,7 +59,7 @@ static int layer_buffers(const cnn_layer *L, int grad_in, int is_last, int backw
     int64_t size = cnn_shape_size(L->out);
     if (!(flags & GEN_ALIAS)) {
         b[n++] = (cnn_buffer){"output", size, 0, 4, 1};
-        if (backward && (grad_in || L->trainable > 0))
+        if (backward && L->learns)
             b[n++] = (cnn_buffer){"output's gradient", size, 0, 4, 1};
     }
     for (int p = 0; p < L->n_params; p++)
@@ -75,15 +75,18 @@ static int layer_buffers(const cnn_layer *L, int grad_in, int is_last, int backw
 int cnn_ir_check_sizes(cnn_ir *ir, int batch, int64_t max_bytes, cnn_diag *d)
 {
     int64_t total = 0;
-    int learns_before = 0;
     char max[32], limit[32], have[32], count[32];
     format_big(CNN_MAX_ELEMS, max, sizeof max);
     for (int l = 0; l < ir->n_layers; l++) {
         const cnn_layer *L = &ir->layers[l];
-        cnn_buffer b[CNN_MAX_LAYER_BUFFERS + CNN_MAX_LAYER_PARAMS + 3];
+        cnn_buffer b[CNN_MAX_LAYER_BUFFERS + CNN_MAX_LAYER_PARAMS + 3 + CNN_MAX_INPUTS];
         int backward = ir->train.loss != CNN_LOSS_NONE;
-        int n = layer_buffers(L, backward && learns_before, backward && l == ir->n_layers - 1,
+        int n = layer_buffers(L, cnn_grad_into(ir, L, 0), backward && l == ir->n_layers - 1,
                               backward, b);
+        /* The gradient of an input other layers read too has a buffer of its own (codegen.c). */
+        for (int k = 0; k < L->n_inputs; k++)
+            if (cnn_grad_edge_own(ir, L, k))
+                b[n++] = (cnn_buffer){"input's own gradient", cnn_shape_size(L->ins[k]), 0, 4, 1};
         for (int i = 0; i < n; i++) {
             int64_t elems = cnn_mul64(b[i].per_image, batch);
             if (elems >= 0 && elems <= INT64_MAX - b[i].fixed)
@@ -114,8 +117,6 @@ int cnn_ir_check_sizes(cnn_ir *ir, int batch, int64_t max_bytes, cnn_diag *d)
                              "%s, over the limit of %s (--max-memory BYTES sets another)",
                              have, batch, L->name, limit);
         }
-        if (L->trainable > 0)
-            learns_before = 1;
     }
     ir->static_bytes = total;
     ir->static_batch = batch;

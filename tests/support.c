@@ -215,6 +215,22 @@ int network_tests(void (*fn)(void **), int extra, struct CMUnitTest **tests, cha
     return nn + nm;
 }
 
+int count_names(char **names)
+{
+    int n = 0;
+    while (names && names[n])
+        n++;
+    return n;
+}
+
+int append_tests(struct CMUnitTest *tests, void (*fn)(void **), char **paths)
+{
+    int n = count_names(paths);
+    for (int i = 0; i < n; i++)
+        tests[i] = (struct CMUnitTest){strrchr(paths[i], '/') + 1, fn, NULL, NULL, paths[i]};
+    return n;
+}
+
 char **graph_nets(void)
 {
     return list_files(SOURCE_DIR "/tests/graphs", ".net");

@@ -51,6 +51,11 @@ char *read_whole_file(const char *path, size_t *len);
  * the paths (free_names) and *tests the array (free). */
 int network_tests(void (*fn)(void **), int extra, struct CMUnitTest **tests, char ***paths);
 
+/* How many names a NULL-terminated list holds (0 for NULL). */
+int count_names(char **names);
+/* Fills tests[0..] with one test of fn per path of the list, named by the file; returns how
+ * many (tests must have room for count_names(paths)). */
+int append_tests(struct CMUnitTest *tests, void (*fn)(void **), char **paths);
 /* The networks of tests/graphs/ (branches, joins: what only the reference takes so far), a
  * NULL-terminated list of paths (free_names). */
 char **graph_nets(void);

@@ -1,4 +1,5 @@
-/* Generated code against the reference. Every network of tests/nets/ and models/ is compiled
+/* Generated code against the reference. Every network of tests/nets/, tests/graphs/ and models/
+ * is compiled
  * at test time, as a user would (cnnc, then cc with every warning as an error, gcc and clang),
  * loaded, given the reference's weights, and must agree with it: outputs and loss, every
  * gradient, and every weight and moving statistic after 20 training steps. */
@@ -321,7 +322,9 @@ int main(void)
     const char *count_env = getenv("CNNC_RANDOM_NETS"), *seed_env = getenv("CNNC_RANDOM_SEED");
     int n_random = count_env ? atoi(count_env) : 200;
     unsigned long seed = seed_env ? strtoul(seed_env, NULL, 10) : 1;
-    int n = network_tests(agree, 1 + n_random, &tests, &paths);
+    char **graphs = graph_nets();
+    int n = network_tests(agree, 1 + n_random + count_names(graphs), &tests, &paths);
+    n += append_tests(tests + n, agree, graphs);
     char **random_paths = random_net_files("random", seed, n_random);
     if (!random_paths)
         return 1;
@@ -337,5 +340,6 @@ int main(void)
     free(tests);
     free_names(paths);
     free_names(random_paths);
+    free_names(graphs);
     return failed;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layers.h"
 #include "reference.h"
 #include "support.h"
 
@@ -107,21 +108,46 @@ static void check_network(void **state)
     test_net_free(&t);
 }
 
+/* Every registered layer kind is in some network checked above: a descriptor added without
+ * a test network fails here. */
+static void every_layer_kind_is_checked(void **state)
+{
+    char **paths = *state;
+    int missing = 0;
+    for (int k = 0; cnn_layer_keywords[k]; k++) {
+        int found = 0;
+        for (int i = 0; paths[i] && !found; i++) {
+            test_net t;
+            assert_int_equal(test_net_from_file(&t, paths[i]), 0);
+            for (int l = 0; l < t.ir.n_layers && !found; l++)
+                found = strcmp(t.ir.layers[l].desc->keyword, cnn_layer_keywords[k]) == 0;
+            test_net_free(&t);
+        }
+        if (!found) {
+            print_error("layer kind '%s' is in no test network (tests/nets/, tests/graphs/)\n",
+                        cnn_layer_keywords[k]);
+            missing++;
+        }
+    }
+    assert_int_equal(missing, 0);
+}
+
 int main(void)
 {
     struct CMUnitTest *tests;
     char **paths;
     char **graphs = graph_nets();
-    int n_graphs = 0;
-    while (graphs && graphs[n_graphs])
-        n_graphs++;
-    int n = network_tests(check_network, n_graphs, &tests, &paths);
-    for (int i = 0; i < n_graphs; i++)
-        tests[n++] = (struct CMUnitTest){strrchr(graphs[i], '/') + 1, check_network, NULL,
-                                         NULL, graphs[i]};
+    int n = network_tests(check_network, count_names(graphs) + 1, &tests, &paths);
+    n += append_tests(tests + n, check_network, graphs);
+    char **all = calloc((size_t)n + 1, sizeof *all); /* the paths, borrowed */
+    for (int i = 0; all && i < n; i++)
+        all[i] = tests[i].initial_state;
+    tests[n++] = (struct CMUnitTest){"every_layer_kind_is_checked", every_layer_kind_is_checked,
+                                     NULL, NULL, all};
     int failed = _cmocka_run_group_tests("gradients", tests, (size_t)n, NULL, NULL);
     free(tests);
     free_names(paths);
     free_names(graphs);
+    free(all);
     return failed;
 }

@@ -195,12 +195,16 @@ int main(void)
         return 1;
     struct CMUnitTest *tests;
     char **paths;
-    int n = network_tests(static_memory_matches_the_object, 3, &tests, &paths);
+    char **graphs = graph_nets();
+    int n = network_tests(static_memory_matches_the_object, 3 + count_names(graphs), &tests,
+                          &paths);
+    n += append_tests(tests + n, static_memory_matches_the_object, graphs);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(batch_flag_is_checked);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(max_memory_flag);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(flags_need_values);
     int failed = _cmocka_run_group_tests("sizes", tests, (size_t)n, NULL, cleanup);
     free(tests);
     free_names(paths);
+    free_names(graphs);
     return failed;
 }
