@@ -221,19 +221,25 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
     int64_t in_dims[3] = {in.h, in.w, in.c}, one[1] = {in.c};
     g->input[0] = value_info(&x, "input", rank3 ? in_dims : one, rank3 ? 3 : 1);
     g->n_input = 1;
-    const char *cur = "input";
-    int nchw = 0; /* the current value is NCHW (between the two transposes) */
+    /* Every image is NCHW between the input's transpose and a flatten's (or the output's);
+     * vectors are [N, C]. vals[l] names layer l's output value. */
+    const char *input = "input";
     if (rank3) {
-        node(&x, "Transpose", "input/to_nchw", (const char *[]){cur}, 1, "input/nchw",
+        node(&x, "Transpose", "input/to_nchw", (const char *[]){input}, 1, "input/nchw",
              (Onnx__AttributeProto *[]){attr_ints(&x, "perm", (int64_t[]){0, 3, 1, 2}, 4), NULL});
-        cur = "input/nchw";
-        nchw = 1;
+        input = "input/nchw";
     }
+    const char **vals = alloc(&x, sizeof *vals * (size_t)(ir->n_layers ? ir->n_layers : 1));
+    const char *cur = input;
     int k = 0; /* m's tensor table, in IR order */
     for (int l = 0; l < ir->n_layers && !x.failed; l++) {
         const cnn_layer *L = &ir->layers[l];
         cnn_tensor *t = &m->tensors[k];
         k += L->n_params;
+        const char *ins[CNN_MAX_INPUTS];
+        for (int i = 0; i < L->n_inputs; i++)
+            ins[i] = L->inputs[i] >= 0 ? vals[L->inputs[i]] : input;
+        cur = ins[0];
         switch (L->type) {
         case CNN_LAYER_DROPOUT: {
             /* Nothing in inference, but kept with its rate: cnnc import gives it back. */
@@ -316,14 +322,13 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
         }
         case CNN_LAYER_FLATTEN: {
             /* Back to channels last, then flat: the order Keras' Flatten has. */
-            if (nchw) {
+            if (L->in.rank == 3) {
                 const char *nhwc = str(&x, "%s/nhwc", L->name, "");
                 node(&x, "Transpose", str(&x, "%s/to_nhwc", L->name, ""), (const char *[]){cur},
                      1, nhwc,
                      (Onnx__AttributeProto *[]){
                          attr_ints(&x, "perm", (int64_t[]){0, 2, 3, 1}, 4), NULL});
                 cur = nhwc;
-                nchw = 0;
             }
             const char *out = str(&x, "%s%s", L->name, "");
             node(&x, "Flatten", out, (const char *[]){cur}, 1, out,
@@ -357,18 +362,28 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
             node(&x, "Flatten", out, (const char *[]){pooled}, 1, out,
                  (Onnx__AttributeProto *[]){attr_int(&x, "axis", 1), NULL});
             cur = out;
-            nchw = 0;
             break;
         }
-        case CNN_LAYER_ADD:
-        case CNN_LAYER_CONCAT: /* graphs: refused before (cnn_ir_need_chain) */
-            x.failed = 1;
+        case CNN_LAYER_ADD: { /* Add takes two operands, Sum any number */
+            const char *out = str(&x, "%s%s", L->name, "");
+            node(&x, L->n_inputs == 2 ? "Add" : "Sum", out, ins, L->n_inputs, out, NULL);
+            cur = out;
             break;
         }
+        case CNN_LAYER_CONCAT: { /* channels: axis 1 of NCHW, and of [N, C] */
+            const char *out = str(&x, "%s%s", L->name, "");
+            node(&x, "Concat", out, ins, L->n_inputs, out,
+                 (Onnx__AttributeProto *[]){attr_int(&x, "axis", 1), NULL});
+            cur = out;
+            break;
+        }
+        }
+        if (vals)
+            vals[l] = cur;
     }
     /* A network without a loss may end on an image: channels last again, as cnnc's output. */
     cnn_shape o = ir->layers[ir->n_layers - 1].out;
-    if (nchw) {
+    if (o.rank == 3) {
         node(&x, "Transpose", "output/to_nhwc", (const char *[]){cur}, 1, "output",
              (Onnx__AttributeProto *[]){attr_ints(&x, "perm", (int64_t[]){0, 2, 3, 1}, 4), NULL});
         cur = "output";

@@ -875,8 +875,8 @@ static int op_add(im *x)
 {
     stmt *s = x->n_stmt ? &x->s[x->n_stmt - 1] : NULL;
     if (!s || !s->from_matmul || s->act != CNN_ACT_LINEAR)
-        return fail(x, "cnnc takes an Add only as the bias after a MatMul (residual networks "
-                       "come with the graph issue)");
+        return fail(x, "cnnc imports an Add only as the bias after a MatMul: it reads chains, "
+                       "and an Add of two computed tensors joins branches");
     /* Either operand may be the constant. */
     int swapped = x->nd->n_input == 2 && is(x->nd->input[1], x->cur.name);
     const float *b = input_floats(x, swapped ? 0 : 1, "bias", (int64_t[]){x->cur.c}, 1, 1);

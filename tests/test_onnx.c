@@ -1,6 +1,6 @@
 /* cnnc onnx against ONNX's checker and a runtime nobody here wrote: every network of
- * tests/nets/ and models/ and 40 random ones, with random weights, exported, checked by onnx.checker with
- * full_check, and run by OpenCV's DNN module (tests/onnx_check.py, Debian's python3-onnx and
+ * tests/nets/, tests/graphs/, tests/run_only/ and models/ and 40 random ones, with random
+ * weights, exported, checked by onnx.checker with full_check, and run by OpenCV's DNN module (tests/onnx_check.py, Debian's python3-onnx and
  * python3-opencv), which must give the reference's probabilities to 1e-5; then the same in ONNX
  * Runtime, from PyPI in a virtual environment (scripts/ort_venv.sh), where it can be installed:
  * a cross-check, skipped with the reason where it cannot. */
@@ -119,13 +119,11 @@ int main(void)
     /* And CNNC_ONNX_RANDOM_NETS random networks (default 40, tests/random_net.c). */
     const char *count_env = getenv("CNNC_ONNX_RANDOM_NETS");
     int n_random = count_env ? atoi(count_env) : 40;
-    char **run_only = run_only_nets();
-    int n_run_only = 0;
-    while (run_only && run_only[n_run_only])
-        n_run_only++;
-    int n = network_tests(onnx_network, n_random + n_run_only, &tests, &paths);
-    for (int i = 0; i < n_run_only; i++)
-        tests[n++] = (struct CMUnitTest)cmocka_unit_test_prestate(onnx_network, run_only[i]);
+    char **run_only = run_only_nets(), **graphs = graph_nets();
+    int n = network_tests(onnx_network, n_random + count_names(run_only) + count_names(graphs),
+                          &tests, &paths);
+    n += append_tests(tests + n, onnx_network, run_only);
+    n += append_tests(tests + n, onnx_network, graphs);
     char **random_paths = random_net_files("onnx", 11, n_random);
     if (!random_paths)
         return 1;
@@ -139,6 +137,7 @@ int main(void)
     free(tests);
     free_names(paths);
     free_names(run_only);
+    free_names(graphs);
     free_names(random_paths);
     return failed;
 }
