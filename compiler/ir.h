@@ -20,7 +20,8 @@ typedef enum {
     CNN_LAYER_ACTIVATION,
     CNN_LAYER_ADD,
     CNN_LAYER_CONCAT,
-    CNN_LAYER_GAP
+    CNN_LAYER_GAP,
+    CNN_LAYER_DWCONV
 } cnn_layer_type;
 
 typedef enum {
@@ -93,7 +94,8 @@ typedef struct cnn_layer {
     int learns;            /* it or a layer before it on a path to it has trainable
                               parameters: a gradient must reach its output (with a loss) */
 
-    int units;          /* conv filters, dense units */
+    int units;          /* conv filters, dense units; dwconv: channels times multiplier */
+    int multiplier;     /* dwconv: output channels per input channel */
     int kh, kw, sh, sw; /* conv kernel or pool window, and strides */
     int pad_same;
     int pad_top, pad_left; /* zero rows/columns added before the input (pad=same) */

@@ -1,9 +1,26 @@
 /* conv N KxK [activation]: 2-D convolution over an HxWxC input (Keras Conv2D). */
 #include "layers.h"
 
+/* The first seven are every windowed weighted layer's (cnn_parse_conv_options; dwconv too). */
 enum { O_STRIDE, O_PAD, O_L1, O_L2, O_INIT, O_BIAS, O_ALPHA };
 static const char *const options[] = {"stride", "pad", "l1", "l2", "init", "bias", "alpha", NULL};
 static const char *const pads[] = {"valid", "same", NULL};
+
+int cnn_parse_conv_options(cnn_layer *L, const cnn_args *a, const cnn_arg *act, cnn_diag *d)
+{
+    L->sh = L->sw = 1;
+    if (a->opt[O_STRIDE] && cnn_arg_dims2(a->opt[O_STRIDE], "stride", &L->sh, &L->sw, d))
+        return -1;
+    if (a->opt[O_PAD]) {
+        int k = cnn_arg_choice(a->opt[O_PAD], "padding", pads, d);
+        if (k < 0)
+            return -1;
+        L->pad_same = k == 1;
+    }
+    return cnn_parse_activation(L, act, a->opt[O_ALPHA], d) ||
+           cnn_parse_weight_options(L, a->opt[O_L1], a->opt[O_L2], a->opt[O_INIT],
+                                    a->opt[O_BIAS], d);
+}
 
 static int parse(cnn_layer *L, const cnn_stmt *s, const cnn_args *a, cnn_diag *d)
 {
@@ -16,22 +33,10 @@ static int parse(cnn_layer *L, const cnn_stmt *s, const cnn_args *a, cnn_diag *d
         return -1;
     L->units = (int)filters;
     L->size_loc = a->pos[1]->loc;
-    L->sh = L->sw = 1;
-    if (a->opt[O_STRIDE] && cnn_arg_dims2(a->opt[O_STRIDE], "stride", &L->sh, &L->sw, d))
-        return -1;
-    if (a->opt[O_PAD]) {
-        int k = cnn_arg_choice(a->opt[O_PAD], "padding", pads, d);
-        if (k < 0)
-            return -1;
-        L->pad_same = k == 1;
-    }
-    return cnn_parse_activation(L, a->n_pos > 2 ? a->pos[2] : NULL, a->opt[O_ALPHA], d) ||
-           cnn_parse_weight_options(L, a->opt[O_L1], a->opt[O_L2], a->opt[O_INIT],
-                                    a->opt[O_BIAS], d);
+    return cnn_parse_conv_options(L, a, a->n_pos > 2 ? a->pos[2] : NULL, d);
 }
 
-/* Output size along one axis, and the zero padding before it, as Keras/TensorFlow define them. */
-static int out_size(int in, int k, int stride, int same, int *pad_before)
+int cnn_conv_out_size(int in, int k, int stride, int same, int *pad_before)
 {
     if (same) {
         int out = (int)(((int64_t)in + stride - 1) / stride);
@@ -52,8 +57,8 @@ static int infer(cnn_layer *L, cnn_diag *d)
         cnn_note_input(L, d);
         return -1;
     }
-    int oh = out_size(L->in.h, L->kh, L->sh, L->pad_same, &L->pad_top);
-    int ow = out_size(L->in.w, L->kw, L->sw, L->pad_same, &L->pad_left);
+    int oh = cnn_conv_out_size(L->in.h, L->kh, L->sh, L->pad_same, &L->pad_top);
+    int ow = cnn_conv_out_size(L->in.w, L->kw, L->sw, L->pad_same, &L->pad_left);
     if (oh < 1 || ow < 1) {
         cnn_error(d, L->size_loc, "kernel %dx%d is larger than its input %s", L->kh, L->kw, in);
         cnn_note_input(L, d);

@@ -7,7 +7,7 @@
 static const cnn_layer_desc *const all_layers[] = {
     &cnn_layer_conv,    &cnn_layer_pool,    &cnn_layer_dropout,
     &cnn_layer_batchnorm, &cnn_layer_flatten, &cnn_layer_dense, &cnn_layer_activation,
-    &cnn_layer_add, &cnn_layer_concat, &cnn_layer_gap, NULL,
+    &cnn_layer_add, &cnn_layer_concat, &cnn_layer_gap, &cnn_layer_dwconv, NULL,
 };
 
 const char *const cnn_layer_keywords[] = {CNN_LAYER_KEYWORDS, NULL};

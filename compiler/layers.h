@@ -73,12 +73,12 @@ typedef struct cnn_layer_desc {
 
 extern const cnn_layer_desc cnn_layer_conv, cnn_layer_pool, cnn_layer_dropout,
     cnn_layer_batchnorm, cnn_layer_flatten, cnn_layer_dense, cnn_layer_activation,
-    cnn_layer_add, cnn_layer_concat, cnn_layer_gap;
+    cnn_layer_add, cnn_layer_concat, cnn_layer_gap, cnn_layer_dwconv;
 
 /* The one list of layer keywords, for the registry's lists and the statements' (ir.c). */
 #define CNN_LAYER_KEYWORDS                                                                 \
     "conv", "pool", "dropout", "batchnorm", "flatten", "dense", "activation", "add", "concat", \
-        "gap"
+        "gap", "dwconv"
 
 /* The descriptor for a statement keyword, or NULL. */
 const cnn_layer_desc *cnn_layer_find(const char *keyword);
@@ -97,6 +97,12 @@ int cnn_pool_buffers(const cnn_layer *L, int grad_in, int is_last, int backward,
 void cnn_pool_emit_buffers(cnn_emitter *e, const cnn_gen_layer *g);
 void cnn_pool_emit_forward(cnn_emitter *e, const cnn_gen_layer *g);
 void cnn_pool_emit_backward(cnn_emitter *e, const cnn_gen_layer *g);
+
+/* Conv's options, shared with dwconv, whose option list starts with conv's seven in order:
+ * stride=, pad=, l1=, l2=, init=, bias=, alpha=, and the activation word act (may be NULL). */
+int cnn_parse_conv_options(cnn_layer *L, const cnn_args *a, const cnn_arg *act, cnn_diag *d);
+/* Output size along one axis and the zero padding before it, as TensorFlow defines them. */
+int cnn_conv_out_size(int in, int k, int stride, int same, int *pad_before);
 
 /* Helpers shared by the descriptors of weighted layers (conv, dense). */
 /* Activation from an optional positional word, plus the `alpha` option. */

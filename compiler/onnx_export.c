@@ -294,6 +294,36 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
             cur = activation(&x, L, out);
             break;
         }
+        case CNN_LAYER_DWCONV: {
+            /* A Conv with a group per input channel: output channel c * M + m is group c's
+             * m-th, as in cnnc, so the kernel [kh][kw][C][M] is [C * M][1][kh][kw]. */
+            int KH = L->kh, KW = L->kw, U = L->out.c;
+            float *w = floats(&x, (size_t)KH * KW * U);
+            if (x.failed)
+                break;
+            for (int u = 0; u < U; u++)
+                for (int ky = 0; ky < KH; ky++)
+                    for (int kx = 0; kx < KW; kx++)
+                        w[(u * KH + ky) * KW + kx] = t[0].value[(ky * KW + kx) * U + u];
+            const char *wn = str(&x, "%s/depthwise_kernel%s", L->name, ""),
+                       *bn = str(&x, "%s/bias%s", L->name, "");
+            initializer(&x, wn, (int64_t[]){U, 1, KH, KW}, 4, w);
+            if (L->use_bias)
+                initializer(&x, bn, (int64_t[]){U}, 1, t[1].value);
+            int64_t ph = L->pad_same ? (int64_t)(L->out.h - 1) * L->sh + KH - L->in.h : 0;
+            int64_t pw = L->pad_same ? (int64_t)(L->out.w - 1) * L->sw + KW - L->in.w : 0;
+            ph = ph > 0 ? ph : 0;
+            pw = pw > 0 ? pw : 0;
+            int64_t pads[4] = {L->pad_top, L->pad_left, ph - L->pad_top, pw - L->pad_left};
+            const char *out = str(&x, "%s%s", L->name, "");
+            node(&x, "Conv", out, (const char *[]){cur, wn, bn}, L->use_bias ? 3 : 2, out,
+                 (Onnx__AttributeProto *[]){
+                     attr_ints(&x, "kernel_shape", (int64_t[]){KH, KW}, 2),
+                     attr_ints(&x, "strides", (int64_t[]){L->sh, L->sw}, 2),
+                     attr_ints(&x, "pads", pads, 4), attr_int(&x, "group", L->in.c), NULL});
+            cur = activation(&x, L, out);
+            break;
+        }
         case CNN_LAYER_POOL: {
             const char *out = str(&x, "%s%s", L->name, "");
             node(&x, L->pool == CNN_POOL_MAX ? "MaxPool" : "AveragePool", out,

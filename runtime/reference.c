@@ -145,6 +145,62 @@ static void conv_backward(const ref_layer *rl, const double *in, double *din, in
             }
 }
 
+/* ---- dwconv: each input channel c with its own filters; output channel c * M + m ---- */
+
+static void dwconv_forward(const ref_layer *rl, const double *in, int n)
+{
+    const cnn_layer *L = rl->L;
+    int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w, M = L->multiplier;
+    const float *K = rl->t[0]->value, *bias = L->use_bias ? rl->t[1]->value : NULL;
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++)
+                for (int c = 0; c < C; c++)
+                    for (int m = 0; m < M; m++) {
+                        int u = c * M + m;
+                        double v = bias ? bias[u] : 0;
+                        for (int ky = 0; ky < L->kh; ky++)
+                            for (int kx = 0; kx < L->kw; kx++) {
+                                int iy = oy * L->sh - L->pad_top + ky;
+                                int ix = ox * L->sw - L->pad_left + kx;
+                                if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                                    v += in[(((size_t)b * H + iy) * W + ix) * C + c] *
+                                         K[((size_t)ky * L->kw + kx) * C * M + u];
+                            }
+                        rl->pre[(((size_t)b * OH + oy) * OW + ox) * C * M + u] = v;
+                    }
+}
+
+static void dwconv_backward(const ref_layer *rl, const double *in, double *din, int n)
+{
+    const cnn_layer *L = rl->L;
+    int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w, M = L->multiplier;
+    const float *K = rl->t[0]->value;
+    double *dK = rl->gacc[0], *dbias = L->use_bias ? rl->gacc[1] : NULL;
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++)
+                for (int c = 0; c < C; c++)
+                    for (int m = 0; m < M; m++) {
+                        int u = c * M + m;
+                        double g = rl->dpre[(((size_t)b * OH + oy) * OW + ox) * C * M + u];
+                        if (dbias)
+                            dbias[u] += g;
+                        for (int ky = 0; ky < L->kh; ky++)
+                            for (int kx = 0; kx < L->kw; kx++) {
+                                int iy = oy * L->sh - L->pad_top + ky;
+                                int ix = ox * L->sw - L->pad_left + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                    continue;
+                                size_t at = (((size_t)b * H + iy) * W + ix) * C + c;
+                                size_t k = ((size_t)ky * L->kw + kx) * C * M + u;
+                                dK[k] += in[at] * g;
+                                if (din)
+                                    din[at] += K[k] * g;
+                            }
+                    }
+}
+
 /* ---- pool: max or mean over each window ---- */
 
 static void pool_forward(const ref_layer *rl, const double *in, int n)
@@ -415,6 +471,7 @@ static void ref_forward(cnn_model *m, const float *x, int n, int training, cnn_r
         const double *in = ins[0];
         switch (rl->L->type) {
         case CNN_LAYER_CONV: conv_forward(rl, in, n); activate(rl, n); break;
+        case CNN_LAYER_DWCONV: dwconv_forward(rl, in, n); activate(rl, n); break;
         case CNN_LAYER_DENSE: dense_forward(rl, in, n); activate(rl, n); break;
         case CNN_LAYER_POOL: pool_forward(rl, in, n); break;
         case CNN_LAYER_DROPOUT: dropout_forward(rl, in, n, training, rng); break;
@@ -481,6 +538,7 @@ static void ref_backward(cnn_model *m, const int *labels, int n)
                               act_derivative(rl->L->act, rl->pre[i], rl->out[i], rl->L->alpha);
         switch (rl->L->type) {
         case CNN_LAYER_CONV: conv_backward(rl, in, din, n); break;
+        case CNN_LAYER_DWCONV: dwconv_backward(rl, in, din, n); break;
         case CNN_LAYER_DENSE: dense_backward(rl, in, din, n); break;
         case CNN_LAYER_POOL: pool_backward(rl, in, din, n); break;
         case CNN_LAYER_BATCHNORM: batchnorm_backward(rl, din, n); break;
@@ -645,7 +703,7 @@ cnn_model *cnn_reference_new(const cnn_ir *ir, int max_batch)
         rl->out = zalloc(B * rl->out_size, sizeof(double), &failed);
         rl->dout = zalloc(B * rl->out_size, sizeof(double), &failed);
         if (L->type == CNN_LAYER_CONV || L->type == CNN_LAYER_DENSE ||
-            L->type == CNN_LAYER_ACTIVATION) {
+            L->type == CNN_LAYER_DWCONV || L->type == CNN_LAYER_ACTIVATION) {
             rl->pre = zalloc(B * rl->out_size, sizeof(double), &failed);
             rl->dpre = zalloc(B * rl->out_size, sizeof(double), &failed);
         }

@@ -253,6 +253,17 @@ static void graphs_refused_by_export(void **state)
         assert_int_equal(access(out_c, F_OK), -1);
         run_result_free(&r);
     }
+    /* A chain with a depthwise convolution: refused at its first dwconv. */
+    const char *ds = SOURCE_DIR "/models/tiny/ds_cnn.net";
+    char *dw[] = {CNNC_PATH, "export", (char *)ds, "--weights", "none.ckpt", "-o", out_c, NULL};
+    run_result r = run_program(dw);
+    char want[512];
+    snprintf(want, sizeof want, "%s:14:1: error: cnnc export does not take depthwise "
+             "convolutions (dwconv) yet; cnnc onnx does\n", ds);
+    assert_non_null(strstr(r.err, want));
+    assert_int_equal(r.status, 1);
+    assert_int_equal(access(out_c, F_OK), -1);
+    run_result_free(&r);
 }
 
 int main(void)

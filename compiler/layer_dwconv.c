@@ -1,0 +1,205 @@
+/* dwconv KxK [activation]: depthwise 2-D convolution, each input channel convolved with its
+ * own `multiplier` filters (Keras DepthwiseConv2D): output channel c * M + m is channel c's
+ * m-th filter. The separable convolutions of MobileNet and DS-CNN are a dwconv, then a 1x1
+ * conv. Not a matrix product: direct loops, the window's taps unrolled where they are few. */
+#include "layers.h"
+
+/* conv's seven options in conv's order (cnn_parse_conv_options), then this layer's own. */
+enum { O_MULTIPLIER = 7 };
+static const char *const options[] = {"stride", "pad", "l1", "l2", "init", "bias", "alpha",
+                                      "multiplier", NULL};
+
+static int parse(cnn_layer *L, const cnn_stmt *s, const cnn_args *a, cnn_diag *d)
+{
+    if (a->n_pos < 1)
+        return cnn_error(d, s->loc, "'dwconv' needs a kernel size: %s", cnn_layer_dwconv.usage);
+    if (cnn_arg_dims2(a->pos[0], "kernel size", &L->kh, &L->kw, d))
+        return -1;
+    L->size_loc = a->pos[0]->loc;
+    long m = 1;
+    if (a->opt[O_MULTIPLIER] &&
+        cnn_arg_int(a->opt[O_MULTIPLIER], "depth multiplier", 1, 1 << 16, &m, d))
+        return -1;
+    L->multiplier = (int)m;
+    return cnn_parse_conv_options(L, a, a->n_pos > 1 ? a->pos[1] : NULL, d);
+}
+
+static int infer(cnn_layer *L, cnn_diag *d)
+{
+    char in[48];
+    cnn_shape_text(L->in, in, sizeof in);
+    if (L->in.rank != 3) {
+        cnn_error(d, L->loc, "'dwconv' needs an HxWxC input, got %s", in);
+        cnn_note_input(L, d);
+        return -1;
+    }
+    int oh = cnn_conv_out_size(L->in.h, L->kh, L->sh, L->pad_same, &L->pad_top);
+    int ow = cnn_conv_out_size(L->in.w, L->kw, L->sw, L->pad_same, &L->pad_left);
+    if (oh < 1 || ow < 1) {
+        cnn_error(d, L->size_loc, "kernel %dx%d is larger than its input %s", L->kh, L->kw, in);
+        cnn_note_input(L, d);
+        return -1;
+    }
+    int64_t units = (int64_t)L->in.c * L->multiplier;
+    char what[48];
+    snprintf(what, sizeof what, "%d x %d channels", L->in.c, L->multiplier);
+    if (cnn_check_elems(d, L->loc, "dwconv's output", what, units * oh * ow))
+        return -1;
+    L->units = (int)units;
+    L->out = (cnn_shape){3, oh, ow, L->units};
+    /* Keras' layout and fans: [kh][kw][in][multiplier], fan_in kh*kw*in, fan_out kh*kw*M. */
+    cnn_param *k = cnn_layer_add_param(L, "depthwise_kernel", 4,
+                                       (int[]){L->kh, L->kw, L->in.c, L->multiplier}, L->init,
+                                       1, d);
+    if (!k)
+        return -1;
+    k->fan_in = L->kh * L->kw * L->in.c;
+    k->fan_out = L->kh * L->kw * L->multiplier;
+    k->l1 = L->l1;
+    k->l2 = L->l2;
+    if (L->use_bias && !cnn_layer_add_param(L, "bias", 1, (int[]){L->units}, CNN_INIT_ZEROS, 1, d))
+        return -1;
+    L->flops = 2.0 * L->kh * L->kw * (double)cnn_shape_size(L->out);
+    return 0;
+}
+
+/* ---- code generation ---- */
+
+static int gen_flags(const cnn_layer *L)
+{
+    return (L->act != CNN_ACT_LINEAR ? GEN_BWD_OUT : 0) | GEN_GRAD_IN;
+}
+
+/* Opens the loops over the n images' output pixels (b, oy, ox) and their window's taps that
+ * fall inside the input (ky, kx at iy, ix); `o` is the output pixel's first channel, `p` the
+ * input pixel's; close_window ends them. */
+static void open_window(cnn_emitter *e, const cnn_layer *L, const char *in)
+{
+    int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w;
+    emit_for(e, "for (int b = 0; b < n; b++)");
+    emit_for(e, "for (int oy = 0; oy < %d; oy++)", OH);
+    emit_open(e, "for (int ox = 0; ox < %d; ox++)", OW);
+    emit(e, "int o = ((b * %d + oy) * %d + ox) * %d;", OH, OW, L->out.c);
+    emit_for(e, "for (int ky = 0; ky < %d; ky++)", L->kh);
+    emit_open(e, "for (int kx = 0; kx < %d; kx++)", L->kw);
+    emit(e, "int iy = %s - %d + ky, ix = %s - %d + kx;", gen_times("oy", L->sh), L->pad_top,
+         gen_times("ox", L->sw), L->pad_left);
+    if (L->pad_same)
+        emit(e, "if (iy < 0 || iy >= %d || ix < 0 || ix >= %d) continue;", H, W);
+    emit(e, "int p = ((b * %d + iy) * %d + ix) * %d;", H, W, C);
+    emit(e, "const float *k = %s_depthwise_kernel + (ky * %d + kx) * %d;", L->name, L->kw,
+         L->out.c);
+    (void)in;
+}
+
+static void close_window(cnn_emitter *e)
+{
+    emit_close(e);
+    emit_end_for(e, 1);
+    emit_close(e);
+    emit_end_for(e, 2);
+}
+
+static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int U = L->out.c, M = L->multiplier;
+    long size = cnn_shape_size(L->out);
+    /* The bias (or zero) first, then every tap adds in. */
+    emit(e, "for (int i = 0; i < n * %d; i++)", L->out.h * L->out.w);
+    if (L->use_bias)
+        emit(e, "    memcpy(out + i * %d, %s_bias, sizeof(float) * %d);", U, L->name, U);
+    else
+        emit(e, "    memset(out + i * %d, 0, sizeof(float) * %d);", U, U);
+    open_window(e, L, "in");
+    emit(e, "for (int c = 0; c < %d; c++)", L->in.c);
+    if (M == 1)
+        emit(e, "    out[o + c] += in[p + c] * k[c];");
+    else {
+        emit(e, "    for (int m = 0; m < %d; m++)", M);
+        emit(e, "        out[o + c * %d + m] += in[p + c] * k[c * %d + m];", M, M);
+    }
+    close_window(e);
+    char count[32];
+    snprintf(count, sizeof count, "n * %ld", size);
+    gen_activation_forward(e, L, "out", count);
+}
+
+/* dout becomes d loss / d pre-activation in place (NAME_grads reads it after); then each
+ * input element gathers its taps' shares. */
+static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int M = L->multiplier;
+    char count[32];
+    snprintf(count, sizeof count, "n * %ld", cnn_shape_size(L->out));
+    gen_activation_backward(e, L, "dout", "out", count);
+    if (!g->din)
+        return;
+    emit(e, "memset(din, 0, sizeof(float) * n * %ld);", cnn_shape_size(L->in));
+    open_window(e, L, "din");
+    emit(e, "for (int c = 0; c < %d; c++)", L->in.c);
+    if (M == 1)
+        emit(e, "    din[p + c] += dout[o + c] * k[c];");
+    else {
+        emit(e, "    for (int m = 0; m < %d; m++)", M);
+        emit(e, "        din[p + c] += dout[o + c * %d + m] * k[c * %d + m];", M, M);
+    }
+    close_window(e);
+}
+
+/* Each part takes a share of the output channels and goes through every image: the sums run
+ * in one order whatever the number of threads. */
+static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w, U = L->out.c;
+    int M = L->multiplier;
+    gen_share(e, "u", U);
+    emit_open(e, "for (int u = u0; u < u1; u++)");
+    emit(e, "int c = u / %d;", M);
+    if (L->use_bias) {
+        emit(e, "float db = 0.0f;");
+        emit(e, "for (int i = 0; i < n * %d; i++)", OH * OW);
+        emit(e, "    db += dout[i * %d + u];", U);
+        emit(e, "%s_bias_grad[u] += db;", L->name);
+    }
+    emit_for(e, "for (int ky = 0; ky < %d; ky++)", L->kh);
+    emit_open(e, "for (int kx = 0; kx < %d; kx++)", L->kw);
+    emit(e, "float dk = 0.0f;");
+    emit_for(e, "for (int b = 0; b < n; b++)");
+    emit_open(e, "for (int oy = 0; oy < %d; oy++)", OH);
+    emit(e, "int iy = %s - %d + ky;", gen_times("oy", L->sh), L->pad_top);
+    if (L->pad_same)
+        emit(e, "if (iy < 0 || iy >= %d) continue;", H);
+    emit_open(e, "for (int ox = 0; ox < %d; ox++)", OW);
+    emit(e, "int ix = %s - %d + kx;", gen_times("ox", L->sw), L->pad_left);
+    if (L->pad_same)
+        emit(e, "if (ix < 0 || ix >= %d) continue;", W);
+    emit(e, "dk += in[((b * %d + iy) * %d + ix) * %d + c] * dout[((b * %d + oy) * %d + ox) * %d + u];",
+         H, W, C, OH, OW, U);
+    emit_close(e);
+    emit_close(e);
+    emit_end_for(e, 1);
+    emit(e, "%s_depthwise_kernel_grad[(ky * %d + kx) * %d + u] += dk;", L->name, L->kw, U);
+    emit_close(e);
+    emit_end_for(e, 1);
+    emit_close(e);
+}
+
+const cnn_layer_desc cnn_layer_dwconv = {
+    .keyword = "dwconv",
+    .type = CNN_LAYER_DWCONV,
+    .keras_name = "depthwise_conv2d",
+    .keras_type = "DepthwiseConv2D",
+    .usage = "dwconv KxK [activation] [multiplier=M] [stride=S] [pad=valid|same] [l1=A] [l2=B] "
+             "[init=NAME] [bias=yes|no]",
+    .options = options,
+    .max_positional = 2,
+    .parse = parse,
+    .infer = infer,
+    .gen_flags = gen_flags,
+    .emit_forward = emit_forward,
+    .emit_backward = emit_backward,
+    .emit_grads = emit_grads,
+};
