@@ -231,6 +231,24 @@ int append_tests(struct CMUnitTest *tests, void (*fn)(void **), char **paths)
     return n;
 }
 
+char **graph_models(void)
+{
+    char **graph = list_files(SOURCE_DIR "/models/graph", ".net");
+    char **tiny = list_files(SOURCE_DIR "/models/tiny", ".net");
+    int ng = count_names(graph), nt = count_names(tiny);
+    char **all = calloc((size_t)(ng + nt) + 1, sizeof *all);
+    for (int i = 0; all && i < ng + nt; i++)
+        all[i] = i < ng ? graph[i] : tiny[i - ng];
+    if (!all) {
+        free_names(graph);
+        free_names(tiny);
+        return NULL;
+    }
+    free(graph); /* the names now belong to all */
+    free(tiny);
+    return all;
+}
+
 char **graph_nets(void)
 {
     return list_files(SOURCE_DIR "/tests/graphs", ".net");

@@ -56,6 +56,9 @@ int count_names(char **names);
 /* Fills tests[0..] with one test of fn per path of the list, named by the file; returns how
  * many (tests must have room for count_names(paths)). */
 int append_tests(struct CMUnitTest *tests, void (*fn)(void **), char **paths);
+/* The graph models, models/graph/ and models/tiny/ (MLPerf Tiny's), NULL-terminated (free_names):
+ * too large for finite differences, held to the reference by the generated code's tests. */
+char **graph_models(void);
 /* The networks of tests/graphs/ (branches, joins: what only the reference takes so far), a
  * NULL-terminated list of paths (free_names). */
 char **graph_nets(void);

@@ -119,11 +119,14 @@ int main(void)
     /* And CNNC_ONNX_RANDOM_NETS random networks (default 40, tests/random_net.c). */
     const char *count_env = getenv("CNNC_ONNX_RANDOM_NETS");
     int n_random = count_env ? atoi(count_env) : 40;
-    char **run_only = run_only_nets(), **graphs = graph_nets();
-    int n = network_tests(onnx_network, n_random + count_names(run_only) + count_names(graphs),
+    char **run_only = run_only_nets(), **graphs = graph_nets(), **models = graph_models();
+    int n = network_tests(onnx_network,
+                          n_random + count_names(run_only) + count_names(graphs) +
+                              count_names(models),
                           &tests, &paths);
     n += append_tests(tests + n, onnx_network, run_only);
     n += append_tests(tests + n, onnx_network, graphs);
+    n += append_tests(tests + n, onnx_network, models);
     char **random_paths = random_net_files("onnx", 11, n_random);
     if (!random_paths)
         return 1;
@@ -138,6 +141,7 @@ int main(void)
     free_names(paths);
     free_names(run_only);
     free_names(graphs);
+    free_names(models);
     free_names(random_paths);
     return failed;
 }

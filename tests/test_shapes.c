@@ -200,6 +200,35 @@ static void summary_prints_the_totals(void **state)
     run_result_free(&r);
 }
 
+/* MLPerf Tiny's reference Keras models (mlcommons/tiny, benchmark/training/): the totals
+ * their model.summary() prints, as the graph issue quotes them. */
+static void tiny_models_match_keras(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file;
+        long total, frozen;
+    } want[] = {
+        {"models/tiny/resnet8.net", 78666, 480},
+        {"models/tiny/ds_cnn.net", 24908, 1152},
+        {"models/tiny/mobilenet_v1.net", 221794, 5472},
+        /* ResNet-8's blocks on Fashion-MNIST's one channel: 16 * 9 * 2 fewer */
+        {"models/graph/resnet_fashion.net", 78666 - 288, 480},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        test_net t;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", SOURCE_DIR, want[i].file);
+        assert_int_equal(test_net_from_file(&t, path), 0);
+        if (t.ir.total_params != want[i].total ||
+            t.ir.total_params - t.ir.trainable_params != want[i].frozen)
+            fail_msg("%s: %ld parameters (%ld non-trainable), Keras' %ld (%ld)", want[i].file,
+                     t.ir.total_params, t.ir.total_params - t.ir.trainable_params,
+                     want[i].total, want[i].frozen);
+        test_net_free(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +240,7 @@ int main(void)
         cmocka_unit_test(flat_input_without_conv),
         cmocka_unit_test(tensor_layouts_are_keras),
         cmocka_unit_test(summary_prints_the_totals),
+        cmocka_unit_test(tiny_models_match_keras),
     };
     return cmocka_run_group_tests_name("shapes", tests, NULL, NULL);
 }
