@@ -29,16 +29,22 @@ static void rule(FILE *out, char c, int width)
 
 void cnn_summary_print(FILE *out, const cnn_ir *ir)
 {
-    /* A graph gets Keras' "Connected to" column for functional models: what each layer reads. */
-    int graph = !ir->is_chain, width = graph ? 110 : 84;
+    /* A graph gets Keras' "Connected to" column for functional models: what each layer reads.
+     * The first column widens for long names (batch_normalization_12 (BatchNormalization)). */
+    int graph = !ir->is_chain, name_w = 36;
+    for (int i = 0; i < ir->n_layers; i++) {
+        int len = (int)(strlen(ir->layers[i].name) + strlen(ir->layers[i].type_name) + 3);
+        name_w = len > name_w ? len : name_w;
+    }
+    int width = name_w + 48 + (graph ? 26 : 0);
     fprintf(out, "Model: \"%s\" (%s)\n", ir->name, ir->source_name);
     rule(out, '_', width);
-    fprintf(out, " %-36s %-22s %12s %10s%s\n", "Layer (type)", "Output Shape", "Param #",
+    fprintf(out, " %-*s %-22s %12s %10s%s\n", name_w, "Layer (type)", "Output Shape", "Param #",
             "MFLOPs", graph ? "  Connected to" : "");
     rule(out, '=', width);
     char input[48];
     cnn_shape_keras(ir->input, input, sizeof input);
-    fprintf(out, " %-36s %-22s %12s %10s\n", "input (InputLayer)", input, "0", "-");
+    fprintf(out, " %-*s %-22s %12s %10s\n", name_w, "input (InputLayer)", input, "0", "-");
     rule(out, '_', width);
     for (int i = 0; i < ir->n_layers; i++) {
         const cnn_layer *L = &ir->layers[i];
@@ -50,7 +56,7 @@ void cnn_summary_print(FILE *out, const cnn_ir *ir)
             snprintf(flops, sizeof flops, "%.2f", L->flops / 1e6);
         else
             strcpy(flops, "-");
-        fprintf(out, " %-36s %-22s %12s %10s", name, shape, params, flops);
+        fprintf(out, " %-*s %-22s %12s %10s", name_w, name, shape, params, flops);
         for (int k = 0; graph && k < L->n_inputs; k++)
             fprintf(out, "%s%s", k ? ", " : "  ", L->in_names[k]);
         fputc('\n', out);
