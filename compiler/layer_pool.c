@@ -3,9 +3,10 @@
 
 #include "layers.h"
 
-enum { O_STRIDE };
-static const char *const options[] = {"stride", NULL};
+enum { O_STRIDE, O_PAD };
+static const char *const options[] = {"stride", "pad", NULL};
 static const char *const kinds[] = {"max", "avg", NULL};
+static const char *const pads[] = {"valid", "same", NULL};
 
 static int parse(cnn_layer *L, const cnn_stmt *s, const cnn_args *a, cnn_diag *d)
 {
@@ -25,6 +26,12 @@ static int parse(cnn_layer *L, const cnn_stmt *s, const cnn_args *a, cnn_diag *d
     L->sw = L->kw;
     if (a->opt[O_STRIDE] && cnn_arg_dims2(a->opt[O_STRIDE], "stride", &L->sh, &L->sw, d))
         return -1;
+    if (a->opt[O_PAD]) {
+        int k = cnn_arg_choice(a->opt[O_PAD], "padding", pads, d);
+        if (k < 0)
+            return -1;
+        L->pad_same = k == 1;
+    }
     if (L->pool == CNN_POOL_AVG) {
         L->type_name = "AveragePooling2D";
         L->name_prefix = "average_pooling2d";
@@ -41,8 +48,10 @@ static int infer(cnn_layer *L, cnn_diag *d)
         cnn_note_input(L, d);
         return -1;
     }
-    int oh = L->in.h < L->kh ? 0 : (L->in.h - L->kh) / L->sh + 1;
-    int ow = L->in.w < L->kw ? 0 : (L->in.w - L->kw) / L->sw + 1;
+    /* pad=same as TensorFlow's: ceil(in / stride), the padding ignored (max) or left out of
+     * the count (avg), the odd row or column after. */
+    int oh = cnn_conv_out_size(L->in.h, L->kh, L->sh, L->pad_same, &L->pad_top);
+    int ow = cnn_conv_out_size(L->in.w, L->kw, L->sw, L->pad_same, &L->pad_left);
     if (oh < 1 || ow < 1) {
         cnn_error(d, L->size_loc, "pooling %dx%d leaves zero size: its input is %s", L->kh,
                   L->kw, in);
@@ -67,6 +76,105 @@ static const char *index_type(const cnn_layer *L)
     return L->kh * L->kw <= 256 ? "unsigned char" : "int";
 }
 
+/* Some windows reach past the input (pad=same where it pads): the padded loops below. */
+static int padded(const cnn_layer *L)
+{
+    return L->pad_same && ((int64_t)(L->out.h - 1) * L->sh + L->kh > L->in.h ||
+                           (int64_t)(L->out.w - 1) * L->sw + L->kw > L->in.w);
+}
+
+/* Opens the loops over every output element (b, oy, ox, c at `at + c`) and its window's taps
+ * inside the input (t, at input offset `p`); close_padded ends them. */
+static void open_padded(cnn_emitter *e, const cnn_layer *L)
+{
+    int C = L->in.c, OH = L->out.h, OW = L->out.w;
+    emit_for(e, "for (int b = 0; b < n; b++)");
+    emit_for(e, "for (int oy = 0; oy < %d; oy++)", OH);
+    emit_open(e, "for (int ox = 0; ox < %d; ox++)", OW);
+    emit(e, "int at = ((b * %d + oy) * %d + ox) * %d;", OH, OW, C);
+    emit_open(e, "for (int c = 0; c < %d; c++)", C);
+}
+
+static void open_padded_taps(cnn_emitter *e, const cnn_layer *L)
+{
+    int H = L->in.h, W = L->in.w, C = L->in.c;
+    emit_for(e, "for (int ky = 0, t = 0; ky < %d; ky++)", L->kh);
+    emit_open(e, "for (int kx = 0; kx < %d; kx++, t++)", L->kw);
+    emit(e, "int iy = %s - %d + ky, ix = %s - %d + kx;", gen_times("oy", L->sh), L->pad_top,
+         gen_times("ox", L->sw), L->pad_left);
+    emit(e, "if (iy < 0 || iy >= %d || ix < 0 || ix >= %d) continue;", H, W);
+    emit(e, "int p = ((b * %d + iy) * %d + ix) * %d + c;", H, W, C);
+}
+
+static void emit_padded_forward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int max = L->pool == CNN_POOL_MAX;
+    if (max && g->din)
+        emit(e, "%s *winner = %s_arg + %s;", L->kh * L->kw <= 256 ? "unsigned char" : "int",
+             L->name, gen_times("b0", (int)cnn_shape_size(L->out)));
+    open_padded(e, L);
+    emit(e, max ? "float best = -INFINITY;" : "float sum = 0.0f;");
+    emit(e, max ? "int arg = 0;" : "int count = 0;");
+    emit_block(e);
+    open_padded_taps(e, L);
+    if (max)
+        emit(e, "if (in[p] > best) { best = in[p]; arg = t; }");
+    else {
+        emit(e, "(void)t;");
+        emit(e, "sum += in[p];");
+        emit(e, "count++;");
+    }
+    emit_close(e);
+    emit_end_for(e, 1);
+    emit_close(e);
+    if (max) {
+        emit(e, "out[at + c] = best;");
+        emit(e, g->din ? "winner[at + c] = (%s)arg;" : "(void)arg;",
+             L->kh * L->kw <= 256 ? "unsigned char" : "int");
+    } else
+        emit(e, "out[at + c] = sum / (float)count; /* the padding is not counted */");
+    emit_close(e);
+    emit_close(e);
+    emit_end_for(e, 2);
+}
+
+static void emit_padded_backward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int max = L->pool == CNN_POOL_MAX;
+    if (max)
+        emit(e, "const %s *winner = %s_arg + %s;", L->kh * L->kw <= 256 ? "unsigned char" : "int",
+             L->name, gen_times("b0", (int)cnn_shape_size(L->out)));
+    emit(e, "memset(din, 0, sizeof(float) * n * %ld);", cnn_shape_size(L->in));
+    open_padded(e, L);
+    if (!max) { /* the window's share: dout over the taps inside the input */
+        emit(e, "int count = 0;");
+        emit_block(e);
+        open_padded_taps(e, L);
+        emit(e, "(void)t, (void)p;");
+        emit(e, "count++;");
+        emit_close(e);
+        emit_end_for(e, 1);
+        emit_close(e);
+        emit(e, "float share = dout[at + c] / (float)count;");
+    }
+    emit_block(e);
+    open_padded_taps(e, L);
+    if (max)
+        emit(e, "if (t == winner[at + c]) din[p] += dout[at + c];");
+    else {
+        emit(e, "(void)t;");
+        emit(e, "din[p] += share;");
+    }
+    emit_close(e);
+    emit_end_for(e, 1);
+    emit_close(e);
+    emit_close(e);
+    emit_close(e);
+    emit_end_for(e, 2);
+}
+
 /* The windows cover the input exactly once (2x2 windows, stride 2, even sizes). */
 static int tiles(const cnn_layer *L)
 {
@@ -82,7 +190,7 @@ int cnn_pool_buffers(const cnn_layer *L, int grad_in, int is_last, int backward,
         return 0;
     int taps = L->kh * L->kw <= 256;
     b[0] = (cnn_buffer){"argmax taps", cnn_shape_size(L->out), 0, taps ? 1 : 4, 1};
-    if (tiles(L))
+    if (tiles(L) || padded(L)) /* no table of offsets */
         return 1;
     b[1] = (cnn_buffer){"tap offsets", 0, (int64_t)L->kh * L->kw, 4, 1};
     return 2;
@@ -96,8 +204,8 @@ void cnn_pool_emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
     int C = L->in.c, W = L->in.w;
     emit(e, "/* Which tap of its window each output took (the first maximum), for backward. */");
     gen_array(e, index_type(L), gen_name(L, "arg"), g->batch, cnn_shape_size(L->out), NULL);
-    if (tiles(L))
-        return; /* backward writes every tap: no table of offsets */
+    if (tiles(L) || padded(L))
+        return; /* tiled: backward writes every tap; padded: it finds each tap from its number */
     emit(e, "/* The taps' offsets from the window's first element. */");
     emit_open(e, "static const int %s_tap[%d] =", L->name, L->kh * L->kw);
     /* Ten to a line: any window size, no buffer to outgrow. */
@@ -151,6 +259,10 @@ static void close_windows(cnn_emitter *e)
 void cnn_pool_emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
+    if (padded(L)) {
+        emit_padded_forward(e, g);
+        return;
+    }
     int W = L->in.w, C = L->in.c, taps = L->kh * L->kw;
     if (L->pool == CNN_POOL_MAX && g->din)
         emit(e, "%s *winner = %s_arg + %s;", index_type(L), L->name,
@@ -213,6 +325,10 @@ void cnn_pool_emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
 void cnn_pool_emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
+    if (padded(L)) {
+        emit_padded_backward(e, g);
+        return;
+    }
     int W = L->in.w, C = L->in.c, taps = L->kh * L->kw;
     /* Windows that tile the input exactly write every input element once: assigned, with no
      * clearing pass first. Otherwise (overlaps, uncovered edges) clear, then add. */
@@ -260,7 +376,7 @@ const cnn_layer_desc cnn_layer_pool = {
     .type = CNN_LAYER_POOL,
     .keras_name = "max_pooling2d",
     .keras_type = "MaxPooling2D",
-    .usage = "pool S [max|avg] [stride=S]",
+    .usage = "pool S [max|avg] [stride=S] [pad=valid|same]",
     .options = options,
     .max_positional = 2,
     .parse = parse,

@@ -176,11 +176,14 @@ static int need_chain(const cnn_ir *ir, const cnn_source *src, const char *tool)
 {
     cnn_diag d = {0};
     int failed = cnn_ir_need_chain(ir, tool, &d) != 0;
-    /* The deploy network has no op for a depthwise convolution yet. */
+    /* The deploy network has no op for a depthwise convolution or a padded pool yet. */
     for (int l = 0; l < ir->n_layers && !failed; l++)
         if (ir->layers[l].type == CNN_LAYER_DWCONV)
             failed = cnn_error(&d, ir->layers[l].loc, "%s does not take depthwise convolutions "
                                "(dwconv) yet; cnnc onnx does", tool) != 0;
+        else if (ir->layers[l].type == CNN_LAYER_POOL && ir->layers[l].pad_same)
+            failed = cnn_error(&d, ir->layers[l].loc, "%s does not take pools with pad=same "
+                               "yet; cnnc onnx does", tool) != 0;
     if (!failed)
         return 0;
     cnn_diag_print(stderr, src, &d);

@@ -326,11 +326,18 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
         }
         case CNN_LAYER_POOL: {
             const char *out = str(&x, "%s%s", L->name, "");
+            /* pad=same: SAME_UPPER, AveragePool's count_include_pad 0 (ONNX's default) */
+            Onnx__AttributeProto *same = NULL;
+            if (L->pad_same) {
+                same = attr(&x, "auto_pad", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+                if (same)
+                    same->has_s = 1, same->s.data = (uint8_t *)"SAME_UPPER", same->s.len = 10;
+            }
             node(&x, L->pool == CNN_POOL_MAX ? "MaxPool" : "AveragePool", out,
                  (const char *[]){cur}, 1, out,
                  (Onnx__AttributeProto *[]){
                      attr_ints(&x, "kernel_shape", (int64_t[]){L->kh, L->kw}, 2),
-                     attr_ints(&x, "strides", (int64_t[]){L->sh, L->sw}, 2), NULL});
+                     attr_ints(&x, "strides", (int64_t[]){L->sh, L->sw}, 2), same, NULL});
             cur = out;
             break;
         }

@@ -645,19 +645,24 @@ static int op_pool(im *x, int avg)
         return fail(x, "attribute 'dilations': cnnc's pools are not dilated");
     if (pads[0] || pads[1] || pads[2] || pads[3]) {
         ints_text(pads, 4, buf, sizeof buf);
-        return fail(x, "attribute 'pads' = %s: cnnc's pools do not pad (pad=same for pools "
-                       "comes with the graph issue)", buf);
+        return fail(x, "attribute 'pads' = %s: cnnc's pools pad only as TensorFlow's same "
+                       "(auto_pad SAME_UPPER)", buf);
     }
     const char *ap = attr_string(x->nd, "auto_pad", "NOTSET", buf, sizeof buf);
-    if (!is(ap, "NOTSET") && !is(ap, "VALID"))
-        return fail(x, "attribute 'auto_pad' = '%s': cnnc's pools do not pad", ap);
-    if (ks[0] < 1 || ks[1] < 1 || st[0] < 1 || st[1] < 1 || ks[0] > x->cur.h ||
-        ks[1] > x->cur.w)
+    int same = is(ap, "SAME_UPPER");
+    if (!is(ap, "NOTSET") && !is(ap, "VALID") && !same)
+        return fail(x, "attribute 'auto_pad' = '%s': cnnc's pools pad only as TensorFlow's "
+                       "same (SAME_UPPER)", ap);
+    if (same && avg && attr_int(x->nd, "count_include_pad", 0))
+        return fail(x, "attribute 'count_include_pad' = 1 averages the padding in; cnnc's same "
+                       "pooling leaves it out, as TensorFlow's");
+    if (ks[0] < 1 || ks[1] < 1 || st[0] < 1 || st[1] < 1 ||
+        (!same && (ks[0] > x->cur.h || ks[1] > x->cur.w)))
         return fail(x, "its window %lldx%lld (strides %lldx%lld) does not fit its %dx%d input",
                     (long long)ks[0], (long long)ks[1], (long long)st[0], (long long)st[1],
                     x->cur.h, x->cur.w);
     /* ceil_mode changes the output only where the windows do not end at the edge. */
-    if (attr_int(x->nd, "ceil_mode", 0) &&
+    if (!same && attr_int(x->nd, "ceil_mode", 0) &&
         ((x->cur.h - ks[0]) % st[0] || (x->cur.w - ks[1]) % st[1]))
         return fail(x, "attribute 'ceil_mode' = 1 adds a partial window, and cnnc's pools have "
                        "only whole ones");
@@ -672,10 +677,12 @@ static int op_pool(im *x, int avg)
                  (long long)st[1]);
         add_opt(s, "stride", sv);
     }
+    if (same)
+        add_opt(s, "pad", "same");
     if (chain(x))
         return -1;
-    x->cur.h = (int)((x->cur.h - ks[0]) / st[0] + 1);
-    x->cur.w = (int)((x->cur.w - ks[1]) / st[1] + 1);
+    x->cur.h = same ? (int)((x->cur.h + st[0] - 1) / st[0]) : (int)((x->cur.h - ks[0]) / st[0] + 1);
+    x->cur.w = same ? (int)((x->cur.w + st[1] - 1) / st[1]) : (int)((x->cur.w - ks[1]) / st[1] + 1);
     return 0;
 }
 

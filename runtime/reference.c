@@ -203,6 +203,8 @@ static void dwconv_backward(const ref_layer *rl, const double *in, double *din, 
 
 /* ---- pool: max or mean over each window ---- */
 
+/* Windows start pad_top rows and pad_left columns before the input (pad=same); taps outside
+ * it are ignored by max and left out of avg's count, as TensorFlow's same pooling does. */
 static void pool_forward(const ref_layer *rl, const double *in, int n)
 {
     const cnn_layer *L = rl->L;
@@ -212,17 +214,21 @@ static void pool_forward(const ref_layer *rl, const double *in, int n)
             for (int ox = 0; ox < OW; ox++)
                 for (int c = 0; c < C; c++) {
                     double best = -INFINITY, sum = 0;
+                    int count = 0;
                     for (int ky = 0; ky < L->kh; ky++)
                         for (int kx = 0; kx < L->kw; kx++) {
-                            double v = in[(((size_t)b * H + oy * L->sh + ky) * W + ox * L->sw + kx) * C + c];
+                            int iy = oy * L->sh - L->pad_top + ky, ix = ox * L->sw - L->pad_left + kx;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                continue;
+                            double v = in[(((size_t)b * H + iy) * W + ix) * C + c];
                             sum += v;
+                            count++;
                             if (v > best)
                                 best = v;
                         }
                     rl->out[(((size_t)b * OH + oy) * OW + ox) * C + c] =
-                        L->pool == CNN_POOL_MAX ? best : sum / (L->kh * L->kw);
+                        L->pool == CNN_POOL_MAX ? best : sum / count;
                 }
-    (void)W;
 }
 
 static void pool_backward(const ref_layer *rl, const double *in, double *din, int n)
@@ -238,16 +244,25 @@ static void pool_backward(const ref_layer *rl, const double *in, double *din, in
                     double g = rl->dout[(((size_t)b * OH + oy) * OW + ox) * C + c];
                     size_t arg = 0;
                     double best = -INFINITY;
-                    for (int ky = 0; ky < L->kh; ky++)
-                        for (int kx = 0; kx < L->kw; kx++) {
-                            size_t at = (((size_t)b * H + oy * L->sh + ky) * W + ox * L->sw + kx) * C + c;
-                            if (L->pool == CNN_POOL_AVG)
-                                din[at] += g / (L->kh * L->kw);
-                            else if (in[at] > best) { /* ties go to the first maximum */
-                                best = in[at];
-                                arg = at;
+                    int count = 0;
+                    for (int pass = 0; pass < 2; pass++) /* avg: count, then share */
+                        for (int ky = 0; ky < L->kh; ky++)
+                            for (int kx = 0; kx < L->kw; kx++) {
+                                int iy = oy * L->sh - L->pad_top + ky;
+                                int ix = ox * L->sw - L->pad_left + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                    continue;
+                                size_t at = (((size_t)b * H + iy) * W + ix) * C + c;
+                                if (L->pool == CNN_POOL_AVG) {
+                                    if (pass == 0)
+                                        count++;
+                                    else
+                                        din[at] += g / count;
+                                } else if (pass == 0 && in[at] > best) { /* ties: the first */
+                                    best = in[at];
+                                    arg = at;
+                                }
                             }
-                        }
                     if (L->pool == CNN_POOL_MAX)
                         din[arg] += g;
                 }

@@ -264,6 +264,22 @@ static void graphs_refused_by_export(void **state)
     assert_int_equal(r.status, 1);
     assert_int_equal(access(out_c, F_OK), -1);
     run_result_free(&r);
+    /* A chain with a padded pool: refused at the pool. */
+    char pool_net[128];
+    snprintf(pool_net, sizeof pool_net, "%s/pool_same.net", tmpdir);
+    FILE *f = fopen(pool_net, "wb");
+    assert_non_null(f);
+    fputs("input 7x7x1\nconv 2 3x3\npool 2 pad=same\nflatten\ndense 3 softmax\n", f);
+    fclose(f);
+    char *pp[] = {CNNC_PATH, "export", pool_net, "--weights", "none.ckpt", "-o", out_c, NULL};
+    r = run_program(pp);
+    snprintf(want, sizeof want, "%s:3:1: error: cnnc export does not take pools with pad=same "
+             "yet; cnnc onnx does\n", pool_net);
+    assert_non_null(strstr(r.err, want));
+    assert_int_equal(r.status, 1);
+    assert_int_equal(access(out_c, F_OK), -1);
+    run_result_free(&r);
+    unlink(pool_net);
 }
 
 int main(void)
