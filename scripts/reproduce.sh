@@ -1,6 +1,7 @@
 #!/bin/sh
 # Reproduces the Fashion-MNIST study from models/: five networks for 15 epochs, the baseline with
-# the learning rate halved every 5 epochs, and the baseline under 10-fold cross-validation.
+# the learning rate halved every 5 epochs, the baseline under 10-fold cross-validation, and a
+# residual network (models/graph/resnet_fashion.net) with the same settings, constant and step.
 # Logs, checkpoints and confusion matrices go to results/, then results/RESULTS.md is written.
 # Usage: reproduce.sh BUILD_DIR [RESULTS_DIR]; ARGS in the environment reach every trainer
 # (e.g. ARGS="--epochs 1 --limit 3000" for a quick rehearsal).
@@ -38,5 +39,7 @@ for model in baseline dropout l1 l2 batchnorm; do
   run "$model" "$model"
 done
 run baseline-step baseline --schedule step:5:0.5
+run resnet_fashion resnet_fashion
+run resnet_fashion-step resnet_fashion --schedule step:5:0.5
 wait "$kfold"
 "$(dirname "$0")/results.sh" "$out" "$build/cnnc"

@@ -145,6 +145,32 @@ fmt() { [ -n "$1" ] && printf '%.4f' "$1" || printf 'n/a'; }
       "$out/baseline/confusion.csv"
     picture baseline/confusion.png "confusion matrix of the baseline, percent of each true class"
   fi
+  if [ -f "$out/resnet_fashion/run.json" ] && [ -f "$out/baseline/run.json" ]; then
+    echo
+    echo "## A residual network"
+    echo
+    echo "\`models/graph/resnet_fashion.net\`: ResNet-8's blocks (MLPerf Tiny) on Fashion-MNIST's"
+    echo "28x28x1, with skip connections (docs/language.md, Graphs), compiled by cnnc and trained"
+    echo "with the same settings and seed as the baseline, with a constant learning rate and with"
+    echo "the step schedule (halved every 5 epochs):"
+    echo
+    echo "| model | schedule | parameters | train acc | val acc | test acc | test loss |"
+    echo "|---|---|---|---|---|---|---|"
+    for run in "baseline baseline constant" "baseline-step baseline step" \
+               "resnet_fashion resnet_fashion constant" "resnet_fashion-step resnet_fashion step"; do
+      set -- $run
+      [ -f "$out/$1/run.json" ] || continue
+      net=models/$2.net
+      [ "$2" = resnet_fashion ] && net=models/graph/$2.net
+      params=$("$cnnc" --summary "$net" 2>/dev/null | sed -n 's/^Total params: //p')
+      echo "| $2 | $3 | $params | $(fmt "$(last_epoch "$out/$1" 4)") | $(fmt "$(last_epoch "$out/$1" 6)") | $(fmt "$(json "$out/$1/run.json" test accuracy)") | $(fmt "$(json "$out/$1/run.json" test loss)") |"
+    done
+    echo
+    echo "One run each, seed 42: read the differences against the baseline's own spread over"
+    echo "seeds (its seeds 1, 2 and 3 above)."
+    picture resnet_fashion/training.png "resnet_fashion: loss and accuracy per epoch"
+    picture resnet_fashion-step/training.png "resnet_fashion with the step schedule"
+  fi
   if [ -f "$out/keras/keras.md" ]; then
     echo
     echo "## The study in Keras itself"
