@@ -473,10 +473,14 @@ static int op_conv(im *x)
     int64_t F = W->dims[0], C = x->cur.c, KH = one_d ? 1 : W->dims[2],
             KW = one_d ? W->dims[2] : W->dims[3];
     int64_t group = attr_int(x->nd, "group", 1);
-    if (group != 1)
-        return fail(x, "attribute 'group' = %lld: cnnc's convolutions are not grouped yet "
-                       "(depthwise convolutions come with the graph issue)", (long long)group);
-    if (W->dims[1] != C)
+    /* A group per input channel, each of M filters of one channel: cnnc's dwconv, whose
+     * output channel c * M + m is ONNX's too. Other groupings cnnc has no layer for. */
+    int depthwise = group == C && C > 1 && W->dims[1] == 1 && F % C == 0;
+    if (group != 1 && !depthwise)
+        return fail(x, "attribute 'group' = %lld: cnnc has depthwise convolutions (a group per "
+                       "input channel) and ungrouped ones, not other groupings",
+                    (long long)group);
+    if (W->dims[1] != (depthwise ? 1 : C))
         return fail(x, "its weight has %lld input channels, and its input %lld",
                     (long long)W->dims[1], (long long)C);
     int64_t ks[2], st[2], dil[2], pads[4];
@@ -535,18 +539,34 @@ static int op_conv(im *x)
     const float *b = input_floats(x, 2, "bias", (int64_t[]){F}, 1, 0);
     if (!b && !empty(x->err))
         return -1;
-    stmt *s = add_stmt(x, CNN_LAYER_CONV);
-    /* [F][C][KH][KW], or [F][C][KW] for 1-D: the same order with KH = 1. */
-    float *k = alloc_floats(x, (long)(KH * KW * C * F));
+    stmt *s = add_stmt(x, depthwise ? CNN_LAYER_DWCONV : CNN_LAYER_CONV);
+    /* [F][C][KH][KW], or [F][C][KW] for 1-D: the same order with KH = 1. Depthwise:
+     * [F][1][KH][KW] to [KH][KW][C][M], output channel f = c * M + m in both. */
+    long k_size = (long)(KH * KW * (depthwise ? 1 : C) * F);
+    float *k = alloc_floats(x, k_size);
     if (!s || !k)
         return -1;
-    for (int64_t f = 0; f < F; f++)
-        for (int64_t c = 0; c < C; c++)
+    if (depthwise)
+        for (int64_t f = 0; f < F; f++)
             for (int64_t ky = 0; ky < KH; ky++)
                 for (int64_t kx = 0; kx < KW; kx++)
-                    k[((ky * KW + kx) * C + c) * F + f] = w[((f * C + c) * KH + ky) * KW + kx];
-    snprintf(s->args, sizeof s->args, "%lld %lldx%lld", (long long)F, (long long)KH,
-             (long long)KW);
+                    k[(ky * KW + kx) * F + f] = w[(f * KH + ky) * KW + kx];
+    else
+        for (int64_t f = 0; f < F; f++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t ky = 0; ky < KH; ky++)
+                    for (int64_t kx = 0; kx < KW; kx++)
+                        k[((ky * KW + kx) * C + c) * F + f] = w[((f * C + c) * KH + ky) * KW + kx];
+    if (depthwise)
+        snprintf(s->args, sizeof s->args, "%lldx%lld", (long long)KH, (long long)KW);
+    else
+        snprintf(s->args, sizeof s->args, "%lld %lldx%lld", (long long)F, (long long)KH,
+                 (long long)KW);
+    if (depthwise && F != C) {
+        char mv[32];
+        snprintf(mv, sizeof mv, "%lld", (long long)(F / C));
+        add_opt(s, "multiplier", mv);
+    }
     if (st[0] != 1 || st[1] != 1) {
         char sv[48];
         snprintf(sv, sizeof sv, st[0] == st[1] ? "%lld" : "%lldx%lld", (long long)st[0],
@@ -555,7 +575,7 @@ static int op_conv(im *x)
     }
     if (same)
         add_opt(s, "pad", "same");
-    add_tensor(s, k, (long)(KH * KW * C * F));
+    add_tensor(s, k, k_size);
     if (b)
         add_tensor(s, b, (long)F);
     else
@@ -947,7 +967,9 @@ static int op_activation(im *x, cnn_act act)
     /* cnnc onnx names a layer's own activation "LAYER/relu", an activation layer "LAYER". */
     const char *slash = x->nd->name ? strrchr(x->nd->name, '/') : NULL;
     int own = !x->from_cnnc || (slash && strcmp(slash + 1, cnn_act_name(act)) == 0);
-    if (!s || !(s->type == CNN_LAYER_CONV || s->type == CNN_LAYER_DENSE) ||
+    if (!s ||
+        !(s->type == CNN_LAYER_CONV || s->type == CNN_LAYER_DWCONV ||
+          s->type == CNN_LAYER_DENSE) ||
         s->act != CNN_ACT_LINEAR || !own)
         s = add_stmt(x, CNN_LAYER_ACTIVATION);
     if (!s)

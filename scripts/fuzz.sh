@@ -19,7 +19,8 @@ for t in $targets; do
     mkdir -p "$corpus" "$findings"
     case $t in
     fuzz_front)
-        cp "$root"/models/*.net "$root"/tests/nets/*.net "$root"/tests/bad/*.net "$corpus"/
+        cp "$root"/models/*.net "$root"/models/graph/*.net "$root"/models/tiny/*.net \
+           "$root"/tests/nets/*.net "$root"/tests/graphs/*.net "$root"/tests/bad/*.net "$corpus"/
         extra="-dict=$root/tests/fuzz/front.dict" ;;
     fuzz_checkpoint)
         "$bin/fuzz_seeds" "$build/seeds" && cp "$build"/seeds/checkpoint/* "$corpus"/
