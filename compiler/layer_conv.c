@@ -48,12 +48,13 @@ int cnn_conv_out_size(int in, int k, int stride, int same, int *pad_before)
     return in < k ? 0 : (in - k) / stride + 1;
 }
 
-static int infer(cnn_layer *L, cnn_diag *d)
+int cnn_conv_window(cnn_layer *L, cnn_diag *d)
 {
     char in[48];
     cnn_shape_text(L->in, in, sizeof in);
     if (L->in.rank != 3) {
-        cnn_error(d, L->loc, "'conv' needs an HxWxC input, got %s after 'flatten'", in);
+        cnn_error(d, L->loc, "'%s' needs an HxWxC input, got %s after 'flatten'",
+                  L->desc->keyword, in);
         cnn_note_input(L, d);
         return -1;
     }
@@ -64,7 +65,15 @@ static int infer(cnn_layer *L, cnn_diag *d)
         cnn_note_input(L, d);
         return -1;
     }
-    L->out = (cnn_shape){3, oh, ow, L->units};
+    L->out = (cnn_shape){3, oh, ow, 0};
+    return 0;
+}
+
+static int infer(cnn_layer *L, cnn_diag *d)
+{
+    if (cnn_conv_window(L, d))
+        return -1;
+    L->out.c = L->units;
     int cin = L->in.c;
     cnn_param *k = cnn_layer_add_param(L, "kernel", 4, (int[]){L->kh, L->kw, cin, L->units},
                                        L->init, 1, d);

@@ -26,27 +26,16 @@ static int parse(cnn_layer *L, const cnn_stmt *s, const cnn_args *a, cnn_diag *d
 
 static int infer(cnn_layer *L, cnn_diag *d)
 {
-    char in[48];
-    cnn_shape_text(L->in, in, sizeof in);
-    if (L->in.rank != 3) {
-        cnn_error(d, L->loc, "'dwconv' needs an HxWxC input, got %s", in);
-        cnn_note_input(L, d);
+    if (cnn_conv_window(L, d))
         return -1;
-    }
-    int oh = cnn_conv_out_size(L->in.h, L->kh, L->sh, L->pad_same, &L->pad_top);
-    int ow = cnn_conv_out_size(L->in.w, L->kw, L->sw, L->pad_same, &L->pad_left);
-    if (oh < 1 || ow < 1) {
-        cnn_error(d, L->size_loc, "kernel %dx%d is larger than its input %s", L->kh, L->kw, in);
-        cnn_note_input(L, d);
-        return -1;
-    }
+    int oh = L->out.h, ow = L->out.w;
     int64_t units = (int64_t)L->in.c * L->multiplier;
     char what[48];
     snprintf(what, sizeof what, "%d x %d channels", L->in.c, L->multiplier);
     if (cnn_check_elems(d, L->loc, "dwconv's output", what, units * oh * ow))
         return -1;
     L->units = (int)units;
-    L->out = (cnn_shape){3, oh, ow, L->units};
+    L->out.c = L->units;
     /* Keras' layout and fans: [kh][kw][in][multiplier], fan_in kh*kw*in, fan_out kh*kw*M. */
     cnn_param *k = cnn_layer_add_param(L, "depthwise_kernel", 4,
                                        (int[]){L->kh, L->kw, L->in.c, L->multiplier}, L->init,

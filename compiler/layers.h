@@ -101,6 +101,10 @@ void cnn_pool_emit_backward(cnn_emitter *e, const cnn_gen_layer *g);
 /* Conv's options, shared with dwconv, whose option list starts with conv's seven in order:
  * stride=, pad=, l1=, l2=, init=, bias=, alpha=, and the activation word act (may be NULL). */
 int cnn_parse_conv_options(cnn_layer *L, const cnn_args *a, const cnn_arg *act, cnn_diag *d);
+/* A windowed layer's output height and width (L->out, channels 0) and padding from L's kernel,
+ * strides and padding, with the error (at the kernel, a note at the input) where its input is
+ * not an image or the kernel does not fit. */
+int cnn_conv_window(cnn_layer *L, cnn_diag *d);
 /* Output size along one axis and the zero padding before it, as TensorFlow defines them. */
 int cnn_conv_out_size(int in, int k, int stride, int same, int *pad_before);
 

@@ -168,6 +168,19 @@ static Onnx__ValueInfoProto *value_info(ox *x, const char *name, const int64_t *
     return v;
 }
 
+/* A conv's, dwconv's or pool's padding: TensorFlow's same is auto_pad SAME_UPPER, said so
+ * (where it pads nothing on this input, pads alone could not tell it from valid), the odd row
+ * or column after as cnnc pads; valid is zero pads. */
+static Onnx__AttributeProto *padding(ox *x, const cnn_layer *L)
+{
+    if (!L->pad_same)
+        return attr_ints(x, "pads", (int64_t[]){0, 0, 0, 0}, 4);
+    Onnx__AttributeProto *same = attr(x, "auto_pad", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    if (same)
+        same->has_s = 1, same->s.data = (uint8_t *)"SAME_UPPER", same->s.len = 10;
+    return same;
+}
+
 /* The activation of layer L after its value cur; returns the new value's name: the layer's
  * for an activation layer, "LAYER/relu" for a conv's or dense layer's own. */
 static const char *activation(ox *x, const cnn_layer *L, const char *cur)
@@ -271,26 +284,12 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
             initializer(&x, wn, (int64_t[]){F, C, KH, KW}, 4, w);
             if (L->use_bias)
                 initializer(&x, bn, (int64_t[]){F}, 1, t[1].value);
-            /* Keras' padding: pad_top/left before, the rest of what `same` needs after. */
-            int64_t ph = L->pad_same ? (int64_t)(L->out.h - 1) * L->sh + KH - L->in.h : 0;
-            int64_t pw = L->pad_same ? (int64_t)(L->out.w - 1) * L->sw + KW - L->in.w : 0;
-            ph = ph > 0 ? ph : 0;
-            pw = pw > 0 ? pw : 0;
-            int64_t pads[4] = {L->pad_top, L->pad_left, ph - L->pad_top, pw - L->pad_left};
             const char *out = str(&x, "%s%s", L->name, "");
-            /* Same padding is TensorFlow's SAME_UPPER, said so: where it pads nothing on this
-             * input, pads alone could not tell it from valid padding. */
-            Onnx__AttributeProto *same = NULL;
-            if (L->pad_same) {
-                same = attr(&x, "auto_pad", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
-                if (same)
-                    same->has_s = 1, same->s.data = (uint8_t *)"SAME_UPPER", same->s.len = 10;
-            }
             node(&x, "Conv", out, (const char *[]){cur, wn, bn}, L->use_bias ? 3 : 2, out,
                  (Onnx__AttributeProto *[]){
                      attr_ints(&x, "kernel_shape", (int64_t[]){KH, KW}, 2),
                      attr_ints(&x, "strides", (int64_t[]){L->sh, L->sw}, 2),
-                     same ? same : attr_ints(&x, "pads", pads, 4), NULL});
+                     padding(&x, L), NULL});
             cur = activation(&x, L, out);
             break;
         }
@@ -310,34 +309,24 @@ int cnn_onnx_export(const cnn_ir *ir, const cnn_model *m, const char *version, c
             initializer(&x, wn, (int64_t[]){U, 1, KH, KW}, 4, w);
             if (L->use_bias)
                 initializer(&x, bn, (int64_t[]){U}, 1, t[1].value);
-            int64_t ph = L->pad_same ? (int64_t)(L->out.h - 1) * L->sh + KH - L->in.h : 0;
-            int64_t pw = L->pad_same ? (int64_t)(L->out.w - 1) * L->sw + KW - L->in.w : 0;
-            ph = ph > 0 ? ph : 0;
-            pw = pw > 0 ? pw : 0;
-            int64_t pads[4] = {L->pad_top, L->pad_left, ph - L->pad_top, pw - L->pad_left};
             const char *out = str(&x, "%s%s", L->name, "");
             node(&x, "Conv", out, (const char *[]){cur, wn, bn}, L->use_bias ? 3 : 2, out,
                  (Onnx__AttributeProto *[]){
                      attr_ints(&x, "kernel_shape", (int64_t[]){KH, KW}, 2),
                      attr_ints(&x, "strides", (int64_t[]){L->sh, L->sw}, 2),
-                     attr_ints(&x, "pads", pads, 4), attr_int(&x, "group", L->in.c), NULL});
+                     padding(&x, L), attr_int(&x, "group", L->in.c), NULL});
             cur = activation(&x, L, out);
             break;
         }
         case CNN_LAYER_POOL: {
             const char *out = str(&x, "%s%s", L->name, "");
-            /* pad=same: SAME_UPPER, AveragePool's count_include_pad 0 (ONNX's default) */
-            Onnx__AttributeProto *same = NULL;
-            if (L->pad_same) {
-                same = attr(&x, "auto_pad", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
-                if (same)
-                    same->has_s = 1, same->s.data = (uint8_t *)"SAME_UPPER", same->s.len = 10;
-            }
+            /* AveragePool's count_include_pad is 0 (ONNX's default), as TensorFlow's same */
             node(&x, L->pool == CNN_POOL_MAX ? "MaxPool" : "AveragePool", out,
                  (const char *[]){cur}, 1, out,
                  (Onnx__AttributeProto *[]){
                      attr_ints(&x, "kernel_shape", (int64_t[]){L->kh, L->kw}, 2),
-                     attr_ints(&x, "strides", (int64_t[]){L->sh, L->sw}, 2), same, NULL});
+                     attr_ints(&x, "strides", (int64_t[]){L->sh, L->sw}, 2),
+                     L->pad_same ? padding(&x, L) : NULL, NULL});
             cur = out;
             break;
         }
