@@ -627,11 +627,13 @@ static void emit_dout_sums(cnn_emitter *e, const plan *P)
                 if (ir->layers[r].inputs[k] == l)
                     emit(e, "const float *s%d = %s + %s;", terms++, P->din[r][k],
                          gen_times("b0", (int)size));
-        char sum[1024] = "";
-        for (int t = 0; t < terms; t++)
-            snprintf(sum + strlen(sum), sizeof sum - strlen(sum), "%ss%d[i]", t ? " + " : "", t);
-        emit(e, "for (long i = 0; i < (long)n * %ld; i++)", size);
-        emit(e, "    d[i] = %s;", sum);
+        /* One statement per reader, however many: the sum s0 + s1 + ... in that order. */
+        emit_open(e, "for (long i = 0; i < (long)n * %ld; i++)", size);
+        emit(e, "float v = s0[i];");
+        for (int t = 1; t < terms; t++)
+            emit(e, "v += s%d[i];", t);
+        emit(e, "d[i] = v;");
+        emit_close(e);
         emit_close(e);
     }
 }
