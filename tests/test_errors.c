@@ -226,6 +226,17 @@ static void unused_output_is_a_warning(void **state)
     unlink(path);
 }
 
+/* cnnc export of net: exit 1 and no file written; its stderr for the caller to check. */
+static run_result export_refuses(const char *net, const char *out_c)
+{
+    char *argv[] = {CNNC_PATH, "export", (char *)net, "--weights", "none.ckpt", "-o",
+                    (char *)out_c, NULL};
+    run_result r = run_program(argv);
+    assert_int_equal(r.status, 1);
+    assert_int_equal(access(out_c, F_OK), -1);
+    return r;
+}
+
 /* cnnc export takes chains only: it refuses a graph at the layer that makes it one, writing
  * nothing (the reference, the code generator and cnnc onnx take graphs: test_gradients,
  * test_codegen, test_onnx). */
@@ -235,34 +246,23 @@ static void graphs_refused_by_export(void **state)
     char out_c[128];
     snprintf(out_c, sizeof out_c, "%s/out.c", tmpdir);
     const char *net = SOURCE_DIR "/tests/graphs/vector.net";
-    char *exp[] = {CNNC_PATH, "export", (char *)net, "--weights", "none.ckpt", "-o", out_c, NULL};
-    char **cmds[] = {exp};
-    const char *tools[] = {"cnnc export"};
-    for (int i = 0; i < 1; i++) {
-        run_result r = run_program(cmds[i]);
-        char want[1024];
-        snprintf(want, sizeof want,
-                 "%s:4:5: error: %s does not take networks with branches yet: dense_2 "
-                 "reads input, not the layer before it (the interpreted reference does: "
-                 "'cnnc run FILE.net train')\n"
-                 "  k = dense 4 sigmoid from input\n"
-                 "      ^~~~~\n"
-                 "1 error generated.\n", net, tools[i]);
-        assert_string_equal(r.err, want);
-        assert_int_equal(r.status, 1);
-        assert_int_equal(access(out_c, F_OK), -1);
-        run_result_free(&r);
-    }
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s:4:5: error: cnnc export does not take networks with branches yet: dense_2 "
+             "reads input, not the layer before it (the interpreted reference does: "
+             "'cnnc run FILE.net train')\n"
+             "  k = dense 4 sigmoid from input\n"
+             "      ^~~~~\n"
+             "1 error generated.\n", net);
+    run_result r = export_refuses(net, out_c);
+    assert_string_equal(r.err, want);
+    run_result_free(&r);
     /* A chain with a depthwise convolution: refused at its first dwconv. */
     const char *ds = SOURCE_DIR "/models/tiny/ds_cnn.net";
-    char *dw[] = {CNNC_PATH, "export", (char *)ds, "--weights", "none.ckpt", "-o", out_c, NULL};
-    run_result r = run_program(dw);
-    char want[512];
     snprintf(want, sizeof want, "%s:14:1: error: cnnc export does not take depthwise "
              "convolutions (dwconv) yet; cnnc onnx does\n", ds);
+    r = export_refuses(ds, out_c);
     assert_non_null(strstr(r.err, want));
-    assert_int_equal(r.status, 1);
-    assert_int_equal(access(out_c, F_OK), -1);
     run_result_free(&r);
     /* A chain with a padded pool: refused at the pool. */
     char pool_net[128];
@@ -271,13 +271,10 @@ static void graphs_refused_by_export(void **state)
     assert_non_null(f);
     fputs("input 7x7x1\nconv 2 3x3\npool 2 pad=same\nflatten\ndense 3 softmax\n", f);
     fclose(f);
-    char *pp[] = {CNNC_PATH, "export", pool_net, "--weights", "none.ckpt", "-o", out_c, NULL};
-    r = run_program(pp);
     snprintf(want, sizeof want, "%s:3:1: error: cnnc export does not take pools with pad=same "
              "yet; cnnc onnx does\n", pool_net);
+    r = export_refuses(pool_net, out_c);
     assert_non_null(strstr(r.err, want));
-    assert_int_equal(r.status, 1);
-    assert_int_equal(access(out_c, F_OK), -1);
     run_result_free(&r);
     unlink(pool_net);
 }
