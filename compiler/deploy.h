@@ -1,8 +1,10 @@
-/* The inference-mode network that `cnnc export` writes: the IR's layers as operations on
- * tensors, with trained weights, dropout gone, batchnorm folded into the convolution or dense
- * layer before it where that is exact (a linear one) or applied per channel after its
- * activation, and a pool fused into the convolution before it where their windows do not
- * overlap. Tensors live in one arena planned from their lifetimes (memplan.h). */
+/* The inference-mode network that `cnnc export` writes: the IR's layers (a chain or any graph)
+ * as operations on tensors, with trained weights, dropout gone, batchnorm folded into the
+ * convolution or dense layer before it where that is exact (a linear one) or applied per
+ * channel after its activation, and a pool fused into the convolution before it where their
+ * windows do not overlap; a layer is taken into the op before it only where it is that op's
+ * value's one reader. Layers whose output never reaches the network's are left out. Tensors
+ * live in one arena planned from their lifetimes (memplan.h). */
 #ifndef CNN_DEPLOY_H
 #define CNN_DEPLOY_H
 
@@ -11,27 +13,31 @@
 #include "ir.h"
 
 typedef enum {
-    CNN_OP_CONV,  /* conv, with its epilogue (activation, channel affine, fused pool) */
+    CNN_OP_CONV,  /* conv or dwconv, with its epilogue (activation, channel affine; conv: a
+                     fused pool) */
     CNN_OP_DENSE, /* dense, with its epilogue (activation, channel affine) */
     CNN_OP_POOL,  /* a pool on its own */
     CNN_OP_AFFINE, /* a batchnorm on its own: x * scale[c] + shift[c] */
-    CNN_OP_ACTIVATION /* an activation layer no conv or dense took in: act(x) */
+    CNN_OP_ACTIVATION, /* an activation layer no other op took in: act(x) */
+    CNN_OP_ADD,   /* the sum of its inputs, with an activation taken in */
+    CNN_OP_CONCAT /* its inputs joined along the channels */
 } cnn_op_kind;
 
 #define CNN_OP_MAX_LAYERS 8
 
 typedef struct cnn_deploy_op {
     cnn_op_kind kind;
-    const cnn_layer *L;    /* conv, dense, pool or batchnorm: what the op computes */
+    const cnn_layer *L;    /* the layer the op computes (its first) */
     const cnn_layer *pool; /* conv: a pool applied to its output before it is stored */
     const cnn_layer *bn;   /* conv, dense: a batchnorm applied after the activation */
     int folded;            /* L's kernel and bias include a batchnorm (the layer is linear) */
     int n_layers;          /* the IR layers this op stands for, in order (for comments) */
     const cnn_layer *layers[CNN_OP_MAX_LAYERS];
-    int in, out;           /* tensor indices */
+    int n_in;              /* tensors read: L's inputs (add, concat: several) */
+    int in[CNN_MAX_INPUTS], out; /* tensor indices */
     cnn_shape conv_out;    /* conv: its output before the fused pool */
-    /* conv, dense: the activation applied to each value: the layer's own, or an activation
-     * layer's taken in where the layer has none (after its folded batchnorm or a max pool:
+    /* conv, dense, add: the activation applied to each value: the layer's own, or an
+     * activation layer's taken in where the layer has none (after its folded batchnorm or a max pool:
      * max commutes with a non-decreasing function, so it is applied before the pool). */
     cnn_act act;
     float alpha;

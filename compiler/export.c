@@ -46,12 +46,22 @@ static int is_last(const cnn_deploy *dn, int i)
 
 /* ---- sizes ---- */
 
+/* Whether the int8 op's activation is a 256-entry table (as quantize.c decides). */
+static int act_is_table(const cnn_deploy_op *op)
+{
+    return op->act == CNN_ACT_LEAKY_RELU || op->act == CNN_ACT_SIGMOID || op->act == CNN_ACT_TANH;
+}
+
 static int64_t op_const_bytes(const cnn_deploy *dn, int i, int int8)
 {
     const cnn_deploy_op *op = &dn->ops[i];
     int64_t U = op->L->out.c;
-    if (op->kind == CNN_OP_POOL)
+    if (op->kind == CNN_OP_POOL || (!int8 && (op->kind == CNN_OP_ADD || op->kind == CNN_OP_CONCAT)))
         return 0;
+    if (op->kind == CNN_OP_CONCAT) /* each input's mult, shift */
+        return 5 * op->n_in;
+    if (op->kind == CNN_OP_ADD) /* each input's mult, shift; the sum's; the table */
+        return 5 * (op->n_in + 1) + (act_is_table(op) ? 256 : 0);
     if (op->kind == CNN_OP_ACTIVATION) /* int8: the table */
         return int8 ? 256 : 0;
     if (op->kind == CNN_OP_AFFINE) /* float: scale, shift; int8: weight, bias, mult, shift */
@@ -63,7 +73,7 @@ static int64_t op_const_bytes(const cnn_deploy *dn, int i, int int8)
         b += 4 * U; /* dequant */
     else
         b += 5 * U; /* mult, shift */
-    if (op->act == CNN_ACT_LEAKY_RELU || op->act == CNN_ACT_SIGMOID || op->act == CNN_ACT_TANH)
+    if (act_is_table(op))
         b += 256;
     if (op->bn)
         b += U * 10;
@@ -467,9 +477,14 @@ static void emit_op_comment(xp *x, int i)
     cnn_emitter *e = x->e;
     const cnn_deploy *dn = x->dn;
     const cnn_deploy_op *op = &dn->ops[i];
-    char title[160], in[48], out[48];
+    char title[160], in[400], out[48];
     op_title(op, title, sizeof title);
-    cnn_shape_text(dn->tensors[op->in].shape, in, sizeof in);
+    size_t n = 0;
+    for (int k = 0; k < op->n_in; k++) {
+        char one[48];
+        cnn_shape_text(dn->tensors[op->in[k]].shape, one, sizeof one);
+        n += (size_t)snprintf(in + n, sizeof in - n, "%s%s", k ? (op->kind == CNN_OP_ADD ? " + " : ", ") : "", one);
+    }
     cnn_shape_text(dn->tensors[op->out].shape, out, sizeof out);
     emit_blank(e);
     emit(e, "/* ==== %s", title);
@@ -491,7 +506,9 @@ static void emit_op_comment(xp *x, int i)
         cnn_shape_text(op->conv_out, mid, sizeof mid);
         emit(e, " *      %s -> %s -> %s (the pool fused: the %s output is never stored)", in,
              mid, out, mid);
-    } else
+    } else if (op->kind == CNN_OP_CONCAT)
+        emit(e, " *      %s -> %s (joined along the channels)", in, out);
+    else
         emit(e, " *      %s -> %s", in, out);
     if (t->external)
         emit(e, " *      output: the caller's probabilities; %" PRId64 " bytes of constants",
@@ -523,6 +540,18 @@ static void emit_op_constants(xp *x, int i)
                   "the activation of every input value, from q + 128");
         return;
     }
+    if (op->kind == CNN_OP_ADD || op->kind == CNN_OP_CONCAT) {
+        if (!x->int8)
+            return;
+        const cnn_quant_op *Q = &x->o->quant->op[i];
+        emit_requant(x, ln, "in", Q->in_rq, op->n_in);
+        if (op->kind == CNN_OP_ADD) {
+            emit_requant(x, ln, "", Q->rq, 1);
+            if (Q->table)
+                emit_ints(x, ln, "table", I8, Q->lut, 256, 1, "the activation, from q + 128");
+        }
+        return;
+    }
     if (!x->int8) {
         if (op->kind == CNN_OP_AFFINE) {
             emit_floats(x, ln, "scale", op->scale, U, "gamma / sqrt(moving_variance + epsilon)");
@@ -532,6 +561,10 @@ static void emit_op_constants(xp *x, int i)
         if (L->type == CNN_LAYER_CONV)
             snprintf(what, sizeof what, "kernel %dx%dx%dx%d [kh][kw][in][out]%s", L->kh, L->kw,
                      L->in.c, U, op->folded ? ", the batchnorm folded in" : ": the checkpoint's");
+        else if (L->type == CNN_LAYER_DWCONV)
+            snprintf(what, sizeof what, "kernel %dx%dx%dx%d [kh][kw][in][multiplier]%s", L->kh,
+                     L->kw, L->in.c, L->multiplier,
+                     op->folded ? ", the batchnorm folded in" : ": the checkpoint's");
         else
             snprintf(what, sizeof what, "kernel %dx%d [in][out]%s", L->in.c, U,
                      op->folded ? ", the batchnorm folded in" : ": the checkpoint's");
@@ -553,7 +586,8 @@ static void emit_op_constants(xp *x, int i)
         return;
     }
     long rows = op->kernel_size / U;
-    if (L->type == CNN_LAYER_CONV && int8_channels_inner(op)) {
+    int bias_u8 = 1; /* the dot products read q + 128 */
+    if (L->type == CNN_LAYER_DWCONV || (L->type == CNN_LAYER_CONV && int8_channels_inner(op))) {
         int8_t *t = malloc((size_t)op->kernel_size);
         if (!t) {
             x->e->failed = 1;
@@ -562,10 +596,16 @@ static void emit_op_constants(xp *x, int i)
         for (long r = 0; r < rows; r++)
             for (int f = 0; f < U; f++)
                 t[r * U + f] = Q->kernel[f * rows + r];
-        snprintf(what, sizeof what, "kernel, int8 [kh][kw][in][out] = %dx%dx%dx%d, one scale "
-                                    "per output channel", L->kh, L->kw, L->in.c, U);
+        if (L->type == CNN_LAYER_DWCONV)
+            snprintf(what, sizeof what, "kernel, int8 [kh][kw][out] = %dx%dx%d (out = in * %d + "
+                                        "m), one scale per output channel", L->kh, L->kw, U,
+                     L->multiplier);
+        else
+            snprintf(what, sizeof what, "kernel, int8 [kh][kw][in][out] = %dx%dx%dx%d, one "
+                                        "scale per output channel", L->kh, L->kw, L->in.c, U);
         emit_ints(x, ln, "kernel", I8, t, op->kernel_size, 1, what);
         free(t);
+        bias_u8 = 0;
     } else {
         if (L->type == CNN_LAYER_CONV)
             snprintf(what, sizeof what, "kernel, int8 [out][kh][kw][in] = %dx%dx%dx%d, one "
@@ -575,7 +615,7 @@ static void emit_op_constants(xp *x, int i)
                      U, rows);
         emit_ints(x, ln, "kernel", I8, Q->kernel, op->kernel_size, 1, what);
     }
-    if (L->type == CNN_LAYER_CONV && int8_channels_inner(op))
+    if (!bias_u8)
         emit_ints(x, ln, "bias", I32, Q->bias, U, 1,
                   "bias / (input scale * the channel's weight scale)");
     else
@@ -919,30 +959,195 @@ static void emit_pool(xp *x, int i)
     const cnn_deploy_op *op = &x->dn->ops[i];
     const cnn_layer *P = op->L;
     const char *type = x->int8 ? "int8_t" : "float", *acc_type = x->int8 ? "int32_t" : "float";
-    int C = P->in.c;
+    int C = P->in.c, avg = P->pool == CNN_POOL_AVG;
     emit_open(e, "static void %s_%s(const %s *in, %s *out)", x->name, P->name, type, type);
     emit_for(e, "for (int py = 0; py < %d; py++)", P->out.h);
     emit_open(e, "for (int px = 0; px < %d; px++)", P->out.w);
     emit(e, "%s pooled[%d];", acc_type, C);
     emit(e, "for (int f = 0; f < %d; f++)", C);
-    emit(e, "    pooled[f] = %s;", P->pool == CNN_POOL_AVG ? (x->int8 ? "0" : "0.0f")
-                                                         : (x->int8 ? "-128" : "-INFINITY"));
-    emit_for(e, "for (int wy = 0; wy < %d; wy++)", P->kh);
-    emit_open(e, "for (int wx = 0; wx < %d; wx++)", P->kw);
-    emit(e, "const %s *p = in + ((%s + wy) * %d + %s + wx) * %d;", type, gen_times("py", P->sh),
-         P->in.w, gen_times("px", P->sw), C);
+    emit(e, "    pooled[f] = %s;", avg ? (x->int8 ? "0" : "0.0f")
+                                       : (x->int8 ? "-128" : "-INFINITY"));
+    if (P->pad_same) {
+        /* TensorFlow's same pooling: taps in the padding are not values; max ignores them and
+         * the mean leaves them out of its count. */
+        if (avg)
+            emit(e, "int count = 0;");
+        emit_open(e, "for (int wy = 0; wy < %d; wy++)", P->kh);
+        emit(e, "int iy = %s + wy - %d;", gen_times("py", P->sh), P->pad_top);
+        emit(e, "if (iy < 0 || iy >= %d)", P->in.h);
+        emit(e, "    continue;");
+        emit_open(e, "for (int wx = 0; wx < %d; wx++)", P->kw);
+        emit(e, "int ix = %s + wx - %d;", gen_times("px", P->sw), P->pad_left);
+        emit(e, "if (ix < 0 || ix >= %d)", P->in.w);
+        emit(e, "    continue;");
+        if (avg)
+            emit(e, "count++;");
+        emit(e, "const %s *p = in + (iy * %d + ix) * %d;", type, P->in.w, C);
+    } else {
+        emit_for(e, "for (int wy = 0; wy < %d; wy++)", P->kh);
+        emit_open(e, "for (int wx = 0; wx < %d; wx++)", P->kw);
+        emit(e, "const %s *p = in + ((%s + wy) * %d + %s + wx) * %d;", type,
+             gen_times("py", P->sh), P->in.w, gen_times("px", P->sw), C);
+    }
     emit_open(e, "for (int f = 0; f < %d; f++)", C);
-    if (P->pool == CNN_POOL_MAX)
+    if (!avg)
         emit(e, "pooled[f] = p[f] > pooled[f] ? p[f] : pooled[f];");
     else
         emit(e, "pooled[f] += p[f];");
     emit_close(e);
     emit_close(e);
-    emit_end_for(e, 1);
+    if (P->pad_same)
+        emit_close(e);
+    else
+        emit_end_for(e, 1);
     emit(e, "%s *o = out + (py * %d + px) * %d;", type, P->out.w, C);
-    emit_pool_store(x, P, "o");
+    if (!P->pad_same || !avg)
+        emit_pool_store(x, P, "o");
+    else if (!x->int8) {
+        emit(e, "for (int f = 0; f < %d; f++)", C);
+        emit(e, "    o[f] = pooled[f] / (float)count;");
+    } else {
+        emit(e, "for (int f = 0; f < %d; f++) /* the mean, rounded half away from zero */", C);
+        emit(e, "    o[f] = (int8_t)((pooled[f] >= 0 ? pooled[f] + count / 2 : "
+                "pooled[f] - count / 2) / count);");
+    }
     emit_close(e);
     emit_end_for(e, 1);
+    emit_close(e);
+}
+
+/* The arguments of op i's function: "const T *in" for one input, "const T *in0, ...". */
+static void op_params(xp *x, const cnn_deploy_op *op, char *buf, size_t cap)
+{
+    const char *type = x->int8 ? "int8_t" : "float";
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < op->n_in && n < cap; k++)
+        n += (size_t)snprintf(buf + n, cap - n, op->n_in == 1 ? "const %s *in" : "%sconst %s *in%d",
+                              k ? ", " : "", type, k);
+}
+
+/* Depthwise: output channel f = c * M + m reads input channel c alone. Each output pixel's
+ * channels together, the taps in (ky, kx) order as the reference adds them; the kernel is
+ * stored [kh][kw][out] (float: Keras' layout; int8: transposed so) for the channels to run
+ * along memory. */
+static void emit_dwconv(xp *x, int i)
+{
+    cnn_emitter *e = x->e;
+    const cnn_deploy_op *op = &x->dn->ops[i];
+    const cnn_quant_op *Q = x->int8 ? &x->o->quant->op[i] : NULL;
+    const char *n = x->name, *ln = op->L->name;
+    const char *type = x->int8 ? "int8_t" : "float", *acc_type = x->int8 ? "int32_t" : "float";
+    conv_geo g = geo_of(op);
+    int M = op->L->multiplier;
+    emit_open(e, "static void %s_%s(const %s *in, %s *out)", n, ln, type, type);
+    emit_for(e, "for (int oy = 0; oy < %d; oy++)", g.OH);
+    emit_open(e, "for (int ox = 0; ox < %d; ox++)", g.OW);
+    emit(e, "%s acc[%d];", acc_type, g.F);
+    emit(e, "for (int f = 0; f < %d; f++)", g.F);
+    if (Q || op->has_bias)
+        emit(e, "    acc[f] = %s_%s_bias[f];", n, ln);
+    else
+        emit(e, "    acc[f] = 0.0f;");
+    emit_open(e, "for (int ky = 0; ky < %d; ky++)", g.KH);
+    emit(e, "int iy = %s + ky - %d;", gen_times("oy", g.SH), g.PT);
+    if (g.padded) {
+        emit(e, "if (iy < 0 || iy >= %d)", g.H);
+        emit(e, "    continue; /* zero padding */");
+    }
+    emit_open(e, "for (int kx = 0; kx < %d; kx++)", g.KW);
+    emit(e, "int ix = %s + kx - %d;", gen_times("ox", g.SW), g.PL);
+    if (g.padded) {
+        emit(e, "if (ix < 0 || ix >= %d)", g.W);
+        emit(e, "    continue;");
+    }
+    emit(e, "const %s *p = in + (iy * %d + ix) * %d;", type, g.W, g.C);
+    emit(e, "const %s *k = %s_%s_kernel + (ky * %d + kx) * %d;", type, n, ln, g.KW, g.F);
+    char v[64];
+    if (M == 1)
+        snprintf(v, sizeof v, "p[f]");
+    else
+        snprintf(v, sizeof v, "p[f / %d]", M);
+    emit(e, "for (int f = 0; f < %d; f++)", g.F);
+    if (Q)
+        emit(e, "    acc[f] += (%s%s) * k[f];", v, minus(Q->in.zero));
+    else
+        emit(e, "    acc[f] += %s * k[f];", v);
+    emit_close(e);
+    emit_close(e);
+    emit(e, "%s *o = out + (oy * %d + ox) * %d;", type, g.OW, g.F);
+    emit_open(e, "for (int f = 0; f < %d; f++)", g.F);
+    if (Q) {
+        emit_int8_value(x, op, Q, "acc[f]");
+        emit(e, "o[f] = (int8_t)q;");
+    } else {
+        emit_float_value(x, op, "acc[f]");
+        emit(e, "o[f] = v;");
+    }
+    emit_close(e);
+    emit_close(e);
+    emit_end_for(e, 1);
+    emit_close(e);
+}
+
+/* The sum of the inputs, then the activation taken in. Int8 as TFLite adds: each q - z
+ * shifted left by CNN_QUANT_ADD_SHIFT bits and rescaled to a common scale, the terms summed,
+ * the sum requantized as an accumulator is. */
+static void emit_add(xp *x, int i)
+{
+    cnn_emitter *e = x->e;
+    const cnn_deploy_op *op = &x->dn->ops[i];
+    const cnn_quant_op *Q = x->int8 ? &x->o->quant->op[i] : NULL;
+    const char *n = x->name, *ln = op->L->name, *type = x->int8 ? "int8_t" : "float";
+    char params[400], sum[800];
+    op_params(x, op, params, sizeof params);
+    emit_open(e, "static void %s_%s(%s, %s *out)", n, ln, params, type);
+    emit_open(e, "for (int i = 0; i < %" PRId64 "; i++)", cnn_shape_size(op->L->out));
+    if (!Q) {
+        size_t len = 0;
+        for (int k = 0; k < op->n_in; k++)
+            len += (size_t)snprintf(sum + len, sizeof sum - len, "%sin%d[i]", k ? " + " : "", k);
+        emit_float_value(x, op, sum);
+        emit(e, "out[i] = v;");
+    } else {
+        emit(e, "int32_t acc = 0;");
+        for (int k = 0; k < op->n_in; k++)
+            emit(e, "acc += %s_requant((in%d[i]%s) * %d, %s_%s_in_mult[%d], %s_%s_in_shift[%d]);",
+                 n, k, minus(Q->ins[k].zero), 1 << CNN_QUANT_ADD_SHIFT, n, ln, k, n, ln, k);
+        emit_int8_value_at(x, op, Q, "acc", "0");
+        emit(e, "out[i] = (int8_t)q;");
+    }
+    emit_close(e);
+    emit_close(e);
+}
+
+/* The inputs side by side along the channels, each pixel's in order; int8: each rescaled to
+ * the output's scale. */
+static void emit_concat(xp *x, int i)
+{
+    cnn_emitter *e = x->e;
+    const cnn_deploy_op *op = &x->dn->ops[i];
+    const cnn_quant_op *Q = x->int8 ? &x->o->quant->op[i] : NULL;
+    const char *n = x->name, *ln = op->L->name, *type = x->int8 ? "int8_t" : "float";
+    char params[400];
+    op_params(x, op, params, sizeof params);
+    int C = op->L->out.c;
+    emit_open(e, "static void %s_%s(%s, %s *out)", n, ln, params, type);
+    emit_open(e, "for (int p = 0; p < %" PRId64 "; p++)", cnn_shape_size(op->L->out) / C);
+    int at = 0;
+    for (int k = 0; k < op->n_in; k++) {
+        int Ck = x->dn->tensors[op->in[k]].shape.c;
+        emit(e, "for (int c = 0; c < %d; c++)", Ck);
+        if (!Q)
+            emit(e, "    out[p * %d + %d + c] = in%d[p * %d + c];", C, at, k, Ck);
+        else
+            emit(e, "    out[p * %d + %d + c] = (int8_t)%s_clamp(%s_requant(in%d[p * %d + c]%s, "
+                    "%s_%s_in_mult[%d], %s_%s_in_shift[%d])%s, -128);",
+                 C, at, n, n, k, Ck, minus(Q->ins[k].zero), n, ln, k, n, ln, k,
+                 minus(-Q->out.zero));
+        at += Ck;
+    }
+    emit_close(e);
     emit_close(e);
 }
 
@@ -1114,9 +1319,12 @@ static void emit_api(xp *x)
     }
     for (int i = 0; i < dn->n_ops; i++) {
         const cnn_deploy_op *op = &dn->ops[i];
-        char a[16], b[16];
-        emit(e, "%s_%s(%s, %s);", n, op->L->name, tensor_ptr(x, op->in, a, sizeof a),
-             tensor_ptr(x, op->out, b, sizeof b));
+        char args[400], a[16];
+        size_t len = 0;
+        for (int k = 0; k < op->n_in; k++)
+            len += (size_t)snprintf(args + len, sizeof args - len, "%s, ",
+                                    tensor_ptr(x, op->in[k], a, sizeof a));
+        emit(e, "%s_%s(%s%s);", n, op->L->name, args, tensor_ptr(x, op->out, a, sizeof a));
     }
     emit(e, "int top = 0;");
     emit(e, "for (int k = 1; k < %d; k++)", dn->ir->n_classes);
@@ -1223,7 +1431,14 @@ int cnn_export_c(FILE *out, const cnn_deploy *dn, const cnn_source *src,
         emit_op_comment(&x, i);
         emit_op_constants(&x, i);
         switch (dn->ops[i].kind) {
-        case CNN_OP_CONV: emit_conv(&x, i); break;
+        case CNN_OP_CONV:
+            if (dn->ops[i].L->type == CNN_LAYER_DWCONV)
+                emit_dwconv(&x, i);
+            else
+                emit_conv(&x, i);
+            break;
+        case CNN_OP_ADD: emit_add(&x, i); break;
+        case CNN_OP_CONCAT: emit_concat(&x, i); break;
         case CNN_OP_DENSE: emit_dense(&x, i); break;
         case CNN_OP_POOL: emit_pool(&x, i); break;
         case CNN_OP_AFFINE: emit_affine(&x, i); break;

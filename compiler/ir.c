@@ -310,20 +310,6 @@ int cnn_grad_edge_own(const cnn_ir *ir, const cnn_layer *L, int k)
     return cnn_grad_into(ir, L, k) && ir->layers[L->inputs[k]].n_readers > 1;
 }
 
-int cnn_ir_need_chain(const cnn_ir *ir, const char *tool, cnn_diag *d)
-{
-    for (int l = 0; l < ir->n_layers; l++) {
-        const cnn_layer *L = &ir->layers[l];
-        if (L->n_inputs == 1 && L->inputs[0] == l - 1)
-            continue;
-        return cnn_error(d, L->loc, "%s does not take networks with branches yet: %s reads %s%s "
-                         "(the interpreted reference does: 'cnnc run FILE.net train')", tool,
-                         L->name, L->n_inputs > 1 ? "several tensors" : L->in_from,
-                         L->n_inputs > 1 ? "" : ", not the layer before it");
-    }
-    return 0;
-}
-
 /* Checks that only the last layer has softmax, and that it does (cross-entropy needs it),
  * unless the network has no loss: then its output is whatever the last layer makes. */
 static int check_output(cnn_ir *ir, cnn_diag *d)

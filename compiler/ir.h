@@ -151,11 +151,6 @@ int cnn_grad_into(const cnn_ir *ir, const cnn_layer *L, int k);
  * gradients are added to it (the generated code sums them before its producer's backward). */
 int cnn_grad_edge_own(const cnn_ir *ir, const cnn_layer *L, int k);
 
-/* For backends that take only chains of layers: an error at the first layer that makes ir a
- * graph (it reads something other than the previous layer, or two tensors), saying that
- * `tool` does not take such networks yet. Returns 0 for a chain. */
-int cnn_ir_need_chain(const cnn_ir *ir, const char *tool, cnn_diag *d);
-
 const char *cnn_act_name(cnn_act a);
 /* Parses a file from disk into ir; on error prints the diagnostic to err and returns -1. */
 int cnn_front_load(const char *path, cnn_arena *arena, const cnn_front_opts *opts, cnn_ir *ir,

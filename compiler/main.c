@@ -170,26 +170,6 @@ static int generate(FILE *f, const void *arg)
                        : cnn_generate_c(f, job->ir, job->src, &job->opts);
 }
 
-/* For the tools that take chains only (every one but the reference, for now): prints where ir
- * is a graph and returns -1. */
-static int need_chain(const cnn_ir *ir, const cnn_source *src, const char *tool)
-{
-    cnn_diag d = {0};
-    int failed = cnn_ir_need_chain(ir, tool, &d) != 0;
-    /* The deploy network has no op for a depthwise convolution or a padded pool yet. */
-    for (int l = 0; l < ir->n_layers && !failed; l++)
-        if (ir->layers[l].type == CNN_LAYER_DWCONV)
-            failed = cnn_error(&d, ir->layers[l].loc, "%s does not take depthwise convolutions "
-                               "(dwconv) yet; cnnc onnx does", tool) != 0;
-        else if (ir->layers[l].type == CNN_LAYER_POOL && ir->layers[l].pad_same)
-            failed = cnn_error(&d, ir->layers[l].loc, "%s does not take pools with pad=same "
-                               "yet; cnnc onnx does", tool) != 0;
-    if (!failed)
-        return 0;
-    cnn_diag_print(stderr, src, &d);
-    return -1;
-}
-
 /* Generates into memory, then writes atomically (libcnnrt's cnn_write_atomically): a failure
  * anywhere leaves no partial output and an existing file intact. "-" is standard output. */
 static int write_output(const char *path, int (*generate)(FILE *, const void *), const void *job)
@@ -259,14 +239,12 @@ static int compile(int argc, char **argv)
 }
 
 /* The network of `in` with the weights of checkpoint `weights`, for cnnc export and cnnc onnx:
- * a reference model of batch 1 holding them. A tool that takes chains only names itself
- * (`chain_tool`; NULL: any graph). NULL after printing why. */
-static cnn_model *load_trained(const char *in, const char *weights, const char *chain_tool,
-                               cnn_arena *arena, cnn_ir *ir, cnn_source *src)
+ * a reference model of batch 1 holding them. NULL after printing why. */
+static cnn_model *load_trained(const char *in, const char *weights, cnn_arena *arena,
+                               cnn_ir *ir, cnn_source *src)
 {
     char err[1400];
-    if (cnn_front_load(in, arena, NULL, ir, src, stderr) ||
-        (chain_tool && need_chain(ir, src, chain_tool)))
+    if (cnn_front_load(in, arena, NULL, ir, src, stderr))
         return NULL;
     cnn_model *m = cnn_reference_new(ir, 1);
     if (!m) {
@@ -379,7 +357,7 @@ static int export_main(int argc, char **argv)
     char **names = NULL;
     int status = 1;
     char err[1400];
-    if (!(m = load_trained(in, weights, "cnnc export", &arena, &ir, &src)))
+    if (!(m = load_trained(in, weights, &arena, &ir, &src)))
         goto done;
     if (classes && !(names = cnn_class_names_load(classes, ir.n_classes, err, sizeof err))) {
         fprintf(stderr, "cnnc: error: %s\n", err);
@@ -485,7 +463,7 @@ static int onnx_main(int argc, char **argv)
     cnn_model *m = NULL;
     int status = 1;
     bytes_job job;
-    if (!(m = load_trained(in, weights, NULL, &arena, &ir, &src)))
+    if (!(m = load_trained(in, weights, &arena, &ir, &src)))
         goto done;
     uint8_t *bytes;
     if (cnn_onnx_export(&ir, m, CNNC_VERSION, &arena, &bytes, &job.len)) {

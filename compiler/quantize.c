@@ -40,7 +40,8 @@ int cnn_quant_calibrate(cnn_quant_ranges *r, const cnn_ir *ir, cnn_model *ref,
             size_t size = (size_t)k * (size_t)cnn_shape_size(Ly->out);
             for (int pre = 0; pre < 2; pre++) {
                 const double *v = cnn_reference_values(ref, l, pre);
-                if (pre && !(Ly->type == CNN_LAYER_CONV || Ly->type == CNN_LAYER_DENSE))
+                if (pre && !(Ly->type == CNN_LAYER_CONV || Ly->type == CNN_LAYER_DENSE ||
+                             Ly->type == CNN_LAYER_DWCONV))
                     continue;
                 double *lo = pre ? &r->pre_lo[l] : &r->lo[l], *hi = pre ? &r->pre_hi[l] : &r->hi[l];
                 for (size_t i = 0; i < size; i++) {
@@ -150,6 +151,34 @@ static int layer_index(const cnn_ir *ir, const cnn_layer *L)
     return (int)(L - ir->layers);
 }
 
+/* The params of an op's values before and after its activation (pre, act), its table or its
+ * clamp: from the ranges of layer l (its values before its own activation) or, where it took
+ * an activation layer in, of range_of (its linear output) mapped through the activation. */
+static void quantize_epilogue(cnn_quant_op *Q, const cnn_deploy_op *op,
+                              const cnn_quant_ranges *r, int l, int range_of)
+{
+    Q->act = cnn_quant_params(r->lo[range_of], r->hi[range_of]);
+    Q->table = op->act == CNN_ACT_LEAKY_RELU || op->act == CNN_ACT_SIGMOID ||
+               op->act == CNN_ACT_TANH;
+    Q->pre = Q->table ? cnn_quant_params(r->pre_lo[l], r->pre_hi[l]) : Q->act;
+    if (op->act_taken) {
+        /* The values before the activation are range_of's; after it, the same values through
+         * a non-decreasing function. */
+        double lo = r->lo[range_of], hi = r->hi[range_of];
+        Q->pre = cnn_quant_params(lo, hi);
+        Q->act = cnn_quant_params(cnn_reference_activation(op->act, lo, op->alpha),
+                                  cnn_reference_activation(op->act, hi, op->alpha));
+        if (!Q->table)
+            Q->pre = Q->act;
+    }
+    if (op->act == CNN_ACT_RELU)
+        Q->lo = Q->act.zero;
+    if (Q->table)
+        for (int v = -128; v < 128; v++)
+            Q->lut[v + 128] = clamp8(cnn_reference_activation(op->act, Q->pre.scale * (v - Q->pre.zero),
+                                                              op->alpha) / Q->act.scale + Q->act.zero);
+}
+
 int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r, cnn_arena *a)
 {
     const cnn_ir *ir = dn->ir;
@@ -164,7 +193,7 @@ int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r, 
         cnn_quant_op *Q = &q->op[i];
         const cnn_layer *L = op->L;
         int l = layer_index(ir, L);
-        Q->in = q->tensor[op->in];
+        Q->in = q->tensor[op->in[0]];
         Q->lo = -128;
         if (op->kind == CNN_OP_POOL) {
             Q->act = Q->out = Q->in; /* max and mean keep the input's scale */
@@ -181,6 +210,30 @@ int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r, 
             if (quantize_affine(op->scale, op->shift, L->out.c, Q->in, Q->out, &Q->kernel,
                                 &Q->bias, &Q->rq, a))
                 return -1;
+        } else if (op->kind == CNN_OP_CONCAT) {
+            /* Each input's values at the output's scale: q = z + (q_k - z_k) * s_k / s. */
+            Q->act = Q->out = cnn_quant_params(r->lo[l], r->hi[l]);
+            for (int k = 0; k < op->n_in; k++) {
+                Q->ins[k] = q->tensor[op->in[k]];
+                Q->in_rq[k] = cnn_quant_multiplier(Q->ins[k].scale / Q->out.scale);
+            }
+        } else if (op->kind == CNN_OP_ADD) {
+            /* TFLite's add: each input's q - z shifted left by CNN_QUANT_ADD_SHIFT bits, scaled
+             * by s_k / (2 max s), the terms summed, and the sum requantized by
+             * 2 max s / (2^CNN_QUANT_ADD_SHIFT s_pre). */
+            double most = 0;
+            for (int k = 0; k < op->n_in; k++) {
+                Q->ins[k] = q->tensor[op->in[k]];
+                most = fmax(most, Q->ins[k].scale);
+            }
+            for (int k = 0; k < op->n_in; k++)
+                Q->in_rq[k] = cnn_quant_multiplier(Q->ins[k].scale / (2 * most));
+            quantize_epilogue(Q, op, r, l, l);
+            if (!(Q->rq = cnn_arena_alloc(a, sizeof(cnn_requant))))
+                return -1;
+            Q->rq[0] = cnn_quant_multiplier(2 * most / ((double)(1 << CNN_QUANT_ADD_SHIFT) *
+                                                        Q->pre.scale));
+            Q->out = Q->act;
         } else {
             int U = L->out.c;
             long rows = op->kernel_size / U;
@@ -189,22 +242,7 @@ int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r, 
             for (int k = 0; k < op->n_layers; k++)
                 if (op->folded && op->layers[k]->type == CNN_LAYER_BATCHNORM)
                     range_of = layer_index(ir, op->layers[k]);
-            Q->act = cnn_quant_params(r->lo[range_of], r->hi[range_of]);
-            Q->table = op->act == CNN_ACT_LEAKY_RELU || op->act == CNN_ACT_SIGMOID ||
-                       op->act == CNN_ACT_TANH;
-            Q->pre = Q->table ? cnn_quant_params(r->pre_lo[l], r->pre_hi[l]) : Q->act;
-            if (op->act_taken) {
-                /* The values before the activation are range_of's; after it, the same values
-                 * through a non-decreasing function. */
-                double lo = r->lo[range_of], hi = r->hi[range_of];
-                Q->pre = cnn_quant_params(lo, hi);
-                Q->act = cnn_quant_params(cnn_reference_activation(op->act, lo, op->alpha),
-                                          cnn_reference_activation(op->act, hi, op->alpha));
-                if (!Q->table)
-                    Q->pre = Q->act;
-            }
-            if (op->act == CNN_ACT_RELU)
-                Q->lo = Q->act.zero;
+            quantize_epilogue(Q, op, r, l, range_of);
             Q->kernel = cnn_arena_alloc(a, (size_t)op->kernel_size);
             Q->bias = cnn_arena_alloc(a, sizeof(int32_t) * (size_t)U);
             Q->rq = cnn_arena_alloc(a, sizeof(cnn_requant) * (size_t)U);
@@ -222,10 +260,6 @@ int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r, 
                 Q->rq[f] = cnn_quant_multiplier(Q->in.scale * s / Q->pre.scale);
                 Q->dequant[f] = (float)(Q->in.scale * s);
             }
-            if (Q->table)
-                for (int v = -128; v < 128; v++)
-                    Q->lut[v + 128] = clamp8(cnn_reference_activation(op->act, Q->pre.scale * (v - Q->pre.zero),
-                                                      op->alpha) / Q->act.scale + Q->act.zero);
             Q->out = Q->act;
             if (op->bn) {
                 Q->out = cnn_quant_params(r->lo[layer_index(ir, op->bn)],

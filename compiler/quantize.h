@@ -23,19 +23,28 @@ typedef struct cnn_requant {
     int shift;
 } cnn_requant;
 
+/* The add's inputs are shifted left by this many bits before they are rescaled (TFLite's
+ * left_shift): |q - z| < 2^8, so each term stays below 2^28 and eight of them below 2^31. */
+#define CNN_QUANT_ADD_SHIFT 20
+
 typedef struct cnn_quant_op {
     cnn_qparams in, pre, act, out; /* pre: before a table activation; act: after it */
+    /* add, concat: each input's params, and its multiplier (concat: s_k / s_out; add:
+     * s_k / (2 max s), applied after the left shift) */
+    cnn_qparams ins[CNN_MAX_INPUTS];
+    cnn_requant in_rq[CNN_MAX_INPUTS];
     int table;                     /* the activation is a 256-entry table (leaky_relu,
                                       sigmoid, tanh) from pre to act */
     int8_t lut[256];               /* indexed by q_pre + 128 */
     int lo;                        /* the lowest act value: relu clamps at act.zero */
-    /* conv: kernel [out][kh][kw][in]; dense: [out][in]; affine op: [c] */
+    /* conv: kernel [out][kh][kw][in]; dwconv: [out][kh][kw]; dense: [out][in]; affine op: [c] */
     int8_t *kernel;
     int32_t *bias;
     /* conv and dense: the bias for inputs read as unsigned bytes, q + 128, as the dot products
      * read them: bias - (in.zero + 128) * (the channel's sum of weights), exactly. */
     int32_t *bias_u8;
-    cnn_requant *rq;      /* per output channel: acc to pre (table) or to act */
+    cnn_requant *rq;      /* per output channel: acc to pre (table) or to act; add: one, the
+                             sum of its rescaled inputs to pre */
     float *dequant;       /* the last dense: logits = acc * dequant[j] */
     /* conv and dense with a batchnorm after the activation, as an affine op's are */
     int8_t *bn_w;

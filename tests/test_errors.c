@@ -226,59 +226,6 @@ static void unused_output_is_a_warning(void **state)
     unlink(path);
 }
 
-/* cnnc export of net: exit 1 and no file written; its stderr for the caller to check. */
-static run_result export_refuses(const char *net, const char *out_c)
-{
-    char *argv[] = {CNNC_PATH, "export", (char *)net, "--weights", "none.ckpt", "-o",
-                    (char *)out_c, NULL};
-    run_result r = run_program(argv);
-    assert_int_equal(r.status, 1);
-    assert_int_equal(access(out_c, F_OK), -1);
-    return r;
-}
-
-/* cnnc export takes chains only: it refuses a graph at the layer that makes it one, writing
- * nothing (the reference, the code generator and cnnc onnx take graphs: test_gradients,
- * test_codegen, test_onnx). */
-static void graphs_refused_by_export(void **state)
-{
-    (void)state;
-    char out_c[128];
-    snprintf(out_c, sizeof out_c, "%s/out.c", tmpdir);
-    const char *net = SOURCE_DIR "/tests/graphs/vector.net";
-    char want[1024];
-    snprintf(want, sizeof want,
-             "%s:4:5: error: cnnc export does not take networks with branches yet: dense_2 "
-             "reads input, not the layer before it (the interpreted reference does: "
-             "'cnnc run FILE.net train')\n"
-             "  k = dense 4 sigmoid from input\n"
-             "      ^~~~~\n"
-             "1 error generated.\n", net);
-    run_result r = export_refuses(net, out_c);
-    assert_string_equal(r.err, want);
-    run_result_free(&r);
-    /* A chain with a depthwise convolution: refused at its first dwconv. */
-    const char *ds = SOURCE_DIR "/models/tiny/ds_cnn.net";
-    snprintf(want, sizeof want, "%s:14:1: error: cnnc export does not take depthwise "
-             "convolutions (dwconv) yet; cnnc onnx does\n", ds);
-    r = export_refuses(ds, out_c);
-    assert_non_null(strstr(r.err, want));
-    run_result_free(&r);
-    /* A chain with a padded pool: refused at the pool. */
-    char pool_net[128];
-    snprintf(pool_net, sizeof pool_net, "%s/pool_same.net", tmpdir);
-    FILE *f = fopen(pool_net, "wb");
-    assert_non_null(f);
-    fputs("input 7x7x1\nconv 2 3x3\npool 2 pad=same\nflatten\ndense 3 softmax\n", f);
-    fclose(f);
-    snprintf(want, sizeof want, "%s:3:1: error: cnnc export does not take pools with pad=same "
-             "yet; cnnc onnx does\n", pool_net);
-    r = export_refuses(pool_net, out_c);
-    assert_non_null(strstr(r.err, want));
-    run_result_free(&r);
-    unlink(pool_net);
-}
-
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -291,7 +238,7 @@ int main(void)
     int n = 0;
     while (files[n])
         n++;
-    struct CMUnitTest *tests = calloc((size_t)n + 6, sizeof *tests);
+    struct CMUnitTest *tests = calloc((size_t)n + 5, sizeof *tests);
     for (int i = 0; i < n; i++) {
         tests[i].name = strrchr(files[i], '/') + 1;
         tests[i].test_func = check_bad_file;
@@ -302,8 +249,7 @@ int main(void)
     tests[n + 2] = (struct CMUnitTest)cmocka_unit_test(check_mode_reports_the_same);
     tests[n + 3] = (struct CMUnitTest)cmocka_unit_test(bom_and_crlf);
     tests[n + 4] = (struct CMUnitTest)cmocka_unit_test(unused_output_is_a_warning);
-    tests[n + 5] = (struct CMUnitTest)cmocka_unit_test(graphs_refused_by_export);
-    int failed = _cmocka_run_group_tests("malformed .net files", tests, (size_t)n + 6, NULL, NULL);
+    int failed = _cmocka_run_group_tests("malformed .net files", tests, (size_t)n + 5, NULL, NULL);
     rmdir(tmpdir);
     free(tests);
     free_names(files);

@@ -193,15 +193,19 @@ static int32_t conv_acc(const cnn_deploy_op *op, const cnn_quant_op *Q, const in
 {
     const cnn_layer *L = op->L;
     int32_t acc = Q->bias[f];
-    int C = L->in.c;
+    int C = L->in.c, dw = L->type == CNN_LAYER_DWCONV;
     for (int ky = 0; ky < L->kh; ky++)
         for (int kx = 0; kx < L->kw; kx++) {
             int iy = oy * L->sh - L->pad_top + ky, ix = ox * L->sw - L->pad_left + kx;
             if (iy < 0 || iy >= L->in.h || ix < 0 || ix >= L->in.w)
                 continue;
-            for (int c = 0; c < C; c++)
-                acc += (in[(iy * L->in.w + ix) * C + c] - Q->in.zero) *
-                       Q->kernel[((f * L->kh + ky) * L->kw + kx) * C + c];
+            if (dw) /* output channel f reads input channel f / multiplier */
+                acc += (in[(iy * L->in.w + ix) * C + f / L->multiplier] - Q->in.zero) *
+                       Q->kernel[(f * L->kh + ky) * L->kw + kx];
+            else
+                for (int c = 0; c < C; c++)
+                    acc += (in[(iy * L->in.w + ix) * C + c] - Q->in.zero) *
+                           Q->kernel[((f * L->kh + ky) * L->kw + kx) * C + c];
         }
     return acc;
 }
@@ -219,6 +223,33 @@ static int32_t pool_of(const cnn_layer *P, const int32_t *v, int n)
     return (sum >= 0 ? sum + n / 2 : sum - n / 2) / n;
 }
 
+/* add: TFLite's, each (q - z) << 20 rescaled, the terms summed, the sum requantized; concat:
+ * each input's values rescaled to the output's scale. */
+static void int8_join(const cnn_deploy *dn, const cnn_deploy_op *op, const cnn_quant_op *Q,
+                      const int8_t *const *ins, int8_t *out)
+{
+    int64_t n = dn->tensors[op->out].elems;
+    if (op->kind == CNN_OP_ADD) {
+        for (int64_t j = 0; j < n; j++) {
+            int32_t acc = 0;
+            for (int k = 0; k < op->n_in; k++)
+                acc += cnn_quant_apply((ins[k][j] - Q->ins[k].zero) * (1 << 20), Q->in_rq[k]);
+            out[j] = (int8_t)epilogue(op, Q, 0, acc);
+        }
+        return;
+    }
+    int C = op->L->out.c;
+    for (int64_t p = 0; p < n / C; p++)
+        for (int k = 0, at = 0; k < op->n_in; k++) {
+            int Ck = dn->tensors[op->in[k]].shape.c;
+            for (int c = 0; c < Ck; c++)
+                out[p * C + at + c] = (int8_t)clamp_q(
+                    (int64_t)cnn_quant_apply(ins[k][p * Ck + c] - Q->ins[k].zero, Q->in_rq[k]) +
+                        Q->out.zero, -128);
+            at += Ck;
+        }
+}
+
 static void int8_forward(const cnn_deploy *dn, const cnn_quant *q, const uint8_t *pixels,
                          float *probs)
 {
@@ -231,7 +262,7 @@ static void int8_forward(const cnn_deploy *dn, const cnn_quant *q, const uint8_t
         const cnn_deploy_op *op = &dn->ops[i];
         const cnn_quant_op *Q = &q->op[i];
         const cnn_layer *L = op->L;
-        const int8_t *in = t[op->in];
+        const int8_t *in = t[op->in[0]];
         int8_t *out = t[op->out];
         if (op->kind == CNN_OP_CONV) {
             int F = L->out.c;
@@ -271,6 +302,7 @@ static void int8_forward(const cnn_deploy *dn, const cnn_quant *q, const uint8_t
                     probs[f] /= sum;
             }
         } else if (op->kind == CNN_OP_POOL) {
+            /* Taps in pad=same's padding are no values: left out of the max and the count. */
             int C = L->in.c;
             int32_t v[1024];
             for (int y = 0; y < L->out.h; y++)
@@ -278,16 +310,25 @@ static void int8_forward(const cnn_deploy *dn, const cnn_quant *q, const uint8_t
                     for (int c = 0; c < C; c++) {
                         int k = 0;
                         for (int wy = 0; wy < L->kh; wy++)
-                            for (int wx = 0; wx < L->kw; wx++)
-                                v[k++] = in[((y * L->sh + wy) * L->in.w + x * L->sw + wx) * C + c];
+                            for (int wx = 0; wx < L->kw; wx++) {
+                                int iy = y * L->sh - L->pad_top + wy;
+                                int ix = x * L->sw - L->pad_left + wx;
+                                if (iy >= 0 && iy < L->in.h && ix >= 0 && ix < L->in.w)
+                                    v[k++] = in[(iy * L->in.w + ix) * C + c];
+                            }
                         out[(y * L->out.w + x) * C + c] = (int8_t)pool_of(L, v, k);
                     }
+        } else if (op->kind == CNN_OP_ADD || op->kind == CNN_OP_CONCAT) {
+            const int8_t *ins[CNN_MAX_INPUTS];
+            for (int k = 0; k < op->n_in; k++)
+                ins[k] = t[op->in[k]];
+            int8_join(dn, op, Q, ins, out);
         } else if (op->kind == CNN_OP_ACTIVATION) {
-            for (int64_t j = 0; j < dn->tensors[op->in].elems; j++)
+            for (int64_t j = 0; j < dn->tensors[op->in[0]].elems; j++)
                 out[j] = Q->lut[in[j] + 128];
         } else {
             int C = L->in.c;
-            for (int64_t j = 0; j < dn->tensors[op->in].elems; j++) {
+            for (int64_t j = 0; j < dn->tensors[op->in[0]].elems; j++) {
                 int c = (int)(j % C);
                 out[j] = (int8_t)clamp_q((int64_t)cnn_quant_apply((in[j] - Q->in.zero) * Q->kernel[c] +
                                                                   Q->bias[c], Q->rq[c]) +
@@ -437,6 +478,115 @@ static void tree_network(void **state)
 static void random_network(void **state)
 {
     check_network(*state, 0);
+}
+
+/* Add and concat in int8 against the reference's real values, each op alone: its inputs
+ * quantized from what the reference computed for them, the op run in the int8 arithmetic,
+ * its output dequantized. Quantizing an input moves it by at most half its step; the output's
+ * rounding and the fixed-point rescaling by at most one output step (with the activation of an
+ * add in between: its Lipschitz constant times the rest, plus the table's step). The images
+ * are the calibration's own, so no value lies outside a range. */
+static void int8_joins_within_rounding(void **state)
+{
+    (void)state;
+    static const char *const nets[] = {"residual", "fanout", "concat", "separable", "vector",
+                                       "pool_same"};
+    int checked = 0;
+    for (size_t ni = 0; ni < sizeof nets / sizeof *nets; ni++) {
+        char path[512], images[512], err[600];
+        snprintf(path, sizeof path, "%s/tests/graphs/%s.net", SOURCE_DIR, nets[ni]);
+        snprintf(images, sizeof images, "%s/joins-%s-images", tmpdir, nets[ni]);
+        test_net t;
+        assert_int_equal(test_net_from_file(&t, path), 0);
+        cnn_model *ref = cnn_reference_new(&t.ir, CALIBRATION);
+        assert_non_null(ref);
+        cnn_rng rng;
+        cnn_rng_seed(&rng, 21 + ni);
+        random_weights(ref, &rng, 0.3f);
+        size_t size = cnn_input_size(ref);
+        uint8_t *bytes = malloc(size * CALIBRATION);
+        float *x = malloc(sizeof(float) * size * CALIBRATION);
+        for (size_t i = 0; i < size * CALIBRATION; i++)
+            x[i] = (bytes[i] = (uint8_t)cnn_rng_below(&rng, 256)) * (1.0f / 255.0f);
+        assert_int_equal(write_idx_images(images, CALIBRATION, t.ir.input.h, t.ir.input.w,
+                                          t.ir.input.c, bytes, NULL), 0);
+        cnn_dataset ds;
+        assert_int_equal(cnn_dataset_load(&ds, images, NULL, err, sizeof err), 0);
+        cnn_arena arena = {0};
+        cnn_deploy dn;
+        cnn_quant_ranges ranges;
+        cnn_quant q;
+        assert_int_equal(cnn_deploy_build(&dn, &t.ir, ref, &arena), 0);
+        assert_int_equal(cnn_quant_calibrate(&ranges, &t.ir, ref, &ds, CALIBRATION, &arena), 0);
+        assert_int_equal(cnn_quantize(&q, &dn, &ranges, &arena), 0);
+        ref->ops->forward(ref, x, CALIBRATION, 0, NULL);
+        /* Each tensor's real values: the reference's output of the layer the op that writes
+         * it ends with (the input: the images). */
+        const double **real = calloc((size_t)dn.n_tensors, sizeof *real);
+        size_t *stride = calloc((size_t)dn.n_tensors, sizeof *stride);
+        double *input = malloc(sizeof(double) * size * CALIBRATION);
+        for (size_t i = 0; i < size * CALIBRATION; i++)
+            input[i] = x[i];
+        real[0] = input;
+        stride[0] = size;
+        for (int i = 0; i < dn.n_ops; i++) {
+            const cnn_layer *last = dn.ops[i].layers[dn.ops[i].n_layers - 1];
+            real[dn.ops[i].out] = cnn_reference_values(ref, (int)(last - t.ir.layers), 0);
+            stride[dn.ops[i].out] = (size_t)cnn_shape_size(last->out);
+        }
+        for (int i = 0; i < dn.n_ops; i++) {
+            const cnn_deploy_op *op = &dn.ops[i];
+            const cnn_quant_op *Q = &q.op[i];
+            if (op->kind != CNN_OP_ADD && op->kind != CNN_OP_CONCAT)
+                continue;
+            int64_t n = dn.tensors[op->out].elems;
+            int8_t *ins[CNN_MAX_INPUTS], *out = malloc((size_t)n);
+            for (int k = 0; k < op->n_in; k++)
+                ins[k] = malloc((size_t)dn.tensors[op->in[k]].elems);
+            double lip = op->act == CNN_ACT_LEAKY_RELU ? fmax(1, fabs(op->alpha)) : 1;
+            for (int b = 0; b < CALIBRATION; b++) {
+                double in_error = 0; /* add: the inputs' rounding, summed */
+                for (int k = 0; k < op->n_in; k++) {
+                    int tk = op->in[k];
+                    cnn_qparams P = q.tensor[tk];
+                    for (int64_t j = 0; j < dn.tensors[tk].elems; j++)
+                        ins[k][j] = (int8_t)fmin(127, fmax(-128, lround(real[tk][b * stride[tk] + j] /
+                                                                        P.scale) + P.zero));
+                    in_error += P.scale / 2;
+                }
+                int8_join(&dn, op, Q, (const int8_t *const *)ins, out);
+                const double *want = real[op->out] + b * stride[op->out];
+                int C = op->L->out.c;
+                for (int64_t j = 0; j < n; j++) {
+                    double bound = Q->out.scale;
+                    if (op->kind == CNN_OP_ADD)
+                        bound += lip * (in_error + (Q->table ? Q->pre.scale : 0));
+                    else { /* the input channel j comes from */
+                        int c = (int)(j % C), k = 0;
+                        while (c >= dn.tensors[op->in[k]].shape.c)
+                            c -= dn.tensors[op->in[k++]].shape.c;
+                        bound += q.tensor[op->in[k]].scale / 2;
+                    }
+                    double got = Q->out.scale * (out[j] - Q->out.zero);
+                    if (fabs(got - want[j]) > bound * (1 + 1e-9))
+                        fail_msg("%s %s image %d value %ld: int8 %.6g, reference %.6g, more than "
+                                 "%.3g apart", nets[ni], op->L->name, b, (long)j, got, want[j],
+                                 bound);
+                    checked++;
+                }
+            }
+            for (int k = 0; k < op->n_in; k++)
+                free(ins[k]);
+            free(out);
+        }
+        free(real), free(stride), free(input), free(bytes), free(x);
+        cnn_dataset_free(&ds);
+        cnn_arena_free(&arena);
+        cnn_model_destroy(ref);
+        test_net_free(&t);
+    }
+    print_message("%d int8 values of add and concat within their rounding bound\n", checked);
+    assert_true(checked > 1000);
 }
 
 /* ---- the pieces, against hand computation ---- */
@@ -657,15 +807,14 @@ int main(void)
     const char *seed_env = getenv("CNNC_EXPORT_RANDOM_SEED");
     int n_random = count_env ? atoi(count_env) : 40;
     unsigned long seed = seed_env ? strtoul(seed_env, NULL, 10) : 7;
-    char **run_only = run_only_nets();
-    int n_run_only = 0;
-    while (run_only && run_only[n_run_only])
-        n_run_only++;
-    int n = network_tests(tree_network, 5 + n_random + n_run_only, &tests, &paths);
-    for (int i = 0; i < n_run_only; i++)
-        tests[n++] = (struct CMUnitTest){.name = strrchr(run_only[i], '/') + 1,
-                                         .test_func = tree_network,
-                                         .initial_state = run_only[i]};
+    char **run_only = run_only_nets(), **graphs = graph_nets(), **models = graph_models();
+    int n = network_tests(tree_network,
+                          6 + n_random + count_names(run_only) + count_names(graphs) +
+                              count_names(models),
+                          &tests, &paths);
+    n += append_tests(tests + n, tree_network, run_only);
+    n += append_tests(tests + n, tree_network, graphs);
+    n += append_tests(tests + n, tree_network, models);
     char **random_paths = random_net_files("export", seed, n_random);
     if (!random_paths)
         return 1;
@@ -676,6 +825,7 @@ int main(void)
         n++;
     }
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(requantization_rounds_half_up);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(int8_joins_within_rounding);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(plan_by_hand);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(export_errors_and_class_names);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(plan_never_overlaps);
@@ -686,5 +836,7 @@ int main(void)
     free_names(paths);
     free_names(random_paths);
     free_names(run_only);
+    free_names(graphs);
+    free_names(models);
     return failed;
 }
