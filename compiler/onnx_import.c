@@ -1,7 +1,10 @@
-/* `cnnc import`: an ONNX model (a chain of the layers cnnc has) as a .net file and its tensors.
+/* `cnnc import`: an ONNX model (a graph of the layers cnnc has) as a .net file and its tensors.
  * The graph is read with protobuf-c from Debian's onnx.proto, as cnnc onnx writes it. Nodes
- * are taken in the file's order (ONNX's is topological) and each must read the output of the
- * one before: a chain. Layouts turn from ONNX's NCHW to cnnc's channels last: conv kernels
+ * are taken in the file's order (ONNX's is topological); a node that reads a value other than
+ * the one before it reads it `from` that value's statement, named in the .net file; Add, Sum
+ * and Concat of computed values are cnnc's add and concat. A node is taken into the statement
+ * before it (an activation, a MatMul's bias, the softmax) only where nothing else reads that
+ * statement's output. Layouts turn from ONNX's NCHW to cnnc's channels last: conv kernels
  * [F][C][KH][KW] to [KH][KW][C][F], and after a flatten of an NCHW tensor the first dense
  * kernel's rows (and a batchnorm's channels before it) are permuted from CHW to HWC order.
  * A 1-D tensor [N, C, L] (Conv1d's) is an image of height 1, [N, 1, L, C] in cnnc.
@@ -22,6 +25,8 @@ typedef struct stmt {
     cnn_layer_type type;
     char args[96];  /* after the keyword: "32 3x3", "2 avg", "0.25" */
     char opts[160]; /* " stride=2 pad=same bias=no", " momentum=0.9 eps=1e-05" */
+    char label[48]; /* "NAME = " before it, where a later statement reads its output */
+    char from[48];  /* " from NAME" after it: it reads another statement's output */
     cnn_act act;
     float alpha;
     int from_matmul; /* dense from a MatMul: an Add after it may be its bias */
@@ -35,6 +40,7 @@ typedef struct value {
     int h, w, c;     /* rank 4 and 3: cnnc's HxWxC; rank 2: c features */
     int nhwc;        /* rank 4: ONNX's dims are [N, H, W, C] (after a Transpose), not NCHW */
     int *perm;       /* rank 2 after a flatten of NCHW: cnnc's feature j is ONNX's perm[j] */
+    int stmt;        /* the statement whose output it is; -1: the network's input */
 } value;
 
 /* A tensor given a value: an initializer, a bound input, or a Constant node's output. */
@@ -53,7 +59,9 @@ typedef struct im {
     int n_known, cap_known;
     stmt *s;
     int n_stmt, cap_stmt;
-    value cur;
+    value cur;                 /* the value the node reads as its input 0 */
+    value *vals;               /* every value computed so far, by name */
+    int n_vals, cap_vals;
     const Onnx__NodeProto *nd; /* the node being read, for messages */
     int64_t pending_pad[4];    /* a Pad node's top, left, bottom, right, for the next Conv */
     const Onnx__NodeProto *pad_node;
@@ -329,7 +337,116 @@ static const float *input_floats(im *x, size_t k, const char *what, const int64_
     return floats_of(x, t, what, &count);
 }
 
-/* ---- statements ---- */
+/* ---- values and statements ---- */
+
+/* How many inputs of the graph's nodes, and outputs of the graph, name this value. */
+static int readers(const im *x, const char *name)
+{
+    int n = 0;
+    for (size_t i = 0; i < x->g->n_node; i++)
+        for (size_t k = 0; k < x->g->node[i]->n_input; k++)
+            n += is(x->g->node[i]->input[k], name);
+    for (size_t i = 0; i < x->g->n_output; i++)
+        n += is(x->g->output[i]->name, name);
+    return n;
+}
+
+static const value *find_value(const im *x, const char *name)
+{
+    for (int i = x->n_vals - 1; i >= 0; i--)
+        if (is(x->vals[i].name, name))
+            return &x->vals[i];
+    return NULL;
+}
+
+/* Records the current value under its name. */
+static int keep_value(im *x)
+{
+    if (find_value(x, x->cur.name))
+        return 0;
+    if (x->n_vals == x->cap_vals) {
+        int cap = x->cap_vals ? 2 * x->cap_vals : 32;
+        value *v = cnn_arena_alloc(x->a, sizeof *v * (size_t)cap);
+        if (!v)
+            return oom(x);
+        if (x->n_vals)
+            memcpy(v, x->vals, sizeof *v * (size_t)x->n_vals);
+        x->vals = v;
+        x->cap_vals = cap;
+    }
+    x->vals[x->n_vals++] = x->cur;
+    return 0;
+}
+
+/* Whether the node may change the last statement rather than add one (take in an activation,
+ * a bias, the softmax): it reads that statement's output, which nothing else reads under any
+ * of its names. */
+static int fusable(const im *x)
+{
+    if (!x->n_stmt || x->cur.stmt != x->n_stmt - 1)
+        return 0;
+    int names = 0, reads = 0;
+    for (int i = 0; i < x->n_vals; i++)
+        if (x->vals[i].stmt == x->cur.stmt) {
+            names++;
+            reads += readers(x, x->vals[i].name);
+        }
+    return reads == names;
+}
+
+static int is_identifier(const char *s);
+
+/* Words a label cannot be: the statements', the activations' and the options' words. */
+static int reserved(const char *w)
+{
+    static const char *const words[] = {"input", "from", "network", "train", "linear", "relu",
+                                        "leaky_relu", "sigmoid", "tanh", "softmax", "avg",
+                                        "max", "same", "valid", "loss", NULL};
+    if (cnn_layer_find(w))
+        return 1;
+    for (int i = 0; words[i]; i++)
+        if (is(words[i], w))
+            return 1;
+    return 0;
+}
+
+/* The name of statement i's output in the .net file ("input" for the network's input): its
+ * ONNX value's name made an identifier, unique, or "vN". */
+static const char *label_of(im *x, int i)
+{
+    if (i < 0)
+        return "input";
+    stmt *s = &x->s[i];
+    if (s->label[0])
+        return s->label;
+    const char *name = NULL;
+    for (int k = 0; k < x->n_vals; k++)
+        if (x->vals[k].stmt == i)
+            name = x->vals[k].name;
+    char buf[48];
+    size_t n = 0;
+    for (const char *c = name ? name : ""; *c && n + 1 < 40; c++) {
+        char ch = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                          (*c >= '0' && *c <= '9') ? *c : '_';
+        if (ch == '_' && (n == 0 || buf[n - 1] == '_'))
+            continue;
+        buf[n++] = ch;
+    }
+    while (n && buf[n - 1] == '_')
+        n--;
+    buf[n] = '\0';
+    /* PyTorch names a node's output NODE_output_0: the node's name says it. */
+    static const char suffix[] = "_output_0";
+    if (n > sizeof suffix - 1 && is(buf + n - (sizeof suffix - 1), suffix))
+        buf[n - (sizeof suffix - 1)] = '\0';
+    int taken = !is_identifier(buf) || reserved(buf);
+    for (int k = 0; k < x->n_stmt && !taken; k++)
+        taken = is(x->s[k].label, buf);
+    if (taken)
+        snprintf(buf, sizeof buf, "v%d", i + 1);
+    snprintf(s->label, sizeof s->label, "%s", buf);
+    return s->label;
+}
 
 static stmt *add_stmt(im *x, cnn_layer_type type)
 {
@@ -345,9 +462,13 @@ static stmt *add_stmt(im *x, cnn_layer_type type)
         x->s = s;
         x->cap_stmt = cap;
     }
-    stmt *s = &x->s[x->n_stmt++];
+    stmt *s = &x->s[x->n_stmt];
     memset(s, 0, sizeof *s);
     s->type = type;
+    /* It reads the current value: the previous statement's output, or another named. */
+    if (x->cur.stmt != x->n_stmt - 1)
+        snprintf(s->from, sizeof s->from, "%s", label_of(x, x->cur.stmt));
+    x->n_stmt++;
     return s;
 }
 
@@ -395,9 +516,8 @@ static void add_float_opt(stmt *s, const char *key, float v)
 static int chain(im *x)
 {
     if (x->nd->n_input < 1 || !is(x->nd->input[0], x->cur.name))
-        return fail(x, "it reads '%s', not '%s', the output of the node before it: cnnc "
-                       "imports chains, where each layer reads the one before",
-                    x->nd->n_input ? x->nd->input[0] : "nothing", x->cur.name);
+        return fail(x, "it reads '%s', which no node before it computes",
+                    x->nd->n_input ? x->nd->input[0] : "nothing");
     if (x->nd->n_output < 1 || empty(x->nd->output[0]))
         return fail(x, "it has no output");
     for (size_t k = 1; k < x->nd->n_output; k++)
@@ -898,27 +1018,89 @@ static int op_matmul(im *x)
     return 0;
 }
 
+/* Add, Sum, Concat of computed values: cnnc's add and concat. The first operand is the value
+ * read as input 0; the others are named by their statements' labels. */
+static int op_join(im *x, cnn_layer_type type)
+{
+    int n = (int)x->nd->n_input, concat = type == CNN_LAYER_CONCAT;
+    if (n < 2 || n > CNN_MAX_INPUTS)
+        return fail(x, "it joins %d tensors; cnnc's %s takes 2 to %d", n,
+                    concat ? "concat" : "add", CNN_MAX_INPUTS);
+    if (concat) {
+        static const char *const allowed[] = {"axis", NULL};
+        if (only_attrs(x, allowed))
+            return -1;
+        int64_t axis = attr_int(x->nd, "axis", 1), r = x->cur.rank;
+        int channels = x->cur.nhwc ? axis == 3 || axis == -1
+                                   : axis == 1 || axis == 1 - r;
+        if (!channels)
+            return fail(x, "attribute 'axis' = %lld: cnnc's concat joins channels (features)",
+                        (long long)axis);
+    }
+    int c = x->cur.c;
+    char ops[CNN_MAX_INPUTS][48];
+    for (int k = 1; k < n; k++) {
+        const value *v = find_value(x, x->nd->input[k]);
+        if (!v)
+            return fail(x, "its input '%s' is no value a node before it computes (cnnc adds a "
+                           "constant only as the bias after a MatMul)", x->nd->input[k]);
+        int same_perm = v->perm == x->cur.perm ||
+                        (!concat && v->perm && x->cur.perm &&
+                         !memcmp(v->perm, x->cur.perm, sizeof(int) * (size_t)c));
+        if (v->rank != x->cur.rank || v->nhwc != x->cur.nhwc || v->h != x->cur.h ||
+            v->w != x->cur.w || (!concat && v->c != x->cur.c) || !same_perm)
+            return fail(x, "its inputs '%s' and '%s' differ in shape or layout%s",
+                        x->nd->input[0], x->nd->input[k],
+                        concat ? " (cnnc joins channels of images of one size, or features "
+                                 "not flattened from NCHW)" : "");
+        snprintf(ops[k], sizeof ops[k], "%s", label_of(x, v->stmt));
+        c += v->c;
+    }
+    if (concat && x->cur.perm)
+        return fail(x, "it joins features flattened from NCHW, in another order than cnnc's");
+    stmt *st = add_stmt(x, type);
+    if (!st)
+        return -1;
+    size_t len = 0;
+    for (int k = 1; k < n; k++)
+        len += (size_t)snprintf(st->args + len, sizeof st->args - len, "%s%s", k > 1 ? " " : "",
+                                ops[k]);
+    if (len >= sizeof st->args)
+        return fail(x, "its inputs' names are too long");
+    if (chain(x))
+        return -1;
+    if (concat)
+        x->cur.c = c;
+    return 0;
+}
+
+/* An Add with a constant is the bias of the MatMul before it; of two computed values, add. */
 static int op_add(im *x)
 {
-    stmt *s = x->n_stmt ? &x->s[x->n_stmt - 1] : NULL;
+    int k_const = x->nd->n_input != 2 ? -1 : find_known(x, x->nd->input[0]) ? 0
+                                          : find_known(x, x->nd->input[1]) ? 1 : -1;
+    if (k_const < 0)
+        return op_join(x, CNN_LAYER_ADD);
+    if (k_const == 0) { /* the value is the second operand */
+        const value *v = find_value(x, x->nd->input[1]);
+        if (!v)
+            return fail(x, "it reads '%s', which no node before it computes", x->nd->input[1]);
+        x->cur = *v;
+    }
+    stmt *s = fusable(x) ? &x->s[x->n_stmt - 1] : NULL;
     if (!s || !s->from_matmul || s->act != CNN_ACT_LINEAR)
-        return fail(x, "cnnc imports an Add only as the bias after a MatMul: it reads chains, "
-                       "and an Add of two computed tensors joins branches");
-    /* Either operand may be the constant. */
-    int swapped = x->nd->n_input == 2 && is(x->nd->input[1], x->cur.name);
-    const float *b = input_floats(x, swapped ? 0 : 1, "bias", (int64_t[]){x->cur.c}, 1, 1);
+        return fail(x, "cnnc imports an Add of a constant only as the bias after a MatMul "
+                       "whose output nothing else reads");
+    const float *b = input_floats(x, (size_t)k_const, "bias", (int64_t[]){x->cur.c}, 1, 1);
     if (!b)
         return -1;
     s->from_matmul = 0;
     s->opts[0] = '\0'; /* no longer bias=no */
     add_tensor(s, b, x->cur.c);
-    if (swapped) {
-        if (x->nd->n_output < 1 || empty(x->nd->output[0]))
-            return fail(x, "it has no output");
-        x->cur.name = x->nd->output[0];
-        return 0;
-    }
-    return chain(x);
+    if (x->nd->n_output < 1 || empty(x->nd->output[0]))
+        return fail(x, "it has no output");
+    x->cur.name = x->nd->output[0];
+    return 0;
 }
 
 static int op_dropout(im *x)
@@ -967,7 +1149,7 @@ static int op_activation(im *x, cnn_act act)
     /* cnnc onnx names a layer's own activation "LAYER/relu", an activation layer "LAYER". */
     const char *slash = x->nd->name ? strrchr(x->nd->name, '/') : NULL;
     int own = !x->from_cnnc || (slash && strcmp(slash + 1, cnn_act_name(act)) == 0);
-    if (!s ||
+    if (!s || !fusable(x) ||
         !(s->type == CNN_LAYER_CONV || s->type == CNN_LAYER_DWCONV ||
           s->type == CNN_LAYER_DENSE) ||
         s->act != CNN_ACT_LINEAR || !own)
@@ -990,9 +1172,9 @@ static int op_softmax(im *x)
         return fail(x, "attribute 'axis' = %lld: cnnc's softmax is over the features",
                     (long long)axis);
     stmt *s = x->n_stmt ? &x->s[x->n_stmt - 1] : NULL;
-    if (!s || s->type != CNN_LAYER_DENSE || s->act != CNN_ACT_LINEAR)
-        return fail(x, "cnnc's softmax is the activation of a dense layer, and this one "
-                       "follows %s", s ? "another layer" : "the input");
+    if (!s || !fusable(x) || s->type != CNN_LAYER_DENSE || s->act != CNN_ACT_LINEAR)
+        return fail(x, "cnnc's softmax is the activation of a dense layer whose output nothing "
+                       "else reads, and this one follows %s", s ? "another layer" : "the input");
     s->act = CNN_ACT_SOFTMAX;
     s->from_matmul = 0;
     x->done = 1;
@@ -1041,7 +1223,7 @@ static int op_constant(im *x)
 
 /* ---- the graph ---- */
 
-static int node(im *x)
+static int dispatch(im *x)
 {
     const char *op = x->nd->op_type;
     if (!empty(x->nd->domain) && !is(x->nd->domain, "ai.onnx"))
@@ -1052,7 +1234,8 @@ static int node(im *x)
         return op_identity(x);
     if (x->done)
         return fail(x, "it comes after the softmax, which must end a cnnc network");
-    if (x->pad_node && !is(op, "Conv")) {
+    if (x->pad_node && (!is(op, "Conv") || x->nd->n_input < 1 ||
+                        !is(x->nd->input[0], x->cur.name) || readers(x, x->cur.name) != 1)) {
         x->nd = x->pad_node;
         return fail(x, "cnnc takes a Pad only just before a Conv, as its same padding");
     }
@@ -1067,6 +1250,8 @@ static int node(im *x)
     if (is(op, "Gemm")) return op_gemm(x);
     if (is(op, "MatMul")) return op_matmul(x);
     if (is(op, "Add")) return op_add(x);
+    if (is(op, "Sum")) return op_join(x, CNN_LAYER_ADD);
+    if (is(op, "Concat")) return op_join(x, CNN_LAYER_CONCAT);
     if (is(op, "Dropout")) return op_dropout(x);
     if (is(op, "Relu")) return op_activation(x, CNN_ACT_RELU);
     if (is(op, "LeakyRelu")) return op_activation(x, CNN_ACT_LEAKY_RELU);
@@ -1075,9 +1260,26 @@ static int node(im *x)
     if (is(op, "Softmax")) return op_softmax(x);
     if (is(op, "Transpose")) return op_transpose(x);
     return fail(x, "cnnc has no layer for the op %s (it imports Conv, Pad, MaxPool, AveragePool, "
-                   "GlobalAveragePool, BatchNormalization, Flatten, Reshape, Gemm, MatMul, Add, "
-                   "Dropout, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Transpose, Identity, Constant)",
+                   "GlobalAveragePool, BatchNormalization, Flatten, Reshape, Gemm, MatMul, Add, Sum, "
+                   "Concat, Dropout, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Transpose, Identity, Constant)",
                 op ? op : "?");
+}
+
+/* One node: the value it reads as input 0 becomes the current one (a value computed before,
+ * not only the last), the op adds or changes a statement, and its output is recorded. */
+static int node(im *x)
+{
+    if (x->nd->n_input >= 1 && !is(x->nd->input[0], x->cur.name) && !x->pad_node) {
+        const value *v = find_value(x, x->nd->input[0]);
+        if (v)
+            x->cur = *v;
+    }
+    int before = x->n_stmt;
+    if (dispatch(x))
+        return -1;
+    if (x->n_stmt != before)
+        x->cur.stmt = x->n_stmt - 1;
+    return keep_value(x);
 }
 
 /* The fixed dims of a graph value's tensor type (the batch may be symbolic); -1 if none. */
@@ -1150,7 +1352,7 @@ static int start(im *x, const Onnx__ModelProto *m, const cnn_onnx_binding *bind,
     for (int i = 1; i < rank; i++)
         if (d[i] < 1 || d[i] > 1 << 20)
             return fail(x, "the input '%s' has no fixed size along axis %d", in->name, i);
-    x->cur = (value){.name = in->name, .rank = rank};
+    x->cur = (value){.name = in->name, .rank = rank, .stmt = -1};
     if (rank == 2) {
         x->cur.h = x->cur.w = 1;
         x->cur.c = (int)d[1];
@@ -1227,6 +1429,8 @@ static int write_net(im *x, const Onnx__ModelProto *m, const char *name, const c
         put(&w, "input %dx%dx%d\n", in->h, in->w, in->c);
     for (int i = 0; i < x->n_stmt; i++) {
         const stmt *s = &x->s[i];
+        if (s->label[0])
+            put(&w, "%s = ", s->label);
         put(&w, "%s", cnn_layer_of_type(s->type)->keyword);
         if (s->args[0])
             put(&w, " %s", s->args);
@@ -1237,7 +1441,7 @@ static int write_net(im *x, const Onnx__ModelProto *m, const char *name, const c
             float_text(s->alpha, a, sizeof a);
             put(&w, " alpha=%s", a);
         }
-        put(&w, "%s\n", s->opts);
+        put(&w, "%s%s%s\n", s->opts, s->from[0] ? " from " : "", s->from);
     }
     if (!out->classifier)
         put(&w, "\n# The output is not a softmax classifier: no training loss.\n"
@@ -1268,7 +1472,7 @@ int cnn_onnx_import(const uint8_t *bytes, size_t len, const char *name,
     }
     x.g = m->graph;
     x.from_cnnc = is(m->producer_name, "cnnc");
-    if (start(&x, m, bindings, n_bindings))
+    if (start(&x, m, bindings, n_bindings) || keep_value(&x))
         goto done;
     out->input_name = cnn_arena_strdup(arena, x.cur.name);
     out->input_nchw = x.cur.rank >= 3 && !x.cur.nhwc;
@@ -1291,6 +1495,11 @@ int cnn_onnx_import(const uint8_t *bytes, size_t len, const char *name,
     }
     if (!x.n_stmt) {
         fail(&x, "the graph computes nothing cnnc has a layer for");
+        goto done;
+    }
+    if (x.cur.stmt != x.n_stmt - 1) {
+        fail(&x, "the graph's output '%s' is not what its last layer computes: a cnnc network's "
+                 "output is its last layer's", x.cur.name);
         goto done;
     }
     if (x.cur.perm) {

@@ -126,6 +126,34 @@ class StridedPad(nn.Module):
         return F.softmax(self.f1(torch.flatten(self.c1(x), 1)), dim=1)
 
 
+class ResidualNet(nn.Module):
+    """A graph: a ResNet basic block (conv -> bn -> relu -> conv -> bn, the identity shortcut
+    added, relu), a depthwise-separable block (groups = channels, multiplier 2), three branches
+    joined by torch.cat, global average pooling, Linear, Softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.c1 = nn.Conv2d(8, 8, 3, padding=1)
+        self.b1 = nn.BatchNorm2d(8)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.b2 = nn.BatchNorm2d(8)
+        self.dw = nn.Conv2d(8, 16, 3, padding=1, groups=8)
+        self.pw = nn.Conv2d(16, 8, 1)
+        self.br1 = nn.Conv2d(8, 4, 1)
+        self.br2 = nn.Conv2d(8, 6, 3, padding=1)
+        self.fc = nn.Linear(8 + 4 + 6, 5)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        y = self.b2(self.c2(F.relu(self.b1(self.c1(x)))))
+        x = F.relu(x + y)
+        x = F.relu(self.pw(self.dw(x)))
+        x = torch.cat([x, F.relu(self.br1(x)), torch.tanh(self.br2(x))], dim=1)
+        x = F.adaptive_avg_pool2d(x, 1)
+        return F.softmax(self.fc(torch.flatten(x, 1)), dim=1)
+
+
 # Export options per network: by default torch.onnx.export folds an eval-mode BatchNorm2d into
 # the convolution before it (then no BatchNormalization node reaches cnnc), and PRESERVE keeps
 # it; operator set 10 writes Pad's pads as an attribute, where 13 computes them in the graph.
@@ -139,6 +167,8 @@ NETWORKS = [
     ("conv1d", Conv1dNet, (2, 3, 16), "import", {}),
     ("features", Features, (2, 2, 9, 9), "import", KEEP_BN),
     ("strided_pad", StridedPad, (1, 1, 8, 8), "refuse", {}),
+    ("residual", ResidualNet, (2, 3, 10, 10), "import", KEEP_BN),
+    ("residual_folded", ResidualNet, (2, 3, 10, 10), "import", {}),
 ]
 
 

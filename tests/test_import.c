@@ -52,6 +52,9 @@ static void same_layer(const cnn_layer *a, const cnn_layer *b)
     assert_true(a->momentum == b->momentum);
     assert_true(a->eps == b->eps);
     assert_int_equal(a->n_params, b->n_params);
+    assert_int_equal(a->n_inputs, b->n_inputs); /* the same graph: what each layer reads */
+    for (int k = 0; k < a->n_inputs; k++)
+        assert_int_equal(a->inputs[k], b->inputs[k]);
 }
 
 static void round_trip(void **state)
@@ -607,13 +610,13 @@ int main(void)
     }
     struct CMUnitTest *tests;
     char **paths;
-    char **run_only = run_only_nets();
-    int n_run_only = 0;
-    while (run_only && run_only[n_run_only])
-        n_run_only++;
-    int n = network_tests(round_trip, 44 + n_run_only, &tests, &paths);
-    for (int i = 0; i < n_run_only; i++)
-        tests[n++] = (struct CMUnitTest)cmocka_unit_test_prestate(round_trip, run_only[i]);
+    char **run_only = run_only_nets(), **graphs = graph_nets(), **models = graph_models();
+    int n = network_tests(round_trip,
+                          44 + count_names(run_only) + count_names(graphs) + count_names(models),
+                          &tests, &paths);
+    n += append_tests(tests + n, round_trip, run_only);
+    n += append_tests(tests + n, round_trip, graphs);
+    n += append_tests(tests + n, round_trip, models);
     char **random = random_net_files("import", 404, 40);
     for (int i = 0; i < 40; i++)
         tests[n++] = (struct CMUnitTest)cmocka_unit_test_prestate(round_trip, random[i]);
@@ -624,6 +627,8 @@ int main(void)
     int failed = _cmocka_run_group_tests("import", tests, (size_t)n, NULL, cleanup);
     free_names(random);
     free_names(run_only);
+    free_names(graphs);
+    free_names(models);
     free_names(paths);
     free(tests);
     cnn_set_threads(1, err, sizeof err);
