@@ -62,6 +62,10 @@ int main(int argc, char **argv)
     /* Synthetic images: the cost does not depend on the pixels (denormals are flushed). */
     float *x = malloc(sizeof(float) * in * (size_t)batch);
     int *labels = malloc(sizeof(int) * (size_t)batch);
+    /* A loss mse network's targets: random values of its outputs' size. */
+    float *targets = malloc(sizeof(float) * (size_t)m->n_classes * (size_t)batch);
+    for (int i = 0; targets && i < m->n_classes * batch; i++)
+        targets[i] = 0.5f;
     for (size_t i = 0; i < in * (size_t)batch; i++)
         x[i] = cnn_rng_uniform(&rng);
     for (int b = 0; b < batch; b++)
@@ -83,7 +87,7 @@ int main(int argc, char **argv)
             if (training) {
                 cnn_zero_grad(m);
                 m->ops->forward(m, x, batch, 1, &rng);
-                m->ops->backward(m, labels, batch);
+                m->ops->backward(m, labels, targets, batch);
                 cnn_optimizer_step(opt, m, cfg.lr);
             } else
                 m->ops->forward(m, x, batch, 0, NULL);
@@ -100,6 +104,7 @@ int main(int argc, char **argv)
     cnn_optimizer_free(opt);
     free(x);
     free(labels);
+    free(targets);
     cnn_set_threads(1, err, sizeof err);
 #ifdef BENCH_REFERENCE
     cnn_model_destroy(m);

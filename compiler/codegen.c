@@ -327,7 +327,7 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
         .dout = "dout",
         .n_inputs = L->n_inputs,
         .batch = P->opts->batch,
-        .is_last = l == ir->n_layers - 1 && ir->train.loss != CNN_LOSS_NONE,
+        .is_last = cnn_softmax_output(ir, l),
         .backward = ir->train.loss != CNN_LOSS_NONE,
     };
     for (int k = 0; k < L->n_inputs; k++) {
@@ -517,15 +517,21 @@ static void emit_segment(cnn_emitter *e, const plan *P, int from, int to, int ba
         int l = backward ? to - k : from + k;
         if (backward && P->dout_sums[l])
             emit(e, "%s_dout_sum(b0, n);", ir->layers[l].name);
-        if (P->flags[l] & GEN_ALIAS)
-            continue;
-        if (backward && l == last) {
+        if (backward && l == last && cnn_softmax_output(ir, l)) {
             emit(e, "/* softmax with cross-entropy: d loss / d logits = (p - onehot(label)) / batch */");
             emit(e, "for (int b = b0; b < b0 + n; b++)");
             emit(e, "    for (int j = 0; j < %d; j++)", K);
             emit(e, "        %s[b * %d + j] = (%s[b * %d + j] - (j == batch_labels[b])) / (float)batch_n;",
                  P->dout[last], K, P->out[last], K);
+        } else if (backward && l == last && P->dout[last][0]) {
+            emit(e, "/* mean squared error: d loss / d out = 2 (out - target) / (batch * %d) */", K);
+            emit(e, "for (int b = b0; b < b0 + n; b++)");
+            emit(e, "    for (int j = 0; j < %d; j++)", K);
+            emit(e, "        %s[b * %d + j] = 2.0f * (%s[b * %d + j] - batch_targets[b * %d + j]) / "
+                    "((float)batch_n * %d);", P->dout[last], K, P->out[last], K, K, K);
         }
+        if (P->flags[l] & GEN_ALIAS)
+            continue;
         if (backward && !P->has_backward[l])
             continue;
         emit_call(e, P, l, backward, "b0, n");
@@ -661,8 +667,10 @@ static void emit_driver(cnn_emitter *e, const plan *P)
     if (uses_rng)
         emit(e, "static cnn_rng *batch_rng;");
     int has_loss = ir->train.loss != CNN_LOSS_NONE;
-    if (has_loss)
+    if (ir->train.loss == CNN_LOSS_CROSSENTROPY)
         emit(e, "static const int *batch_labels;");
+    else if (has_loss)
+        emit(e, "static const float *batch_targets;");
     emit_blank(e);
     emit(e, "/* One thread's share of a forward pass: images first .. end-1. */");
     emit_open(e, "static void forward_part(void *arg, int part, int parts)");
@@ -711,16 +719,32 @@ static void emit_driver(cnn_emitter *e, const plan *P)
     emit_model(e, P);
 }
 
-/* The loss, and the backward pass that starts from its gradient. */
-static void emit_loss_backward(cnn_emitter *e, const plan *P)
+/* loss(): Keras' mean squared error, the mean over the outputs, then over the images; in
+ * double. */
+static void emit_loss_mse(cnn_emitter *e, const plan *P)
 {
-    const cnn_ir *ir = P->ir;
-    int last = ir->n_layers - 1, K = ir->n_classes;
-    const cnn_layer *top = &ir->layers[last];
-    emit_blank(e);
+    int last = P->ir->n_layers - 1, K = P->ir->n_classes;
+    emit(e, "/* Mean squared error (Keras'): the mean over the %d outputs, then over the images; in "
+            "double. */", K);
+    emit_open(e, "static double loss(cnn_model *m, const int *labels, const float *targets, int n)");
+    emit(e, "(void)m, (void)labels;");
+    emit(e, "double total = 0.0;");
+    emit_open(e, "for (long i = 0; i < (long)n * %d; i++)", K);
+    emit(e, "double d = (double)%s[i] - targets[i];", P->out[last]);
+    emit(e, "total += d * d;");
+    emit_close(e);
+    emit(e, "return total / ((double)n * %d);", K);
+    emit_close(e);
+}
+
+/* loss(): the mean cross-entropy from the output layer's logits. */
+static void emit_loss_crossentropy(cnn_emitter *e, const plan *P)
+{
+    const cnn_layer *top = &P->ir->layers[P->ir->n_layers - 1];
+    int K = P->ir->n_classes;
     emit(e, "/* Mean cross-entropy from the logits: logsumexp(z) - z[label], in double. */");
-    emit_open(e, "static double loss(cnn_model *m, const int *labels, int n)");
-    emit(e, "(void)m;");
+    emit_open(e, "static double loss(cnn_model *m, const int *labels, const float *targets, int n)");
+    emit(e, "(void)m, (void)targets;");
     emit(e, "double total = 0.0;");
     emit_open(e, "for (int b = 0; b < n; b++)");
     emit(e, "const float *z = %s_logits + b * %d;", top->name, K);
@@ -734,6 +758,18 @@ static void emit_loss_backward(cnn_emitter *e, const plan *P)
     emit_close(e);
     emit(e, "return total / n;");
     emit_close(e);
+}
+
+/* The loss, and the backward pass that starts from its gradient. */
+static void emit_loss_backward(cnn_emitter *e, const plan *P)
+{
+    const cnn_ir *ir = P->ir;
+    int last = ir->n_layers - 1;
+    emit_blank(e);
+    if (ir->train.loss == CNN_LOSS_MSE)
+        emit_loss_mse(e, P);
+    else
+        emit_loss_crossentropy(e, P);
 
     emit_blank(e);
     emit_open(e, "static void backward_part(void *arg, int part, int parts)");
@@ -759,9 +795,14 @@ static void emit_loss_backward(cnn_emitter *e, const plan *P)
     }
     emit_close(e);
     emit_blank(e);
-    emit_open(e, "static void backward(cnn_model *m, const int *labels, int n)");
-    emit(e, "(void)m;");
-    emit(e, "batch_labels = labels;");
+    emit_open(e, "static void backward(cnn_model *m, const int *labels, const float *targets, int n)");
+    if (ir->train.loss == CNN_LOSS_MSE) {
+        emit(e, "(void)m, (void)labels;");
+        emit(e, "batch_targets = targets;");
+    } else {
+        emit(e, "(void)m, (void)targets;");
+        emit(e, "batch_labels = labels;");
+    }
     emit(e, "batch_n = n;");
     emit(e, "cnn_parallel(backward_part, NULL, n);");
     emit_close(e);
@@ -841,7 +882,8 @@ static void emit_model(cnn_emitter *e, const plan *P)
     emit(e, ".output = %s,", P->out[last]);
     emit(e, "/* the train { } block of %s */", ir->source_name);
     emit(e, ".train = {.loss = %s, .optimizer = %s, .lr = %.17g,",
-         c->loss == CNN_LOSS_NONE ? "CNN_LOSS_NONE" : "CNN_LOSS_CROSSENTROPY",
+         c->loss == CNN_LOSS_NONE ? "CNN_LOSS_NONE"
+         : c->loss == CNN_LOSS_MSE ? "CNN_LOSS_MSE" : "CNN_LOSS_CROSSENTROPY",
          optim[c->optimizer], c->lr);
     emit(e, "          .momentum = %.17g, .nesterov = %d, .rho = %.17g, .beta1 = %.17g,",
          c->momentum, c->nesterov, c->rho, c->beta1);

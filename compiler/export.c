@@ -1210,8 +1210,8 @@ static void emit_banner(xp *x, const char *file_kind)
         emit(e, " * Post-training int8: ranges from %d calibration images (docs/deploy.md).",
              x->o->calibration_images);
     emit(e, " * Input %s, channels last, values as the trainers feed them (bytes / 255);", in);
-    if (ir->train.loss == CNN_LOSS_NONE)
-        emit(e, " * output: the network's %d values (no loss: not a classifier's). Standalone C99: "
+    if (ir->train.loss != CNN_LOSS_CROSSENTROPY)
+        emit(e, " * output: the network's %d values (not a classifier's). Standalone C99: "
                 "no allocation, no", ir->n_classes);
     else
         emit(e, " * output: the probabilities of the %d classes. Standalone C99: no allocation, no",

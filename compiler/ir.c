@@ -299,6 +299,11 @@ static void check_graph(cnn_ir *ir, cnn_diag *d)
     }
 }
 
+int cnn_softmax_output(const cnn_ir *ir, int l)
+{
+    return l == ir->n_layers - 1 && ir->train.loss == CNN_LOSS_CROSSENTROPY;
+}
+
 int cnn_grad_into(const cnn_ir *ir, const cnn_layer *L, int k)
 {
     return ir->train.loss != CNN_LOSS_NONE && L->inputs[k] >= 0 &&
@@ -320,7 +325,11 @@ static int check_output(cnn_ir *ir, cnn_diag *d)
                              "softmax is allowed only on the last layer (it feeds the "
                              "crossentropy loss)");
     const cnn_layer *last = &ir->layers[ir->n_layers - 1];
-    if (ir->train.loss == CNN_LOSS_NONE) {
+    if (ir->train.loss == CNN_LOSS_MSE && last->act == CNN_ACT_SOFTMAX)
+        return cnn_error(d, last->act_loc, "softmax goes with the crossentropy loss; a network "
+                         "trained with loss mse ends in another activation (linear, for "
+                         "example)");
+    if (ir->train.loss != CNN_LOSS_CROSSENTROPY) {
         ir->n_classes = (int)cnn_shape_size(last->out); /* checked against CNN_MAX_ELEMS */
         return 0;
     }

@@ -143,6 +143,11 @@ typedef struct cnn_front_opts {
 int cnn_ir_build(const cnn_ast *ast, const cnn_source *src, cnn_arena *arena,
                  const cnn_front_opts *opts, cnn_ir *ir, cnn_diag *d);
 
+/* Whether layer l is the softmax output of a classifier, whose backward begins with the
+ * cross-entropy's gradient of its logits (the code generator and the size checks both follow
+ * this rule; under loss mse the last layer is like any other, its output's gradient the
+ * loss's). */
+int cnn_softmax_output(const cnn_ir *ir, int l);
 /* Whether a gradient flows back into input k of L: the network has a loss and the input is a
  * layer's output that learns (never the network's input). The code generator and the size
  * checks both follow this rule. */

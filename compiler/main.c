@@ -369,10 +369,10 @@ static int export_main(int argc, char **argv)
     cnn_export_opts opts = {.version = CNNC_VERSION, .weights_path = weights,
                             .class_names = names};
     cnn_export_sizes sizes;
-    if (int8 && ir.train.loss == CNN_LOSS_NONE) {
+    if (int8 && ir.train.loss != CNN_LOSS_CROSSENTROPY) {
         fprintf(stderr, "cnnc: error: %s: --int8 exports classifiers (the last dense layer's "
-                        "logits dequantized for the softmax), and this network has no loss\n",
-                in);
+                        "logits dequantized for the softmax), and this network is not one "
+                        "(loss %s)\n", in, ir.train.loss == CNN_LOSS_MSE ? "mse" : "none");
         goto done;
     }
     if (cnn_deploy_build(&dn, &ir, m, &arena)) {

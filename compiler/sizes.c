@@ -81,8 +81,8 @@ int cnn_ir_check_sizes(cnn_ir *ir, int batch, int64_t max_bytes, cnn_diag *d)
         const cnn_layer *L = &ir->layers[l];
         cnn_buffer b[CNN_MAX_LAYER_BUFFERS + CNN_MAX_LAYER_PARAMS + 3 + CNN_MAX_INPUTS];
         int backward = ir->train.loss != CNN_LOSS_NONE;
-        int n = layer_buffers(L, cnn_grad_into(ir, L, 0), backward && l == ir->n_layers - 1,
-                              backward, b);
+        int n = layer_buffers(L, cnn_grad_into(ir, L, 0), cnn_softmax_output(ir, l), backward,
+                              b);
         /* The gradient of an input other layers read too has a buffer of its own (codegen.c). */
         for (int k = 0; k < L->n_inputs; k++)
             if (cnn_grad_edge_own(ir, L, k))

@@ -12,7 +12,7 @@ static const char *const statements[] = {"loss",     "optimizer", "batch", "epoc
                                           "validation", "schedule", "seed",  NULL};
 enum { S_LOSS, S_OPTIMIZER, S_BATCH, S_EPOCHS, S_VALIDATION, S_SCHEDULE, S_SEED, S_COUNT };
 
-static const char *const losses[] = {"crossentropy", "none", NULL};
+static const char *const losses[] = {"crossentropy", "none", "mse", NULL};
 static const char *const optimizers[] = {"sgd", "rmsprop", "adam", "adamw", NULL};
 static const char *const schedules[] = {"constant", "step", "exponential", "cosine", NULL};
 static const char *const yes_no[] = {"yes", "no", NULL};
@@ -127,7 +127,7 @@ static int parse_single(const cnn_stmt *s, int which, cnn_train_cfg *cfg, cnn_di
         int k = cnn_arg_choice(a.pos[0], "loss", losses, d);
         if (k < 0)
             return -1;
-        cfg->loss = k == 0 ? CNN_LOSS_CROSSENTROPY : CNN_LOSS_NONE;
+        cfg->loss = k == 0 ? CNN_LOSS_CROSSENTROPY : k == 1 ? CNN_LOSS_NONE : CNN_LOSS_MSE;
         return 0;
     }
     case S_BATCH:

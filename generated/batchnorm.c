@@ -642,8 +642,8 @@ static void forward(cnn_model *m, const float *input, int n, int training, cnn_r
 }
 
 /* Mean cross-entropy from the logits: logsumexp(z) - z[label], in double. */
-static double loss(cnn_model *m, const int *labels, int n) {
-    (void)m;
+static double loss(cnn_model *m, const int *labels, const float *targets, int n) {
+    (void)m, (void)targets;
     double total = 0.0;
     for (int b = 0; b < n; b++) {
         const float *z = dense_2_logits + b * 10;
@@ -697,8 +697,8 @@ static void backward_part(void *arg, int part, int parts) {
     conv2d_1_grads(conv2d_1_dout, batch_n, part, parts);
 }
 
-static void backward(cnn_model *m, const int *labels, int n) {
-    (void)m;
+static void backward(cnn_model *m, const int *labels, const float *targets, int n) {
+    (void)m, (void)targets;
     batch_labels = labels;
     batch_n = n;
     cnn_parallel(backward_part, NULL, n);

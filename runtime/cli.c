@@ -19,6 +19,7 @@ typedef struct cli {
     cnn_train_cfg cfg;
     const char *data_dir;
     const char *train_images, *train_labels, *test_images, *test_labels;
+    const char *train_targets, *test_targets; /* loss mse */
     const char *classes_file, *save, *load, *log_dir;
     int limit, shuffle, threads, kfold, resume, check_numerics;
     char **class_names; /* n_classes of them */
@@ -36,6 +37,10 @@ static void usage(FILE *out, const char *prog)
             "data:\n"
             "  --data DIR            the four IDX files (default " CNN_DEFAULT_DATA_DIR ")\n"
             "  --train-images FILE --train-labels FILE --test-images FILE --test-labels FILE\n"
+            "                        (images: IDX of bytes, scaled by 1/255, or of float32)\n"
+            "  --train-targets FILE --test-targets FILE\n"
+            "                        loss mse: IDX of float32 (or bytes, scaled) targets, one row\n"
+            "                        per image; without them the images are the targets\n"
             "  --limit N             use only the first N images (training set; test set for\n"
             "                        predict)\n"
             "  --classes FILE        class names, one per line (default: Fashion-MNIST's)\n"
@@ -112,6 +117,8 @@ static int parse_flags(cli *c, int argc, char **argv)
                      {"--train-labels", &c->train_labels, "a file"},
                      {"--test-images", &c->test_images, "a file"},
                      {"--test-labels", &c->test_labels, "a file"},
+                     {"--train-targets", &c->train_targets, "a file"},
+                     {"--test-targets", &c->test_targets, "a file"},
                      {"--classes", &c->classes_file, "a file"},
                      {"--save", &c->save, "a file"},
                      {"--load", &c->load, "a file"},
@@ -200,10 +207,13 @@ static int load_split(cli *c, cnn_dataset *ds, int test, int labeled, const cnn_
     char ip[1024], lp[1024], err[1200];
     const char *images = test ? c->test_images : c->train_images;
     const char *labels = test ? c->test_labels : c->train_labels;
+    const char *targets = test ? c->test_targets : c->train_targets;
+    int mse = m->train.loss == CNN_LOSS_MSE; /* targets, not labels */
     cnn_data_file(ip, sizeof ip, c->data_dir, test ? "t10k-images-idx3-ubyte" : "train-images-idx3-ubyte");
     cnn_data_file(lp, sizeof lp, c->data_dir, test ? "t10k-labels-idx1-ubyte" : "train-labels-idx1-ubyte");
-    if (cnn_dataset_load(ds, images ? images : ip, labeled ? (labels ? labels : lp) : NULL, err,
-                         sizeof err) ||
+    if (cnn_dataset_load(ds, images ? images : ip,
+                         labeled && !mse ? (labels ? labels : lp) : NULL, err, sizeof err) ||
+        (mse && targets && cnn_dataset_load_targets(ds, targets, err, sizeof err)) ||
         cnn_dataset_check(ds, m, err, sizeof err)) {
         fprintf(stderr, "%s: error: %s\n", c->prog, err);
         if (strcmp(c->data_dir, CNN_DEFAULT_DATA_DIR) == 0 && !images && access(ip, R_OK) != 0)
@@ -277,10 +287,15 @@ int cnn_plot_cli(const char *prog, int argc, char **argv)
 }
 
 /* After a logged run: its pictures, if gnuplot is there; never a reason to fail the run. */
-static void plot_after_run(const cli *c)
+static void plot_after_run(const cli *c, const cnn_model *m)
 {
     if (!c->log_dir)
         return;
+    if (m->train.loss == CNN_LOSS_MSE) {
+        printf("%s: note: no pictures: the charts are a classifier's; this loss mse run's "
+               "losses are in %s/epochs.csv\n", c->prog, c->log_dir);
+        return;
+    }
     char err[1400], written[4096];
     if (!cnn_have_gnuplot()) {
         printf("%s: note: no pictures: gnuplot is not installed (apt-get install gnuplot-nox)\n",
@@ -315,7 +330,7 @@ static int on_epoch(const cnn_epoch_stats *s, const cnn_optimizer *o, void *ctx)
         }
     }
     if (r->csv) {
-        cnn_write_epoch_csv(r->csv, s);
+        cnn_write_epoch_csv(r->csv, s, r->m->train.loss == CNN_LOSS_CROSSENTROPY);
         if (cnn_log_check(r->c->prog, r->csv, r->c->log_dir, "epochs.csv"))
             return 1;
     }
@@ -363,6 +378,19 @@ static int evaluate_test(cli *c, cnn_model *m, const cnn_dataset *test, FILE *js
     for (int i = 0; i < test->n; i++)
         idx[i] = i;
     cnn_eval e = cnn_evaluate(m, test, idx, test->n, conf);
+    if (m->train.loss == CNN_LOSS_MSE) { /* no classes: the loss says it all */
+        printf("test: loss %.6g (mean squared error)  (%d images)\n", e.loss, e.n);
+        if (json) {
+            fputs("  \"test\": ", json);
+            cnn_json_eval(json, &e);
+            fputs(",\n", json);
+        }
+        if (out)
+            *out = e;
+        free(conf);
+        free(idx);
+        return 0;
+    }
     printf("test: loss %.4f  accuracy %.4f  (%d images)\n", e.loss, e.accuracy, e.n);
     cnn_print_confusion(stdout, conf, k, (const char *const *)c->class_names);
     if (json) {
@@ -520,6 +548,11 @@ static int cmd_train(cli *c, cnn_model *m)
                 c->prog, c->kfold, c->kfold, n_used);
         goto early;
     }
+    if (c->kfold && m->train.loss == CNN_LOSS_MSE) {
+        fprintf(stderr, "%s: error: --kfold reports each fold's accuracy, and %s (loss mse) has "
+                        "none; it trains with a validation split\n", c->prog, m->name);
+        goto early;
+    }
     if (!have_test)
         fprintf(stderr, "%s: note: no test set, so no test evaluation at the end\n", c->prog);
     print_header(c, m, n_used);
@@ -621,7 +654,7 @@ static int cmd_train(cli *c, cnn_model *m)
         status = 1;
     r.csv = NULL;
     if (status == 0)
-        plot_after_run(c);
+        plot_after_run(c, m);
 done:
     if (json)
         fclose(json);
@@ -671,7 +704,7 @@ static int cmd_eval(cli *c, cnn_model *m)
             rc = -1;
     }
     if (!rc)
-        plot_after_run(c);
+        plot_after_run(c, m);
     cnn_dataset_free(&test);
     return rc ? 1 : 0;
 }
@@ -680,7 +713,8 @@ static int cmd_predict(cli *c, cnn_model *m)
 {
     cnn_dataset ds = {0};
     /* Labels are optional: given --test-images alone, predict unlabeled images. */
-    int labeled = !(c->test_images && !c->test_labels) && m->ops->loss;
+    int labeled = !(c->test_images && !c->test_labels) && m->ops->loss &&
+                  m->train.loss == CNN_LOSS_CROSSENTROPY;
     if (load_weights(c, m) || load_split(c, &ds, 1, labeled, m))
         return 1;
     int n = c->limit > 0 && c->limit < ds.n ? c->limit : ds.n;
@@ -691,8 +725,10 @@ static int cmd_predict(cli *c, cnn_model *m)
         cnn_dataset_free(&ds);
         return 1;
     }
-    /* Without a loss the output is not a class's probabilities: all of it, as it is. */
-    if (!m->ops->loss) {
+    /* Without a classifier's loss the output is not a class's probabilities: all of it, as it
+     * is. */
+    int classifier = m->train.loss == CNN_LOSS_CROSSENTROPY && m->ops->loss;
+    if (!classifier) {
         printf("index");
         for (int j = 0; j < m->n_classes; j++)
             printf(",output_%d", j);
@@ -705,13 +741,13 @@ static int cmd_predict(cli *c, cnn_model *m)
             idx[b] = start + b;
         cnn_dataset_batch(&ds, idx, bn, x, labels);
         m->ops->forward(m, x, bn, 0, NULL);
-        for (int b = 0; b < bn && !m->ops->loss; b++) {
+        for (int b = 0; b < bn && !classifier; b++) {
             printf("%d", start + b);
             for (int j = 0; j < m->n_classes; j++)
                 printf(",%.9g", m->output[(size_t)b * m->n_classes + j]);
             putchar('\n');
         }
-        for (int b = 0; b < bn && m->ops->loss; b++) {
+        for (int b = 0; b < bn && classifier; b++) {
             int p = cnn_predicted(m, b);
             printf("%d,%d,%s,%.6f", start + b, p, c->class_names[p],
                    m->output[(size_t)b * m->n_classes + p]);
@@ -775,7 +811,8 @@ int cnn_cli_run(const char *prog, int argc, char **argv, cnn_model_factory make,
         cnn_model_destroy(m);
         return 1;
     }
-    int status = !m->ops->loss ? cmd(&c, m) : load_class_names(&c, m->n_classes) ? 1 : cmd(&c, m);
+    int classifier = m->train.loss == CNN_LOSS_CROSSENTROPY && m->ops->loss;
+    int status = !classifier ? cmd(&c, m) : load_class_names(&c, m->n_classes) ? 1 : cmd(&c, m);
     cnn_set_threads(1, err, sizeof err); /* joins the workers */
     for (int i = 0; c.class_names && i < c.n_names && i < m->n_classes; i++)
         free(c.class_names[i]);

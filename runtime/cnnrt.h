@@ -30,8 +30,10 @@ static inline int cnn_dropout_keep(cnn_rng *r, float rate)
 }
 
 /* ---- Training configuration: what a .net file's `train { }` block says. ---- */
-/* none: a network that is only run (an imported one whose output is not a classifier's). */
-typedef enum { CNN_LOSS_CROSSENTROPY, CNN_LOSS_NONE } cnn_loss_kind;
+/* crossentropy: a classifier (softmax outputs against labels); mse: mean squared error of the
+ * outputs against float targets (regression, autoencoders); none: a network that is only run
+ * (an imported one whose output is not a classifier's). */
+typedef enum { CNN_LOSS_CROSSENTROPY, CNN_LOSS_NONE, CNN_LOSS_MSE } cnn_loss_kind;
 typedef enum { CNN_OPTIM_SGD, CNN_OPTIM_RMSPROP, CNN_OPTIM_ADAM, CNN_OPTIM_ADAMW } cnn_optim_kind;
 typedef enum {
     CNN_SCHED_CONSTANT,
@@ -99,13 +101,15 @@ typedef struct cnn_model_ops {
      * training != 0: dropout draws from rng, batchnorm normalizes with batch statistics and
      * updates its moving averages. training == 0: rng may be NULL. */
     void (*forward)(cnn_model *m, const float *x, int n, int training, cnn_rng *rng);
-    /* Mean cross-entropy of the last forward pass against labels[n], without regularization.
-     * NULL, with backward, in a network without a loss (loss none): it is only run, and
-     * cnn_fit and cnn_evaluate refuse it. */
-    double (*loss)(cnn_model *m, const int *labels, int n);
+    /* The mean loss of the last forward pass, without regularization: cross-entropy against
+     * labels[n], or (loss mse) the mean over images of the mean over outputs of the squared
+     * difference from targets[n][n_classes]; each loss reads only its own argument. NULL,
+     * with backward, in a network without a loss (loss none): it is only run, and cnn_fit and
+     * cnn_evaluate refuse it. */
+    double (*loss)(cnn_model *m, const int *labels, const float *targets, int n);
     /* Adds d(mean loss)/d(tensor) of the last forward pass into every trainable tensor's grad.
      * The caller zeroes the gradients first (cnn_zero_grad). */
-    void (*backward)(cnn_model *m, const int *labels, int n);
+    void (*backward)(cnn_model *m, const int *labels, const float *targets, int n);
     void (*destroy)(cnn_model *m);
     /* For --check-numerics: the name of the first layer, in the order of the pass, whose
      * output of the last forward pass (backward = 0), or whose output's or parameters'
@@ -148,18 +152,31 @@ void cnn_penalty_grad(cnn_model *m);
 /* ---- Data ---- */
 typedef struct cnn_dataset {
     int n, h, w, c;
-    uint8_t *images; /* n x h x w x c bytes */
+    uint8_t *images; /* n x h x w x c bytes (scaled by 1/255), or NULL: */
+    float *values;   /* n x h x w x c floats, from an IDX file of float32, used as they are */
     uint8_t *labels; /* n */
-    char images_path[512], labels_path[512]; /* for messages */
+    /* loss mse: n x target_size floats (an IDX file of float32, or of bytes scaled by 1/255),
+     * or NULL: the images are the targets (an autoencoder) */
+    float *targets;
+    int target_size;
+    char images_path[512], labels_path[512], targets_path[512]; /* for messages */
 } cnn_dataset;
 
-/* Loads an IDX image file (idx3 n x h x w, or idx4 n x h x w x c) and an idx1 label file,
- * gzip-compressed or plain. labels_path may be NULL for unlabeled images (labels all 0).
- * On failure writes a message naming the file into err. */
+/* Loads an IDX image file (n x h x w, n x h x w x c, or n x features: bytes or float32) and
+ * an idx1 label file, gzip-compressed or plain. labels_path may be NULL for unlabeled images
+ * (labels all 0). On failure writes a message naming the file into err. */
 int cnn_dataset_load(cnn_dataset *ds, const char *images_path, const char *labels_path,
                      char *err, size_t errlen);
+/* Loads the targets of loss mse: an IDX file of n rows (bytes scaled by 1/255, or float32),
+ * any shape after the first dimension. */
+int cnn_dataset_load_targets(cnn_dataset *ds, const char *path, char *err, size_t errlen);
+/* The targets of images idx[0..n) into t[n][size]: the targets file's rows, or the images
+ * themselves as cnn_dataset_batch scales them (size must then be the image's). */
+void cnn_dataset_targets(const cnn_dataset *ds, const int *idx, int n, float *t);
 void cnn_dataset_free(cnn_dataset *ds);
-/* Checks that ds fits m: image shape and labels below n_classes; the message names the file. */
+/* Checks that ds fits m: image shape and labels below n_classes, or for loss mse targets of
+ * the output's size (the images' own where there is no targets file); the message names the
+ * file. */
 int cnn_dataset_check(const cnn_dataset *ds, const cnn_model *m, char *err, size_t errlen);
 /* The Fashion-MNIST class names, the default for 10-class networks. */
 extern const char *const cnn_fashion_mnist_classes[10];
@@ -175,7 +192,7 @@ void cnn_data_file(char *out, size_t cap, const char *dir, const char *name);
  * NULL-terminated, free with cnn_class_names_free. NULL with a message naming the file. */
 char **cnn_class_names_load(const char *path, int k, char *err, size_t errlen);
 void cnn_class_names_free(char **names);
-/* Scales images idx[0..n) to floats in [0, 1] into x. */
+/* Images idx[0..n) as floats into x: bytes scaled to [0, 1], float32 files as they are. */
 void cnn_dataset_batch(const cnn_dataset *ds, const int *idx, int n, float *x, int *labels);
 
 /* ---- Optimizers and schedules ---- */

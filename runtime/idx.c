@@ -1,5 +1,7 @@
-/* IDX data files (MNIST's format), gzip-compressed or plain, read through zlib. */
+/* IDX data files (MNIST's format: unsigned bytes, or float32 for loss mse's data), gzip-compressed
+ * or plain, read through zlib. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -13,7 +15,9 @@ typedef struct idx_file {
     int ndim;
     uint32_t dims[4];
     size_t count; /* product of dims */
+    int is_float; /* type 0x0D: count big-endian float32, read into values */
     uint8_t *data;
+    float *values;
 } idx_file;
 
 static int fail(char *err, size_t errlen, const char *path, const char *what)
@@ -62,8 +66,10 @@ static int read_data(gzFile f, idx_file *out, size_t *got)
     }
 }
 
-static int idx_read(idx_file *out, const char *path, int min_dim, int max_dim, char *err,
-                    size_t errlen)
+/* Reads an IDX file of min_dim to max_dim dimensions: unsigned bytes, or with floats set also
+ * float32 (converted from big-endian, every value finite). */
+static int idx_read(idx_file *out, const char *path, int min_dim, int max_dim, int floats,
+                    char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     gzFile f = gzopen(path, "rb");
@@ -80,17 +86,21 @@ static int idx_read(idx_file *out, const char *path, int min_dim, int max_dim, c
         fail(err, errlen, path, "truncated: no IDX header");
         goto done;
     }
-    if (head[0] != 0 || head[1] != 0 || head[2] != 0x08) {
+    out->is_float = floats && head[0] == 0 && head[1] == 0 && head[2] == 0x0D;
+    if (head[0] != 0 || head[1] != 0 || (head[2] != 0x08 && !out->is_float)) {
         snprintf(msg, sizeof msg,
-                 "not an unsigned-byte IDX file (magic %02x %02x %02x %02x, expected 00 00 08 0N)",
-                 head[0], head[1], head[2], head[3]);
+                 "not an %s IDX file (magic %02x %02x %02x %02x, expected 00 00 08 0N%s)",
+                 floats ? "unsigned-byte or float32" : "unsigned-byte", head[0], head[1],
+                 head[2], head[3], floats ? " or 00 00 0d 0N" : "");
         fail(err, errlen, path, msg);
         goto done;
     }
     out->ndim = head[3];
     if (out->ndim < min_dim || out->ndim > max_dim) {
         snprintf(msg, sizeof msg, "has %d dimensions, expected %s", out->ndim,
-                 min_dim == max_dim ? "1 (labels)" : "3 (n x h x w) or 4 (n x h x w x c)");
+                 min_dim == max_dim ? "1 (labels)"
+                 : min_dim == 2     ? "2 (n x features), 3 (n x h x w) or 4 (n x h x w x c)"
+                                    : "3 (n x h x w) or 4 (n x h x w x c)");
         fail(err, errlen, path, msg);
         goto done;
     }
@@ -108,11 +118,14 @@ static int idx_read(idx_file *out, const char *path, int min_dim, int max_dim, c
             goto done;
         }
         out->count *= out->dims[i];
-        if (out->count > IDX_MAX_BYTES) {
+        if (out->count * (out->is_float ? 4 : 1) > IDX_MAX_BYTES) {
             fail(err, errlen, path, "header claims more than 4 GiB of data");
             goto done;
         }
     }
+    size_t elements = out->count;
+    if (out->is_float)
+        out->count *= 4; /* bytes, while reading */
     if (read_data(f, out, &got) < 0) {
         fail(err, errlen, path, "out of memory");
         goto done;
@@ -133,12 +146,34 @@ static int idx_read(idx_file *out, const char *path, int min_dim, int max_dim, c
         fail(err, errlen, path, "has data beyond what its header describes");
         goto done;
     }
+    out->count = elements;
+    if (out->is_float) {
+        out->values = malloc(sizeof(float) * (elements ? elements : 1));
+        if (!out->values) {
+            fail(err, errlen, path, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < elements; i++) {
+            const uint8_t *b = out->data + 4 * i;
+            uint32_t u = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+            memcpy(&out->values[i], &u, 4);
+            if (!isfinite(out->values[i])) {
+                snprintf(msg, sizeof msg, "value %zu is not a finite number", i);
+                fail(err, errlen, path, msg);
+                goto done;
+            }
+        }
+        free(out->data);
+        out->data = NULL;
+    }
     rc = 0;
 done:
     gzclose(f);
     if (rc) {
         free(out->data);
+        free(out->values);
         out->data = NULL;
+        out->values = NULL;
     }
     return rc;
 }
@@ -148,7 +183,7 @@ int cnn_dataset_load(cnn_dataset *ds, const char *images_path, const char *label
 {
     memset(ds, 0, sizeof *ds);
     idx_file img, lab;
-    if (idx_read(&img, images_path, 3, 4, err, errlen))
+    if (idx_read(&img, images_path, 2, 4, 1, err, errlen))
         return -1;
     if (!labels_path) {
         lab = (idx_file){.ndim = 1, .dims = {img.dims[0]}, .count = img.dims[0]};
@@ -158,25 +193,63 @@ int cnn_dataset_load(cnn_dataset *ds, const char *images_path, const char *label
             snprintf(err, errlen, "%s: out of memory", images_path);
             return -1;
         }
-    } else if (idx_read(&lab, labels_path, 1, 1, err, errlen)) {
+    } else if (idx_read(&lab, labels_path, 1, 1, 0, err, errlen)) {
         free(img.data);
+        free(img.values);
         return -1;
     }
     if (img.dims[0] != lab.dims[0]) {
         snprintf(err, errlen, "%s: has %u labels but %s has %u images", labels_path, lab.dims[0],
                  images_path, img.dims[0]);
         free(img.data);
+        free(img.values);
         free(lab.data);
         return -1;
     }
     ds->n = (int)img.dims[0];
-    ds->h = (int)img.dims[1];
-    ds->w = (int)img.dims[2];
-    ds->c = img.ndim == 4 ? (int)img.dims[3] : 1;
+    if (img.ndim == 2) { /* n x features: vectors, as `input F` takes them */
+        ds->h = ds->w = 1;
+        ds->c = (int)img.dims[1];
+    } else {
+        ds->h = (int)img.dims[1];
+        ds->w = (int)img.dims[2];
+        ds->c = img.ndim == 4 ? (int)img.dims[3] : 1;
+    }
     ds->images = img.data;
+    ds->values = img.values;
     ds->labels = lab.data;
     snprintf(ds->images_path, sizeof ds->images_path, "%s", images_path);
     snprintf(ds->labels_path, sizeof ds->labels_path, "%s", labels_path ? labels_path : "(none)");
+    return 0;
+}
+
+int cnn_dataset_load_targets(cnn_dataset *ds, const char *path, char *err, size_t errlen)
+{
+    idx_file t;
+    if (idx_read(&t, path, 1, 4, 1, err, errlen))
+        return -1;
+    if ((int)t.dims[0] != ds->n) {
+        snprintf(err, errlen, "%s: has %u targets but %s has %d images", path, t.dims[0],
+                 ds->images_path, ds->n);
+        free(t.data);
+        free(t.values);
+        return -1;
+    }
+    if (!t.values) { /* bytes, scaled as images are */
+        t.values = malloc(sizeof(float) * t.count);
+        if (!t.values) {
+            free(t.data);
+            snprintf(err, errlen, "%s: out of memory", path);
+            return -1;
+        }
+        for (size_t i = 0; i < t.count; i++)
+            t.values[i] = t.data[i] * (1.0f / 255.0f);
+        free(t.data);
+    }
+    free(ds->targets);
+    ds->targets = t.values;
+    ds->target_size = (int)(t.count / t.dims[0]);
+    snprintf(ds->targets_path, sizeof ds->targets_path, "%s", path);
     return 0;
 }
 
@@ -186,6 +259,21 @@ int cnn_dataset_check(const cnn_dataset *ds, const cnn_model *m, char *err, size
         snprintf(err, errlen, "%s: images are %dx%dx%d but network '%s' takes %dx%dx%d",
                  ds->images_path, ds->h, ds->w, ds->c, m->name, m->in_h, m->in_w, m->in_c);
         return -1;
+    }
+    if (m->train.loss == CNN_LOSS_MSE) {
+        int size = ds->targets ? ds->target_size : ds->h * ds->w * ds->c;
+        if (size != m->n_classes) {
+            if (ds->targets)
+                snprintf(err, errlen, "%s: targets of %d values, and network '%s' has %d outputs",
+                         ds->targets_path, size, m->name, m->n_classes);
+            else
+                snprintf(err, errlen, "%s: no targets file, and the images (%d values) cannot "
+                         "be the targets of network '%s', which has %d outputs (loss mse "
+                         "needs --train-targets and --test-targets)", ds->images_path, size,
+                         m->name, m->n_classes);
+            return -1;
+        }
+        return 0;
     }
     for (int i = 0; i < ds->n; i++)
         if (ds->labels[i] >= m->n_classes) {
@@ -199,19 +287,38 @@ int cnn_dataset_check(const cnn_dataset *ds, const cnn_model *m, char *err, size
 void cnn_dataset_free(cnn_dataset *ds)
 {
     free(ds->images);
+    free(ds->values);
     free(ds->labels);
+    free(ds->targets);
     ds->images = ds->labels = NULL;
+    ds->values = ds->targets = NULL;
 }
 
 void cnn_dataset_batch(const cnn_dataset *ds, const int *idx, int n, float *x, int *labels)
 {
     size_t size = (size_t)ds->h * ds->w * ds->c;
     for (int b = 0; b < n; b++) {
-        const uint8_t *src = ds->images + (size_t)idx[b] * size;
-        for (size_t i = 0; i < size; i++)
-            x[(size_t)b * size + i] = src[i] * (1.0f / 255.0f);
-        labels[b] = ds->labels[idx[b]];
+        if (ds->values)
+            memcpy(x + (size_t)b * size, ds->values + (size_t)idx[b] * size, sizeof(float) * size);
+        else {
+            const uint8_t *src = ds->images + (size_t)idx[b] * size;
+            for (size_t i = 0; i < size; i++)
+                x[(size_t)b * size + i] = src[i] * (1.0f / 255.0f);
+        }
+        if (labels)
+            labels[b] = ds->labels[idx[b]];
     }
+}
+
+void cnn_dataset_targets(const cnn_dataset *ds, const int *idx, int n, float *t)
+{
+    if (!ds->targets) {
+        cnn_dataset_batch(ds, idx, n, t, NULL);
+        return;
+    }
+    size_t size = (size_t)ds->target_size;
+    for (int b = 0; b < n; b++)
+        memcpy(t + (size_t)b * size, ds->targets + (size_t)idx[b] * size, sizeof(float) * size);
 }
 
 const char *const cnn_fashion_mnist_classes[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",

@@ -507,12 +507,19 @@ static void ref_forward(cnn_model *m, const float *x, int n, int training, cnn_r
     R->last_n = n;
 }
 
-static double ref_loss(cnn_model *m, const int *labels, int n)
+static double ref_loss(cnn_model *m, const int *labels, const float *targets, int n)
 {
     ref_model *R = (ref_model *)m;
     const ref_layer *last = &R->layers[R->ir->n_layers - 1];
     int K = R->ir->n_classes;
     double total = 0;
+    if (R->ir->train.loss == CNN_LOSS_MSE) { /* Keras': the mean over outputs, then images */
+        for (size_t i = 0; i < (size_t)n * K; i++) {
+            double d = last->out[i] - targets[i];
+            total += d * d;
+        }
+        return total / ((double)n * K);
+    }
     for (int b = 0; b < n; b++) {
         /* -log softmax(z)[label] = logsumexp(z) - z[label], from the logits for accuracy. */
         const double *z = last->pre + (size_t)b * K;
@@ -527,19 +534,23 @@ static double ref_loss(cnn_model *m, const int *labels, int n)
     return total / n;
 }
 
-static void ref_backward(cnn_model *m, const int *labels, int n)
+static void ref_backward(cnn_model *m, const int *labels, const float *targets, int n)
 {
     ref_model *R = (ref_model *)m;
     const cnn_ir *ir = R->ir;
-    int last = ir->n_layers - 1, K = ir->n_classes;
+    int last = ir->n_layers - 1, K = ir->n_classes, mse = ir->train.loss == CNN_LOSS_MSE;
     ref_layer *top = &R->layers[last];
     /* Each layer adds its inputs' gradients to theirs: a tensor read twice gets both. */
     for (int l = 0; l < last; l++)
         memset(R->layers[l].dout, 0, sizeof(double) * n * R->layers[l].out_size);
-    /* Softmax and cross-entropy together: d loss / d logits = (p - onehot) / n. */
-    for (int b = 0; b < n; b++)
-        for (int j = 0; j < K; j++)
-            top->dpre[(size_t)b * K + j] = (top->out[(size_t)b * K + j] - (j == labels[b])) / n;
+    if (mse) /* d loss / d output = 2 (y - t) / (n K); then the last layer's activation */
+        for (size_t i = 0; i < (size_t)n * K; i++)
+            top->dout[i] = 2 * (top->out[i] - targets[i]) / ((double)n * K);
+    else /* softmax and cross-entropy together: d loss / d logits = (p - onehot) / n */
+        for (int b = 0; b < n; b++)
+            for (int j = 0; j < K; j++)
+                top->dpre[(size_t)b * K + j] =
+                    (top->out[(size_t)b * K + j] - (j == labels[b])) / n;
     for (int l = last; l >= 0; l--) {
         ref_layer *rl = &R->layers[l];
         double *dins[CNN_MAX_INPUTS];
@@ -547,7 +558,7 @@ static void ref_backward(cnn_model *m, const int *labels, int n)
             dins[k] = dinput_of(R, rl->L, k);
         const double *in = input_of(R, rl->L, 0);
         double *din = dins[0]; /* NULL for the network's input: never needed */
-        if (rl->pre && l != last)
+        if (rl->pre && (l != last || mse))
             for (size_t i = 0; i < (size_t)n * rl->out_size; i++)
                 rl->dpre[i] = rl->dout[i] *
                               act_derivative(rl->L->act, rl->pre[i], rl->out[i], rl->L->alpha);

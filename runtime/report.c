@@ -58,11 +58,17 @@ void cnn_write_epoch_csv_header(FILE *f)
     fflush(f);
 }
 
-void cnn_write_epoch_csv(FILE *f, const cnn_epoch_stats *s)
+void cnn_write_epoch_csv(FILE *f, const cnn_epoch_stats *s, int classifier)
 {
-    fprintf(f, "%d,%.9g,%.6f,%.6f,", s->epoch, s->lr, s->train.loss, s->train.accuracy);
-    if (s->val.n > 0)
+    /* Accuracy is left empty where there is none (loss mse). */
+    fprintf(f, "%d,%.9g,%.6f,", s->epoch, s->lr, s->train.loss);
+    if (classifier)
+        fprintf(f, "%.6f", s->train.accuracy);
+    fputc(',', f);
+    if (s->val.n > 0 && classifier)
         fprintf(f, "%.6f,%.6f,", s->val.loss, s->val.accuracy);
+    else if (s->val.n > 0)
+        fprintf(f, "%.6f,,", s->val.loss);
     else
         fputs(",,", f);
     fprintf(f, "%.3f\n", s->seconds);

@@ -17,7 +17,8 @@ int cnn_log_check(const char *prog, FILE *f, const char *dir, const char *name);
 int cnn_log_close(const char *prog, FILE *f, const char *dir, const char *name);
 
 void cnn_write_epoch_csv_header(FILE *f);
-void cnn_write_epoch_csv(FILE *f, const cnn_epoch_stats *s);
+/* One epoch's row; the accuracy columns empty where classifier is 0 (loss mse). */
+void cnn_write_epoch_csv(FILE *f, const cnn_epoch_stats *s, int classifier);
 
 /* The confusion matrix as a table for people, then the accuracy of each class. */
 void cnn_print_confusion(FILE *out, const long *counts, int k, const char *const *names);

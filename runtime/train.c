@@ -27,16 +27,27 @@ int cnn_predicted(const cnn_model *m, int b)
     return best;
 }
 
+/* The targets of a batch for loss mse (labels for a classifier), into t; NULL if not mse. */
+static float *targets_of(const cnn_model *m, const cnn_dataset *ds, const int *idx, int n,
+                         float *t)
+{
+    if (m->train.loss != CNN_LOSS_MSE)
+        return NULL;
+    cnn_dataset_targets(ds, idx, n, t);
+    return t;
+}
+
 cnn_eval cnn_evaluate(cnn_model *m, const cnn_dataset *ds, const int *idx, int n, long *confusion)
 {
     cnn_eval e = {0};
     if (!m->ops->loss)
         return e; /* no loss, no accuracy: evaluated nothing */
+    int classifier = m->train.loss == CNN_LOSS_CROSSENTROPY;
     float *x = malloc(sizeof(float) * cnn_input_size(m) * (size_t)m->max_batch);
     int *labels = malloc(sizeof(int) * (size_t)m->max_batch);
-    if (!x || !labels || n <= 0) {
-        free(x);
-        free(labels);
+    float *t = malloc(sizeof(float) * (size_t)m->n_classes * (size_t)m->max_batch);
+    if (!x || !labels || !t || n <= 0) {
+        free(x), free(labels), free(t);
         return e;
     }
     double loss = 0;
@@ -45,16 +56,15 @@ cnn_eval cnn_evaluate(cnn_model *m, const cnn_dataset *ds, const int *idx, int n
         int bn = n - start < m->max_batch ? n - start : m->max_batch;
         cnn_dataset_batch(ds, idx + start, bn, x, labels);
         m->ops->forward(m, x, bn, 0, NULL);
-        loss += m->ops->loss(m, labels, bn) * bn;
-        for (int b = 0; b < bn; b++) {
+        loss += m->ops->loss(m, labels, targets_of(m, ds, idx + start, bn, t), bn) * bn;
+        for (int b = 0; b < bn && classifier; b++) {
             int p = cnn_predicted(m, b);
             correct += p == labels[b];
             if (confusion)
                 confusion[labels[b] * m->n_classes + p]++;
         }
     }
-    free(x);
-    free(labels);
+    free(x), free(labels), free(t);
     e.n = n;
     e.loss = loss / n + cnn_penalty(m);
     e.accuracy = (double)correct / n;
@@ -75,7 +85,7 @@ static void shuffle(int *order, const int *idx, int n, cnn_rng *rng)
 }
 
 static void progress(FILE *out, int epoch, int epochs, int done, int total, double elapsed,
-                     double loss, double acc)
+                     double loss, double acc, int classifier)
 {
     int width = 24, filled = total ? (int)((long)width * done / total) : width;
     char bar[32];
@@ -83,9 +93,10 @@ static void progress(FILE *out, int epoch, int epochs, int done, int total, doub
         bar[i] = i < filled ? '=' : (i == filled ? '>' : '.');
     bar[width] = '\0';
     double eta = done ? elapsed * (total - done) / done : 0;
-    fprintf(out, "\repoch %d/%d %6d/%d [%s] %s %3.0fs  loss %.4f  accuracy %.4f", epoch, epochs,
-            done, total, bar, done < total ? "ETA" : "in ", done < total ? eta : elapsed, loss,
-            acc);
+    fprintf(out, "\repoch %d/%d %6d/%d [%s] %s %3.0fs  loss %.4f", epoch, epochs, done, total,
+            bar, done < total ? "ETA" : "in ", done < total ? eta : elapsed, loss);
+    if (classifier)
+        fprintf(out, "  accuracy %.4f", acc);
     fflush(out);
 }
 
@@ -111,12 +122,14 @@ int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts)
         val_idx = split + n_train;
     }
     int batch = cfg->batch < m->max_batch ? cfg->batch : m->max_batch;
+    int classifier = m->train.loss == CNN_LOSS_CROSSENTROPY;
     int *order = malloc(sizeof(int) * (size_t)(n_train > 0 ? n_train : 1));
     float *x = malloc(sizeof(float) * cnn_input_size(m) * (size_t)batch);
     int *labels = malloc(sizeof(int) * (size_t)batch);
+    float *tbuf = malloc(sizeof(float) * (size_t)m->n_classes * (size_t)batch);
     cnn_optimizer *opt = cnn_optimizer_new(m, cfg);
     int rc = 0;
-    if (!order || !x || !labels || !opt) {
+    if (!order || !x || !labels || !tbuf || !opt) {
         rc = -1;
         goto done;
     }
@@ -142,11 +155,12 @@ int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts)
         for (int start = 0; start < n_train; start += batch) {
             int bn = n_train - start < batch ? n_train - start : batch;
             cnn_dataset_batch(ds, order + start, bn, x, labels);
+            const float *targets = targets_of(m, ds, order + start, bn, tbuf);
             cnn_zero_grad(m);
             m->ops->forward(m, x, bn, 1, &st.dropout);
             /* Keras reports the running mean of the optimized loss, penalty included. */
-            double batch_loss = m->ops->loss(m, labels, bn) + cnn_penalty(m);
-            for (int b = 0; b < bn; b++)
+            double batch_loss = m->ops->loss(m, labels, targets, bn) + cnn_penalty(m);
+            for (int b = 0; b < bn && classifier; b++)
                 correct += cnn_predicted(m, b) == labels[b];
             /* A loss that is not finite stops training before the step: no weight and no
              * checkpoint gets what this batch did. --check-numerics also names the first
@@ -154,7 +168,7 @@ int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts)
             const char *layer = opts->check_numerics ? m->ops->first_not_finite(m, bn, 0) : NULL;
             int in_backward = 0;
             if (!layer && isfinite(batch_loss)) {
-                m->ops->backward(m, labels, bn);
+                m->ops->backward(m, labels, targets, bn);
                 cnn_penalty_grad(m);
                 if (opts->check_numerics && (layer = m->ops->first_not_finite(m, bn, 1)))
                     in_backward = 1;
@@ -175,7 +189,7 @@ int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts)
             if (opts->progress && opts->log && t - last_draw > 0.1) {
                 int done = start + bn;
                 progress(opts->log, epoch + 1, cfg->epochs, done, n_train, t - t0,
-                         loss_sum / done, (double)correct / done);
+                         loss_sum / done, (double)correct / done, classifier);
                 last_draw = t;
             }
         }
@@ -191,11 +205,14 @@ int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts)
         if (opts->log) {
             if (opts->progress)
                 fputs("\r\033[K", opts->log);
-            fprintf(opts->log, "epoch %d/%d  lr %.6g  loss %.4f  accuracy %.4f", s.epoch,
-                    cfg->epochs, lr, s.train.loss, s.train.accuracy);
+            fprintf(opts->log, "epoch %d/%d  lr %.6g  loss %.4f", s.epoch, cfg->epochs, lr,
+                    s.train.loss);
+            if (classifier)
+                fprintf(opts->log, "  accuracy %.4f", s.train.accuracy);
             if (n_val > 0)
-                fprintf(opts->log, "  val_loss %.4f  val_accuracy %.4f", s.val.loss,
-                        s.val.accuracy);
+                fprintf(opts->log, "  val_loss %.4f", s.val.loss);
+            if (n_val > 0 && classifier)
+                fprintf(opts->log, "  val_accuracy %.4f", s.val.accuracy);
             fprintf(opts->log, "  %.1fs\n", s.seconds);
             fflush(opts->log);
         }
@@ -207,6 +224,7 @@ done:
     free(order);
     free(x);
     free(labels);
+    free(tbuf);
     cnn_optimizer_free(opt);
     return rc;
 }

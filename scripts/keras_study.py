@@ -4,7 +4,9 @@ environment scripts/keras_venv.sh makes), with the study's settings: Adam 0.001,
 15 epochs, validation_split 0.2, inputs scaled to [0, 1]; one run per model and seed.
 
 usage: keras_study.py OUT_DIR MODEL... [--seeds 42,1,2,3] [--epochs 15] [--threads 2]
-Writes OUT_DIR/MODEL-seed-S.json per run (the history per epoch, the test loss and accuracy,
+                       [--step EVERY:FACTOR]
+--step multiplies the learning rate by FACTOR every EVERY epochs (cnnc's --schedule
+step:EVERY:FACTOR; the run is named MODEL-step). Writes OUT_DIR/MODEL-seed-S.json per run (the history per epoch, the test loss and accuracy,
 the seconds it took) and prints one line per run.
 """
 import argparse
@@ -42,6 +44,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--step", default=None)
     a = ap.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(a.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -58,19 +61,26 @@ def main():
             model = build(os.path.join(ROOT, "models", name + ".net"))
             model.compile(optimizer=keras.optimizers.Adam(0.001),
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            callbacks, run_name = [], name
+            if a.step:
+                every, factor = a.step.split(":")
+                every, factor = int(every), float(factor)
+                callbacks.append(keras.callbacks.LearningRateScheduler(
+                    lambda epoch: 0.001 * factor ** (epoch // every)))
+                run_name = name + "-step"
             start = time.time()
             h = model.fit(xtr, ytr, batch_size=32, epochs=a.epochs, validation_split=0.2,
-                          verbose=0)
+                          verbose=0, callbacks=callbacks)
             seconds = time.time() - start
             test_loss, test_acc = model.evaluate(xte, yte, verbose=0)
-            run = {"model": name, "seed": seed, "epochs": a.epochs, "seconds": seconds,
+            run = {"model": run_name, "seed": seed, "epochs": a.epochs, "seconds": seconds,
                    "keras": keras.__version__, "tensorflow": tf.__version__,
                    "history": {k: [float(v) for v in vs] for k, vs in h.history.items()},
                    "test_loss": float(test_loss), "test_accuracy": float(test_acc)}
-            with open(os.path.join(a.out, f"{name}-seed-{seed}.json"), "w") as f:
+            with open(os.path.join(a.out, f"{run_name}-seed-{seed}.json"), "w") as f:
                 json.dump(run, f, indent=1)
             hh = run["history"]
-            print(f"{name} seed {seed}: train acc {hh['accuracy'][-1]:.4f} loss "
+            print(f"{run_name} seed {seed}: train acc {hh['accuracy'][-1]:.4f} loss "
                   f"{hh['loss'][-1]:.4f}, val acc {hh['val_accuracy'][-1]:.4f} loss "
                   f"{hh['val_loss'][-1]:.4f}, test acc {test_acc:.4f} loss {test_loss:.4f} "
                   f"({seconds:.0f} s)", flush=True)

@@ -285,6 +285,27 @@ int write_idx_images(const char *path, int n, int h, int w, int c, const uint8_t
     return fclose(f) != 0 || bad ? -1 : 0;
 }
 
+int write_idx_floats(const char *path, int n, int features, const float *values)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    unsigned char head[12] = {0, 0, 0x0D, 2};
+    uint32_t dims[2] = {(uint32_t)n, (uint32_t)features};
+    for (int d = 0; d < 2; d++)
+        for (int b = 0; b < 4; b++)
+            head[4 + 4 * d + b] = (unsigned char)(dims[d] >> (24 - 8 * b));
+    int bad = fwrite(head, 1, sizeof head, f) != sizeof head;
+    for (size_t i = 0; i < (size_t)n * (size_t)features && !bad; i++) {
+        uint32_t u;
+        memcpy(&u, &values[i], 4);
+        unsigned char be[4] = {(unsigned char)(u >> 24), (unsigned char)(u >> 16),
+                               (unsigned char)(u >> 8), (unsigned char)u};
+        bad = fwrite(be, 1, 4, f) != 4;
+    }
+    return fclose(f) != 0 || bad ? -1 : 0;
+}
+
 void random_weights(cnn_model *m, cnn_rng *rng, float scale)
 {
     cnn_init_tensors(m, rng);

@@ -73,6 +73,9 @@ void perturb_trainable(cnn_model *m, cnn_rng *rng, float scale);
  * 0 on success. */
 int write_idx_images(const char *path, int n, int h, int w, int c, const uint8_t *bytes,
                      cnn_rng *rng);
+/* An IDX file of float32 (type 0x0D, big-endian), n rows of `features` values: loss mse's
+ * inputs and targets. */
+int write_idx_floats(const char *path, int n, int features, const float *values);
 
 /* Initial weights, moved off their constants (perturb_trainable, by scale), and moving
  * statistics that are not 0 and 1 (means in [-0.5, 0.5), variances in [0.5, 1.5)), so that

@@ -1,6 +1,8 @@
 /* The trainers' command line, through `cnnc run` on a tiny network and IDX files written here:
  * train with checkpoints and logs, an interrupted run resumed to the very same bytes, eval,
- * predict, class names, and the errors of bad flags and missing data. */
+ * predict, class names, and the errors of bad flags and missing data; a loss mse network on
+ * float32 data, its targets the inputs or a file. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,6 +370,141 @@ static void dying_gnuplot_cannot_kill_a_run(void **state)
     run_result_free(&r);
 }
 
+/* ---- loss mse ---- */
+
+#define MSE_FEATURES 12
+/* Smooth rows (a sine with a phase per row): what the autoencoder can learn to compress. */
+static void mse_rows(float *v, int n, int offset)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < MSE_FEATURES; j++)
+            v[i * MSE_FEATURES + j] = 0.5f + 0.4f * sinf(0.5f * j + 0.37f * (float)(i + offset));
+}
+
+static run_result mse_run(const char *const *args)
+{
+    char *argv[32] = {CNNC_PATH, "run", SOURCE_DIR "/tests/nets/mse_dense.net"};
+    int n = 3;
+    for (; *args; args++)
+        argv[n++] = (char *)*args;
+    argv[n] = NULL;
+    return run_program(argv);
+}
+
+/* The mean squared error of predict's printed outputs against rows, in double. */
+static double mse_of_predictions(const char *csv, const float *want, int n)
+{
+    const char *line = strchr(csv, '\n'); /* past the header */
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        assert_non_null(line);
+        const char *p = line + 1;
+        assert_int_equal(atoi(p), i);
+        for (int j = 0; j < MSE_FEATURES; j++) {
+            p = strchr(p, ',');
+            assert_non_null(p);
+            double d = strtod(++p, NULL) - want[i * MSE_FEATURES + j];
+            total += d * d;
+        }
+        line = strchr(p, '\n');
+    }
+    return total / ((double)n * MSE_FEATURES);
+}
+
+/* An autoencoder on float32 IDX data, the images its own targets: the loss falls, no accuracy
+ * is reported anywhere, and the test loss it prints is the mean squared error of the outputs
+ * predict prints, recomputed here. Then a targets file of other values, and the errors. */
+static void mse_trains_on_float_data(void **state)
+{
+    (void)state;
+    float train[64 * MSE_FEATURES], test[16 * MSE_FEATURES], other[16 * MSE_FEATURES];
+    mse_rows(train, 64, 0);
+    mse_rows(test, 16, 100);
+    for (int i = 0; i < 16 * MSE_FEATURES; i++)
+        other[i] = 1 - test[i];
+    assert_int_equal(write_idx_floats(at("mse-train"), 64, MSE_FEATURES, train), 0);
+    assert_int_equal(write_idx_floats(at("mse-test"), 16, MSE_FEATURES, test), 0);
+    assert_int_equal(write_idx_floats(at("mse-other"), 16, MSE_FEATURES, other), 0);
+    run_result r = mse_run((const char *[]){"train", "--train-images", at("mse-train"),
+                                            "--test-images", at("mse-test"), "--epochs", "40",
+                                            "--batch", "8", "--lr", "0.01", "--validation", "0.25",
+                                            "--save", at("mse.ckpt"), "--log", at("mse-log"),
+                                            NULL});
+    if (r.status != 0)
+        fail_msg("train: %s", r.err);
+    assert_null(strstr(r.out, "accuracy"));
+    assert_non_null(strstr(r.out, "val_loss "));
+    double first, last, printed;
+    const char *e1 = strstr(r.out, "epoch 1/40");
+    const char *e40 = strstr(r.out, "epoch 40/40");
+    assert_true(e1 && e40);
+    assert_int_equal(sscanf(strstr(e1, "loss ") + 5, "%lf", &first), 1);
+    assert_int_equal(sscanf(strstr(e40, "loss ") + 5, "%lf", &last), 1);
+    if (!(last < first / 4))
+        fail_msg("the loss went from %g to %g in 40 epochs", first, last);
+    const char *t = strstr(r.out, "test: loss ");
+    assert_non_null(t);
+    assert_int_equal(sscanf(t + 11, "%lf", &printed), 1);
+    assert_non_null(strstr(t, "(mean squared error)"));
+    run_result_free(&r);
+    size_t len;
+    char *csv = read_whole_file(at("mse-log/epochs.csv"), &len);
+    assert_non_null(csv);
+    assert_non_null(strstr(csv, "\n40,0.01,")); /* then loss,,val_loss,,seconds */
+    const char *row = strstr(csv, "\n40,0.01,") + 9;
+    row = strchr(row, ',');
+    assert_true(row && row[1] == ',');
+    free(csv);
+
+    /* predict prints every output; their mean squared error is the loss eval printed. */
+    r = mse_run((const char *[]){"predict", "--load", at("mse.ckpt"), "--test-images",
+                                 at("mse-test"), NULL});
+    if (r.status != 0)
+        fail_msg("predict: %s", r.err);
+    assert_true(strncmp(r.out, "index,output_0,output_1,", 24) == 0);
+    double recomputed = mse_of_predictions(r.out, test, 16);
+    run_result_free(&r);
+    if (fabs(recomputed - printed) > 1e-5 * printed + 1e-9)
+        fail_msg("test loss printed %.9g, recomputed from predict's outputs %.9g", printed,
+                 recomputed);
+
+    /* Targets from a file: eval against them. */
+    r = mse_run((const char *[]){"eval", "--load", at("mse.ckpt"), "--test-images",
+                                 at("mse-test"), "--test-targets", at("mse-other"), NULL});
+    if (r.status != 0)
+        fail_msg("eval: %s", r.err);
+    assert_int_equal(sscanf(strstr(r.out, "test: loss ") + 11, "%lf", &printed), 1);
+    run_result_free(&r);
+    r = mse_run((const char *[]){"predict", "--load", at("mse.ckpt"), "--test-images",
+                                 at("mse-test"), NULL});
+    recomputed = mse_of_predictions(r.out, other, 16);
+    run_result_free(&r);
+    if (fabs(recomputed - printed) > 1e-5 * printed + 1e-9)
+        fail_msg("test loss against the targets file %.9g, recomputed %.9g", printed, recomputed);
+
+    /* Errors: k-fold, targets of the wrong size, a value that is not a number. */
+    r = mse_run((const char *[]){"train", "--train-images", at("mse-train"), "--kfold", "3",
+                                 NULL});
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "--kfold reports each fold's accuracy"));
+    run_result_free(&r);
+    float few[16 * 4] = {0};
+    assert_int_equal(write_idx_floats(at("mse-few"), 16, 4, few), 0);
+    r = mse_run((const char *[]){"eval", "--load", at("mse.ckpt"), "--test-images",
+                                 at("mse-test"), "--test-targets", at("mse-few"), NULL});
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "mse-few: targets of 4 values, and network 'mse_dense' has 12 "
+                                  "outputs"));
+    run_result_free(&r);
+    test[3] = NAN;
+    assert_int_equal(write_idx_floats(at("mse-nan"), 16, MSE_FEATURES, test), 0);
+    r = mse_run((const char *[]){"eval", "--load", at("mse.ckpt"), "--test-images", at("mse-nan"),
+                                 NULL});
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "mse-nan: value 3 is not a finite number"));
+    run_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +518,7 @@ int main(void)
         cmocka_unit_test(full_disk_is_an_error),
         cmocka_unit_test(files_follow_the_umask),
         cmocka_unit_test(dying_gnuplot_cannot_kill_a_run),
+        cmocka_unit_test(mse_trains_on_float_data),
     };
     return cmocka_run_group_tests_name("command line", tests, setup, teardown);
 }

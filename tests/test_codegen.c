@@ -55,12 +55,21 @@ static double max_abs(const float *v, size_t n)
     return m;
 }
 
-static void random_batch(cnn_rng *rng, float *x, size_t size, int *labels, int classes)
+/* The targets of a batch for a loss mse network (its outputs' count at most MAX_OUTPUTS). */
+#define MAX_OUTPUTS 1024
+static float targets[BATCH * MAX_OUTPUTS];
+
+/* A random batch: images, labels and (mse: only then, so that every other network sees the
+ * same draws as before loss mse was added) targets. */
+static void random_batch(cnn_rng *rng, float *x, size_t size, int *labels, int classes, int mse)
 {
     for (size_t i = 0; i < size * BATCH; i++)
         x[i] = cnn_rng_uniform(rng);
     for (int b = 0; b < BATCH; b++)
         labels[b] = (int)cnn_rng_below(rng, (uint32_t)classes);
+    assert_true(classes <= MAX_OUTPUTS);
+    for (int i = 0; mse && i < BATCH * classes; i++)
+        targets[i] = cnn_rng_uniform(rng) * 2 - 0.5f;
 }
 
 static void thread_count_changes_no_bit(cnn_model *m, const test_net *t);
@@ -88,7 +97,7 @@ static void agree(void **state)
     size_t size = cnn_input_size(ref);
     float *x = malloc(sizeof(float) * size * BATCH);
     int labels[BATCH];
-    random_batch(&rng, x, size, labels, ref->n_classes);
+    random_batch(&rng, x, size, labels, ref->n_classes, t.ir.train.loss == CNN_LOSS_MSE);
     int bad = 0, K = ref->n_classes;
 
     /* The checks below with one thread and OpenBLAS's products, then with the batch split
@@ -108,8 +117,8 @@ static void agree(void **state)
             gen->ops->forward(gen, x, BATCH, training, &r2);
             bad += compare_arrays(training ? "train output" : "inference output", "p",
                                   ref->output, gen->output, (size_t)BATCH * K, 1e-5, 1e-6);
-            double l1 = ref->ops->loss(ref, labels, BATCH);
-            double l2 = gen->ops->loss(gen, labels, BATCH);
+            double l1 = ref->ops->loss(ref, labels, targets, BATCH);
+            double l2 = gen->ops->loss(gen, labels, targets, BATCH);
             if (!close_enough(l1, l2, 1e-5, 1e-6)) {
                 print_error("loss: reference %.9g, generated %.9g\n", l1, l2);
                 bad++;
@@ -125,8 +134,8 @@ static void agree(void **state)
         cnn_zero_grad(gen);
         ref->ops->forward(ref, x, BATCH, 1, &r1);
         gen->ops->forward(gen, x, BATCH, 1, &r2);
-        ref->ops->backward(ref, labels, BATCH);
-        gen->ops->backward(gen, labels, BATCH);
+        ref->ops->backward(ref, labels, targets, BATCH);
+        gen->ops->backward(gen, labels, targets, BATCH);
         /* A tensor whose exact gradient is zero (a bias feeding batchnorm, which subtracts
          * the mean) has, in the reference, only double rounding left (1e-16 of the network's
          * gradients), in float code float rounding: there the generated values are held to
@@ -189,14 +198,14 @@ static void agree(void **state)
      * either side in the two and the trajectories part (2.7e-6, then doubling each step). */
     int steps = strstr(path, "/models/tiny/") ? 10 : STEPS;
     for (int step = 0; step < steps; step++) {
-        random_batch(&rng, x, size, labels, K);
+        random_batch(&rng, x, size, labels, K, t.ir.train.loss == CNN_LOSS_MSE);
         cnn_model *both[2] = {ref, gen};
         cnn_rng *rngs[2] = {&r1, &r2};
         cnn_optimizer *opts[2] = {o1, o2};
         for (int k = 0; k < 2; k++) {
             cnn_zero_grad(both[k]);
             both[k]->ops->forward(both[k], x, BATCH, 1, rngs[k]);
-            both[k]->ops->backward(both[k], labels, BATCH);
+            both[k]->ops->backward(both[k], labels, targets, BATCH);
             cnn_penalty_grad(both[k]);
             cnn_optimizer_step(opts[k], both[k], sgd.lr);
         }
@@ -293,10 +302,10 @@ static void thread_count_changes_no_bit(cnn_model *m, const test_net *t)
         cnn_train_cfg cfg = t->ir.train;
         cnn_optimizer *o = cnn_optimizer_new(m, &cfg);
         for (int step = 0; step < 5; step++) {
-            random_batch(&rng, x, size, labels, m->n_classes);
+            random_batch(&rng, x, size, labels, m->n_classes, t->ir.train.loss == CNN_LOSS_MSE);
             cnn_zero_grad(m);
             m->ops->forward(m, x, BATCH, 1, &drop);
-            m->ops->backward(m, labels, BATCH);
+            m->ops->backward(m, labels, targets, BATCH);
             cnn_optimizer_step(o, m, cfg.lr);
         }
         cnn_optimizer_free(o);
@@ -335,14 +344,22 @@ int main(void)
      * the input through its 28 batchnorms (its outputs agree to 1e-5, and ONNX Runtime and
      * OpenCV run its export to the reference's within 6e-8: test_onnx). Measured: the
      * reference's own gradients move 5e-6 when the weights move by float rounding, against
-     * 2e-7 for DS-CNN; that float code alone explains the rest is not shown yet. */
-    for (int i = 0; models && models[i]; i++)
-        if (strstr(models[i], "/mobilenet_v1.net")) {
-            free(models[i]);
-            for (int j = i; models[j]; j++)
-                models[j] = models[j + 1];
-            break;
-        }
+     * 2e-7 for DS-CNN; that float code alone explains the rest is not shown yet.
+     * Nor the autoencoder (models/tiny/autoencoder.net): its training-mode outputs differ by
+     * 2e-4 relative at batch 4 (inference mode agrees), and the reference's own move by up to
+     * 6e-3 (3e-3 at batch 32) when every weight moves by 6e-8, the rounding of a float: its
+     * nine batchnorms normalize 128-unit layers over a handful of images. Its pieces (dense,
+     * batchnorm, relu, a linear output under loss mse) are held to the reference in
+     * tests/nets/mse_dense.net, whose outputs move by 1.6e-6 under the same test. */
+    static const char *const ill_conditioned[] = {"/mobilenet_v1.net", "/autoencoder.net"};
+    for (size_t k = 0; k < sizeof ill_conditioned / sizeof *ill_conditioned; k++)
+        for (int i = 0; models && models[i]; i++)
+            if (strstr(models[i], ill_conditioned[k])) {
+                free(models[i]);
+                for (int j = i; models[j]; j++)
+                    models[j] = models[j + 1];
+                break;
+            }
     n += append_tests(tests + n, agree, models);
     char **random_paths = random_net_files("random", seed, n_random);
     if (!random_paths)

@@ -407,7 +407,7 @@ static void check_network(const char *path, int all_compilers)
         fail_msg("%s: %d probabilities differ from the reference by more than 1e-5", name, bad);
     exported_close(&fx);
 
-    if (t.ir.train.loss == CNN_LOSS_NONE) { /* int8 exports classifiers */
+    if (t.ir.train.loss != CNN_LOSS_CROSSENTROPY) { /* int8 exports classifiers */
         char *argv[] = {CNNC_PATH, "export", (char *)path, "--weights", ckpt, "--int8", "-o",
                         "/nonexistent/x.c", NULL};
         run_result r = run_program(argv);

@@ -1,6 +1,7 @@
 /* The files libcnnrt reads and writes: IDX data (plain and gzip; every corrupt case gets an
  * error naming the file) and checkpoints (round trip, truncation at every length, corruption,
  * another network's, and a writer killed mid-write leaving the old checkpoint intact). */
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,54 @@ static void idx4_has_channels(void **state)
     cnn_dataset_free(&ds);
 }
 
+/* float32 IDX (type 0x0D, big-endian): images used as they are, targets for loss mse, and a
+ * value that is not a number refused with the file and the value's index. */
+static void idx_floats(void **state)
+{
+    (void)state;
+    float v[3 * 4] = {0.5f, -1.25f, 3e-8f, 1e30f, 0, 1, 2, 3, -0.0f, 7.75f, 100, -3};
+    char path[600], err[1200];
+    snprintf(path, sizeof path, "%s", path_of("floats.idx"));
+    assert_int_equal(write_idx_floats(path, 3, 4, v), 0);
+    /* The file's bytes as IDX defines them: the header, then big-endian float32. */
+    size_t len;
+    unsigned char *raw = (unsigned char *)read_whole_file(path, &len);
+    assert_int_equal(len, 12 + 4 * 12);
+    unsigned char head[12] = {0, 0, 0x0D, 2, 0, 0, 0, 3, 0, 0, 0, 4};
+    assert_memory_equal(raw, head, 12);
+    unsigned char second[4] = {0xBF, 0xA0, 0, 0}; /* -1.25 */
+    assert_memory_equal(raw + 16, second, 4);
+    free(raw);
+    cnn_dataset ds;
+    assert_int_equal(cnn_dataset_load(&ds, path, NULL, err, sizeof err), 0);
+    assert_int_equal(ds.n, 3);
+    assert_true(ds.h == 1 && ds.w == 1 && ds.c == 4); /* n x features: vectors */
+    assert_null(ds.images);
+    float x[12];
+    int labels[3], idx[3] = {2, 0, 1};
+    cnn_dataset_batch(&ds, idx, 3, x, labels);
+    assert_memory_equal(x, v + 8, 4 * sizeof(float));
+    assert_memory_equal(x + 4, v, 4 * sizeof(float));
+    /* As targets: the same rows; bytes as targets are scaled as images are. */
+    assert_int_equal(cnn_dataset_load_targets(&ds, path, err, sizeof err), 0);
+    assert_int_equal(ds.target_size, 4);
+    float t[12];
+    cnn_dataset_targets(&ds, idx, 3, t);
+    assert_memory_equal(t, x, sizeof t);
+    char bytes_path[600];
+    snprintf(bytes_path, sizeof bytes_path, "%s", path_of("bytes.idx"));
+    uint8_t b[3 * 2 * 2 * 1] = {0, 255, 51, 102, 1, 2, 3, 4, 5, 6, 7, 8};
+    assert_int_equal(write_idx_images(bytes_path, 3, 2, 2, 1, b, NULL), 0);
+    assert_int_equal(cnn_dataset_load_targets(&ds, bytes_path, err, sizeof err), 0);
+    cnn_dataset_targets(&ds, idx, 1, t); /* row 2 */
+    assert_true(t[0] == 5 * (1.0f / 255.0f) && t[3] == 8 * (1.0f / 255.0f));
+    cnn_dataset_free(&ds);
+    v[6] = NAN;
+    assert_int_equal(write_idx_floats(path, 3, 4, v), 0);
+    assert_int_equal(cnn_dataset_load(&ds, path, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "floats.idx: value 6 is not a finite number"));
+}
+
 static void idx_corrupt_cases(void **state)
 {
     (void)state;
@@ -106,9 +155,15 @@ static void idx_corrupt_cases(void **state)
     write_bytes("lab", labels3, sizeof labels3, 0);
 
     memcpy(bad, images3, sizeof images3);
-    bad[2] = 0x0D; /* float data, not bytes */
+    bad[2] = 0x0B; /* int16 data: neither bytes nor float32 */
     write_bytes("magic", bad, sizeof images3, 0);
-    expect_error("magic", "lab", "magic: not an unsigned-byte IDX file (magic 00 00 0d 03");
+    expect_error("magic", "lab", "magic: not an unsigned-byte or float32 IDX file (magic 00 00 0b "
+                                 "03, expected 00 00 08 0N or 00 00 0d 0N)");
+
+    memcpy(bad, images3, sizeof images3);
+    bad[2] = 0x0D; /* float32: the same header wants 4 bytes a value */
+    write_bytes("floats", bad, sizeof images3, 0);
+    expect_error("floats", "lab", "floats: truncated: 12 of 48 data bytes");
 
     write_bytes("short", images3, sizeof images3 - 4, 0);
     expect_error("short", "lab", "short: truncated: 8 of 12 data bytes");
@@ -125,9 +180,10 @@ static void idx_corrupt_cases(void **state)
     expect_error("long", "lab", "long: has data beyond what its header describes");
 
     memcpy(bad, images3, sizeof images3);
-    bad[3] = 2; /* two dimensions */
+    bad[3] = 5; /* five dimensions */
     write_bytes("dims", bad, sizeof images3, 0);
-    expect_error("dims", "lab", "dims: has 2 dimensions, expected 3 (n x h x w) or 4");
+    expect_error("dims", "lab", "dims: has 5 dimensions, expected 2 (n x features), 3 (n x h x w) "
+                                "or 4");
 
     memcpy(bad, images3, sizeof images3);
     bad[4] = 0x7f; /* 2 billion images claimed */
@@ -450,6 +506,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(idx_plain_and_gzip),
         cmocka_unit_test(idx4_has_channels),
+        cmocka_unit_test(idx_floats),
         cmocka_unit_test(idx_corrupt_cases),
         cmocka_unit_test(labels_and_shapes_checked_against_the_network),
         cmocka_unit_test(checkpoint_round_trip),

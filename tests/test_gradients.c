@@ -17,14 +17,15 @@
 #define MAX_CHECKS_PER_TENSOR 48
 #define MAX_CHECKS_LARGE_NET 12
 
-/* The objective the optimizer descends: mean cross-entropy plus the l1/l2 penalty, with the
- * dropout masks fixed by reseeding the stream before every evaluation. */
-static double objective(cnn_model *m, const float *x, const int *labels)
+/* The objective the optimizer descends: the mean loss (cross-entropy against labels, or mean
+ * squared error against targets) plus the l1/l2 penalty, with the dropout masks fixed by
+ * reseeding the stream before every evaluation. */
+static double objective(cnn_model *m, const float *x, const int *labels, const float *targets)
 {
     cnn_rng rng;
     cnn_rng_seed(&rng, 99);
     m->ops->forward(m, x, BATCH, 1, &rng);
-    return m->ops->loss(m, labels, BATCH) + cnn_penalty(m);
+    return m->ops->loss(m, labels, targets, BATCH) + cnn_penalty(m);
 }
 
 static void check_network(void **state)
@@ -48,10 +49,13 @@ static void check_network(void **state)
         x[i] = cnn_rng_uniform(&rng);
     for (int b = 0; b < BATCH; b++)
         labels[b] = (int)cnn_rng_below(&rng, (uint32_t)m->n_classes);
+    float *targets = malloc(sizeof(float) * (size_t)m->n_classes * BATCH);
+    for (int i = 0; i < m->n_classes * BATCH; i++)
+        targets[i] = cnn_rng_uniform(&rng) * 2 - 0.5f;
 
     cnn_zero_grad(m);
-    objective(m, x, labels);
-    m->ops->backward(m, labels, BATCH);
+    objective(m, x, labels, targets);
+    m->ops->backward(m, labels, targets, BATCH);
     cnn_penalty_grad(m);
 
     int checks = 0, failures = 0, kinks = 0;
@@ -68,11 +72,11 @@ static void check_network(void **state)
             float w0 = T->value[i];
             float h = 1e-6f * (fabsf(w0) > 1 ? fabsf(w0) : 1);
             float up = w0 + h, down = w0 - h;
-            double j_mid = objective(m, x, labels);
+            double j_mid = objective(m, x, labels, targets);
             T->value[i] = up;
-            double j_up = objective(m, x, labels);
+            double j_up = objective(m, x, labels, targets);
             T->value[i] = down;
-            double j_down = objective(m, x, labels);
+            double j_down = objective(m, x, labels, targets);
             T->value[i] = w0;
             /* relu and max pooling have kinks; a large layer has many pre-activations, and one
              * within h of its kink makes the central difference meaningless there. The one-sided
@@ -104,6 +108,7 @@ static void check_network(void **state)
     assert_int_equal(failures, 0);
     assert_true(kinks * 20 <= checks); /* at most 5% */
     free(x);
+    free(targets);
     cnn_model_destroy(m);
     test_net_free(&t);
 }

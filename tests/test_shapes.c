@@ -212,6 +212,7 @@ static void tiny_models_match_keras(void **state)
         {"models/tiny/resnet8.net", 78666, 480},
         {"models/tiny/ds_cnn.net", 24908, 1152},
         {"models/tiny/mobilenet_v1.net", 221794, 5472},
+        {"models/tiny/autoencoder.net", 269992, 2064},
         /* ResNet-8's blocks on Fashion-MNIST's one channel: 16 * 9 * 2 fewer */
         {"models/graph/resnet_fashion.net", 78666 - 288, 480},
     };

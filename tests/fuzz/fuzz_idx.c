@@ -47,9 +47,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned sum = 0;
         size_t n = (size_t)ds.n * ds.h * ds.w * ds.c;
         for (size_t i = 0; i < n; i++)
-            sum += ds.images[i];
+            sum += ds.values ? (ds.values[i] != ds.values[i]) : ds.images[i]; /* floats: no NaN */
         for (int i = 0; i < ds.n; i++)
             sum += ds.labels[i];
+        /* The same bytes as a targets file: every value read, each finite. */
+        if ((mode & 8) && cnn_dataset_load_targets(&ds, labels, err, sizeof err) == 0)
+            for (size_t i = 0; i < (size_t)ds.n * ds.target_size; i++)
+                if (!(ds.targets[i] == ds.targets[i]))
+                    abort();
         if (ds.n < 1 || ds.h < 1 || ds.w < 1 || ds.c < 1 || sum == 0xFFFFFFFFu)
             abort();
         cnn_dataset_free(&ds);
