@@ -228,7 +228,8 @@ static int64_t elems(const Onnx__TensorProto *t)
 {
     int64_t n = 1;
     for (size_t i = 0; i < t->n_dims; i++) {
-        if (t->dims[i] < 0 || (t->dims[i] > 0 && n > INT64_C(1) << 40))
+        /* Past 2^40 elements no tensor is real; checked before the product can overflow. */
+        if (t->dims[i] < 0 || (t->dims[i] > 0 && n > (INT64_C(1) << 40) / t->dims[i]))
             return -1;
         n *= t->dims[i];
     }
