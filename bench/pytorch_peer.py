@@ -17,49 +17,158 @@ import torch
 import torch.nn as nn
 
 
+def tf_same(size, k, stride):
+    """TensorFlow's same padding along one axis: (before, after), the odd one after."""
+    out = (size + stride - 1) // stride
+    total = max((out - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2, out
+
+
+class Graph(nn.Module):
+    """A .net file's layers in PyTorch's NCHW terms, chains and graphs alike (NAME = ...,
+    from NAME, add, concat, gap, dwconv, same padding). The same shapes and arithmetic as
+    cnnc's, for timing; flatten keeps PyTorch's channel-first order (the dense layer after it
+    costs the same)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.mods = nn.ModuleList()
+        self.ops = []  # (function of its inputs' tensors, input indices)
+        self.penalties = []
+        names, shapes = {"input": -1}, {}
+        for raw in open(path):
+            for stmt in raw.split("#")[0].split(";"):
+                w = stmt.split()
+                if not w or w[0] in ("network", "train", "loss", "optimizer", "batch", "epochs",
+                                     "validation", "seed", "schedule", "}", "lr=0.001"):
+                    continue
+                label = None
+                if len(w) > 2 and w[1] == "=":
+                    label, w = w[0], w[2:]
+                src = len(self.ops) - 1
+                if "from" in w:
+                    i = w.index("from")
+                    src, w = names[w[i + 1]], w[:i] + w[i + 2:]
+                if w[0] == "input":
+                    d = [int(v) for v in w[1].split("x")]
+                    shapes[-1] = (d[2], d[0], d[1]) if len(d) == 3 else (d[0],)
+                    continue
+                self.add_layer(w, src, names, shapes)
+                if label:
+                    names[label] = len(self.ops) - 1
+        self.shape_in = shapes[-1]
+        self.outputs = shapes[len(self.ops) - 1][0]
+
+    def add_layer(self, w, src, names, shapes):
+        opts = dict(x.split("=") for x in w if "=" in x)
+        pos = [x for x in w[1:] if "=" not in x]
+        act = {"relu": nn.ReLU(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(),
+               "leaky_relu": nn.LeakyReLU(float(opts.get("alpha", 0.2)))}
+        shape = shapes[src]
+        mods = []
+        kind = w[0]
+        if kind in ("conv", "dwconv"):
+            k = pos[1 if kind == "conv" else 0].split("x")
+            kh, kw = int(k[0]), int(k[-1])
+            st = opts.get("stride", "1").split("x")
+            sh, sw = int(st[0]), int(st[-1])
+            cin = shape[0]
+            cout = int(pos[0]) if kind == "conv" else cin * int(opts.get("multiplier", 1))
+            h, wd = shape[1], shape[2]
+            if opts.get("pad") == "same":
+                t, b, oh = tf_same(h, kh, sh)
+                left, right, ow = tf_same(wd, kw, sw)
+                if t == b and left == right:
+                    conv = nn.Conv2d(cin, cout, (kh, kw), (sh, sw), padding=(t, left),
+                                     groups=cin if kind == "dwconv" else 1,
+                                     bias=opts.get("bias") != "no")
+                else:
+                    mods.append(nn.ZeroPad2d((left, right, t, b)))
+                    conv = nn.Conv2d(cin, cout, (kh, kw), (sh, sw),
+                                     groups=cin if kind == "dwconv" else 1,
+                                     bias=opts.get("bias") != "no")
+            else:
+                oh, ow = (h - kh) // sh + 1, (wd - kw) // sw + 1
+                conv = nn.Conv2d(cin, cout, (kh, kw), (sh, sw),
+                                 groups=cin if kind == "dwconv" else 1,
+                                 bias=opts.get("bias") != "no")
+            mods.append(conv)
+            rest = pos[2:] if kind == "conv" else pos[1:]
+            if rest and rest[0] in act:
+                mods.append(act[rest[0]])
+            out = (cout, oh, ow)
+            self.regularize(opts, conv.weight)
+        elif kind == "pool":
+            k = pos[0].split("x")
+            kh, kw = int(k[0]), int(k[-1])
+            st = opts.get("stride", pos[0]).split("x")
+            sh, sw = int(st[0]), int(st[-1])
+            if opts.get("pad") == "same":
+                raise SystemExit("pytorch_peer.py: pools with pad=same are not built here")
+            pool = nn.AvgPool2d if "avg" in pos else nn.MaxPool2d
+            mods.append(pool((kh, kw), (sh, sw)))
+            out = (shape[0], (shape[1] - kh) // sh + 1, (shape[2] - kw) // sw + 1)
+        elif kind == "gap":
+            mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+            out = (shape[0],)
+        elif kind == "dropout":
+            mods.append(nn.Dropout(float(pos[0])))
+            out = shape
+        elif kind == "batchnorm":
+            bn = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+            mods.append(bn(shape[0], eps=1e-3, momentum=0.01))
+            out = shape
+        elif kind == "activation":
+            mods.append(act[pos[0]])
+            out = shape
+        elif kind == "flatten":
+            mods.append(nn.Flatten())
+            out = (shape[0] * shape[1] * shape[2],) if len(shape) == 3 else shape
+        elif kind == "dense":
+            lin = nn.Linear(shape[0], int(pos[0]))
+            mods.append(lin)
+            if len(pos) > 1 and pos[1] in act:
+                mods.append(act[pos[1]])
+            out = (int(pos[0]),)
+            self.regularize(opts, lin.weight)
+        elif kind in ("add", "concat"):
+            others = [names[n] for n in pos]
+            self.ops.append((kind, [src] + others))
+            out = shape if kind == "add" else \
+                (sum(shapes[i][0] for i in [src] + others),) + tuple(shape[1:])
+            shapes[len(self.ops) - 1] = out
+            return
+        else:
+            raise SystemExit("pytorch_peer.py: no PyTorch layer for '%s'" % kind)
+        seq = nn.Sequential(*mods)
+        self.mods.append(seq)
+        self.ops.append((len(self.mods) - 1, [src]))
+        shapes[len(self.ops) - 1] = out
+
+    def regularize(self, opts, weight):
+        for kind in ("l1", "l2"):
+            if kind in opts:
+                self.penalties.append((kind, float(opts[kind]), weight))
+
+    def forward(self, x):
+        vals = []
+        for op, ins in self.ops:
+            a = [x if i < 0 else vals[i] for i in ins]
+            if op == "add":
+                v = a[0]
+                for t in a[1:]:
+                    v = v + t
+            elif op == "concat":
+                v = torch.cat(a, 1)
+            else:
+                v = self.mods[op](a[0])
+            vals.append(v)
+        return vals[-1]
+
+
 def build(path):
-    """The layers of a .net file (the subset models/ uses), in PyTorch's NCHW terms."""
-    layers, shape, penalties = [], None, []
-    for raw in open(path):
-        for stmt in raw.split("#")[0].split(";"):
-            w = stmt.split()
-            if not w or w[0] in ("network", "train", "loss", "optimizer", "batch", "epochs",
-                                 "validation", "seed", "schedule", "}"):
-                continue
-            opts = dict(x.split("=") for x in w if "=" in x)
-            pos = [x for x in w[1:] if "=" not in x]
-            act = {"relu": nn.ReLU(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid()}
-            if w[0] == "input":
-                h, wd, c = (int(v) for v in pos[0].split("x"))
-                shape = (c, h, wd)
-            elif w[0] == "conv":
-                k = int(pos[1].split("x")[0])
-                conv = nn.Conv2d(shape[0], int(pos[0]), k)
-                layers.append(conv)
-                shape = (int(pos[0]), shape[1] - k + 1, shape[2] - k + 1)
-                if len(pos) > 2 and pos[2] in act:
-                    layers.append(act[pos[2]])
-            elif w[0] == "pool":
-                s = int(pos[0])
-                layers.append(nn.MaxPool2d(s))
-                shape = (shape[0], shape[1] // s, shape[2] // s)
-            elif w[0] == "dropout":
-                layers.append(nn.Dropout(float(pos[0])))
-            elif w[0] == "batchnorm":
-                layers.append(nn.BatchNorm2d(shape[0], eps=1e-3, momentum=0.01))
-            elif w[0] == "flatten":
-                layers.append(nn.Flatten())
-                shape = (shape[0] * shape[1] * shape[2],)
-            elif w[0] == "dense":
-                lin = nn.Linear(shape[0], int(pos[0]))
-                layers.append(lin)
-                shape = (int(pos[0]),)
-                if len(pos) > 1 and pos[1] in act:
-                    layers.append(act[pos[1]])
-                for kind in ("l1", "l2"):
-                    if kind in opts:
-                        penalties.append((kind, float(opts[kind]), lin.weight))
-    return nn.Sequential(*layers), penalties, shape
+    g = Graph(path)
+    return g, g.penalties, g.shape_in
 
 
 def load(data, split):
@@ -118,6 +227,9 @@ def main():
     torch.set_flush_denormal(True)  # as cnnc's trainers run
     torch.manual_seed(1)
     model, penalties, _ = build(net)
+    if mode in ("fit", "memory") and model.shape_in != (1, 28, 28):
+        raise SystemExit("pytorch_peer.py: %s runs on Fashion-MNIST, and %s takes %s" %
+                         (mode, net, model.shape_in))
     opt = torch.optim.Adam(model.parameters(), lr=0.001, eps=1e-7)
     lossf = nn.CrossEntropyLoss()
     batch = {"train": 32, "infer": 256, "latency": 1, "memory": 32, "fit": 32}[mode]
@@ -144,8 +256,9 @@ def main():
         print("peak_rss_mb %.1f" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
         return
 
-    x = torch.rand(batch, 1, 28, 28)
-    y = torch.randint(0, 10, (batch,))
+    model_in = model.shape_in
+    x = torch.rand(batch, *model_in)
+    y = torch.randint(0, model.outputs, (batch,))
     rates = []
     for rep in range(-1, 5):  # rep -1 warms up
         images, t0 = 0, time.perf_counter()

@@ -9,7 +9,7 @@ net=${2:-models/baseline.net}
 cd "$(dirname "$0")/.."
 name=$(basename "$net" .net)
 cmake -S . -B "$build" -DCNNC_BENCH_NET="$PWD/$net" >/dev/null
-cmake --build "$build" -j "$(nproc)" --target cnnc "$name" bench_32 bench_256 bench_1 \
+cmake --build "$build" -j "$(nproc)" --target cnnc bench_32 bench_256 bench_1 \
   bench_reference sgemm_peak peak_rss bench_export_float bench_export_int8 >/dev/null
 b=$build/bench
 val() { sed -n "s/^$1 //p"; } # val KEY < key-value lines
@@ -75,10 +75,16 @@ if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
   qsize=$(m4size "$b/bench_export_int8.c")
 fi
 
-# Peak memory of a training run (real data in memory, 300 steps), and the time to compile.
-mem=$("$b/peak_rss" "$build/$name" train --epochs 1 --limit 12000 --threads 2 | val peak_rss_mb)
+# Peak memory of a training run (real data in memory, 300 steps), for networks that take
+# Fashion-MNIST's images (the rest are timed on random inputs of their shape only); and the
+# time to compile.
+mem="-"
 pmem=""
-[ "$peer" = 1 ] && pmem=$(OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/pytorch_peer.py memory 2 "$net" | val peak_rss_mb)
+if "$build/cnnc" --summary "$net" | grep -q '^ input (InputLayer) *(None, 28, 28, 1)' &&
+   cmake --build "$build" -j "$(nproc)" --target "$name" >/dev/null 2>&1; then
+  mem=$("$b/peak_rss" "$build/$name" train --epochs 1 --limit 12000 --threads 2 | val peak_rss_mb)
+  [ "$peer" = 1 ] && pmem=$(OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/pytorch_peer.py memory 2 "$net" | val peak_rss_mb)
+fi
 t0=$(date +%s.%N)
 "$build/cnnc" "$net" -o "$build/bench/compile_time.c"
 t1=$(date +%s.%N)
@@ -114,7 +120,11 @@ out=bench/results/$(date -u +%Y-%m-%d)-$(grep -m1 'model name' /proc/cpuinfo | c
       }
     }' "$rows"
   echo
-  echo "Peak resident memory of a training run with the dataset in memory: cnnc ${mem} MB$( [ -n "$pmem" ] && echo ", PyTorch ${pmem} MB")."
+  if [ "$mem" = "-" ]; then
+    echo "Timed on random inputs of the network's shape (its data are not Fashion-MNIST): no training run with data, no peak memory."
+  else
+    echo "Peak resident memory of a training run with the dataset in memory: cnnc ${mem} MB$( [ -n "$pmem" ] && echo ", PyTorch ${pmem} MB")."
+  fi
   awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "Time to compile: cnnc %.3f s, then `cc -O3` %.2f s.\n", b - a, c - b }'
   echo
   echo "### Standalone export (cnnc export), batch 1, one thread"
