@@ -341,6 +341,22 @@ static void int8_forward(const cnn_deploy *dn, const cnn_quant *q, const uint8_t
     free(t);
 }
 
+/* The deploy network of t with ref's weights, calibrated by cal (a reference model holding
+ * them) on the first CALIBRATION images of the IDX file `images`, and quantized: what cnnc
+ * export --int8 computes, for the checks to hold its file to. */
+static void quantize_as_cnnc_does(test_net *t, cnn_model *ref, cnn_model *cal, const char *images,
+                                  cnn_arena *arena, cnn_deploy *dn, cnn_quant *q)
+{
+    char err[600];
+    cnn_dataset ds;
+    cnn_quant_ranges ranges;
+    assert_int_equal(cnn_dataset_load(&ds, images, NULL, err, sizeof err), 0);
+    assert_int_equal(cnn_deploy_build(dn, &t->ir, ref, arena), 0);
+    assert_int_equal(cnn_quant_calibrate(&ranges, &t->ir, cal, &ds, CALIBRATION, arena), 0);
+    assert_int_equal(cnn_quantize(q, dn, &ranges, arena), 0);
+    cnn_dataset_free(&ds);
+}
+
 /* ---- the test of one network ---- */
 
 static void exported_close(exported *x)
@@ -428,18 +444,13 @@ static void check_network(const char *path, int all_compilers)
     char *flags[] = {"--int8", "--calibrate", n_cal, "--train-images", images, NULL};
     exported qx = {0};
     export_build(path, name, "int8", flags, all_compilers, &qx);
-    cnn_dataset ds;
-    assert_int_equal(cnn_dataset_load(&ds, images, NULL, err, sizeof err), 0);
     cnn_arena arena = {0};
     cnn_deploy dn;
-    cnn_quant_ranges ranges;
     cnn_quant q;
     cnn_model *cal = cnn_reference_new(&t.ir, 100);
     assert_non_null(cal);
     assert_int_equal(cnn_copy_tensors(cal, ref), 0);
-    assert_int_equal(cnn_deploy_build(&dn, &t.ir, ref, &arena), 0);
-    assert_int_equal(cnn_quant_calibrate(&ranges, &t.ir, cal, &ds, CALIBRATION, &arena), 0);
-    assert_int_equal(cnn_quantize(&q, &dn, &ranges, &arena), 0);
+    quantize_as_cnnc_does(&t, ref, cal, images, &arena, &dn, &q);
     /* The plan's arena: no smaller than what is alive at once. */
     assert_true(qx.workspace_bytes >= dn.tensors[0].elems);
     bad = 0;
@@ -463,7 +474,6 @@ static void check_network(const char *path, int all_compilers)
         fail_msg("%s: %d int8 probabilities differ from the int8 arithmetic", name, bad);
     exported_close(&qx);
     cnn_model_destroy(cal);
-    cnn_dataset_free(&ds);
     cnn_arena_free(&arena);
     free(want), free(ws), free(probs), free(again), free(bytes), free(x);
     cnn_model_destroy(ref);
@@ -493,7 +503,7 @@ static void int8_joins_within_rounding(void **state)
                                        "pool_same"};
     int checked = 0;
     for (size_t ni = 0; ni < sizeof nets / sizeof *nets; ni++) {
-        char path[512], images[512], err[600];
+        char path[512], images[512];
         snprintf(path, sizeof path, "%s/tests/graphs/%s.net", SOURCE_DIR, nets[ni]);
         snprintf(images, sizeof images, "%s/joins-%s-images", tmpdir, nets[ni]);
         test_net t;
@@ -510,15 +520,10 @@ static void int8_joins_within_rounding(void **state)
             x[i] = (bytes[i] = (uint8_t)cnn_rng_below(&rng, 256)) * (1.0f / 255.0f);
         assert_int_equal(write_idx_images(images, CALIBRATION, t.ir.input.h, t.ir.input.w,
                                           t.ir.input.c, bytes, NULL), 0);
-        cnn_dataset ds;
-        assert_int_equal(cnn_dataset_load(&ds, images, NULL, err, sizeof err), 0);
         cnn_arena arena = {0};
         cnn_deploy dn;
-        cnn_quant_ranges ranges;
         cnn_quant q;
-        assert_int_equal(cnn_deploy_build(&dn, &t.ir, ref, &arena), 0);
-        assert_int_equal(cnn_quant_calibrate(&ranges, &t.ir, ref, &ds, CALIBRATION, &arena), 0);
-        assert_int_equal(cnn_quantize(&q, &dn, &ranges, &arena), 0);
+        quantize_as_cnnc_does(&t, ref, ref, images, &arena, &dn, &q);
         ref->ops->forward(ref, x, CALIBRATION, 0, NULL);
         /* Each tensor's real values: the reference's output of the layer the op that writes
          * it ends with (the input: the images). */
@@ -580,7 +585,6 @@ static void int8_joins_within_rounding(void **state)
             free(out);
         }
         free(real), free(stride), free(input), free(bytes), free(x);
-        cnn_dataset_free(&ds);
         cnn_arena_free(&arena);
         cnn_model_destroy(ref);
         test_net_free(&t);
