@@ -209,6 +209,12 @@ static int load_split(cli *c, cnn_dataset *ds, int test, int labeled, const cnn_
     const char *labels = test ? c->test_labels : c->train_labels;
     const char *targets = test ? c->test_targets : c->train_targets;
     int mse = m->train.loss == CNN_LOSS_MSE; /* targets, not labels */
+    if (targets && !mse) {
+        fprintf(stderr, "%s: error: %s: targets are for networks trained with loss mse, and %s "
+                        "is a classifier (its labels: --%s-labels)\n", c->prog, targets,
+                m->name, test ? "test" : "train");
+        return -1;
+    }
     cnn_data_file(ip, sizeof ip, c->data_dir, test ? "t10k-images-idx3-ubyte" : "train-images-idx3-ubyte");
     cnn_data_file(lp, sizeof lp, c->data_dir, test ? "t10k-labels-idx1-ubyte" : "train-labels-idx1-ubyte");
     if (cnn_dataset_load(ds, images ? images : ip,

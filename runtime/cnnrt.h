@@ -214,8 +214,8 @@ int cnn_schedule_parse(cnn_train_cfg *cfg, const char *text);
 
 /* ---- Training and evaluation ---- */
 typedef struct cnn_eval {
-    double loss; /* mean cross-entropy plus regularization */
-    double accuracy;
+    double loss; /* the mean loss plus regularization */
+    double accuracy; /* top-1; NaN for a network trained with loss mse */
     int n;
 } cnn_eval;
 

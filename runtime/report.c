@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -151,7 +152,11 @@ void cnn_json_string(FILE *f, const char *s)
 
 void cnn_json_eval(FILE *f, const cnn_eval *e)
 {
-    fprintf(f, "{\"loss\": %.6f, \"accuracy\": %.6f, \"images\": %d}", e->loss, e->accuracy, e->n);
+    if (isnan(e->accuracy)) /* loss mse: no accuracy */
+        fprintf(f, "{\"loss\": %.6f, \"images\": %d}", e->loss, e->n);
+    else
+        fprintf(f, "{\"loss\": %.6f, \"accuracy\": %.6f, \"images\": %d}", e->loss,
+                e->accuracy, e->n);
 }
 
 void cnn_json_confusion(FILE *f, const long *counts, int k, const char *const *names)

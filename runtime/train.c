@@ -67,7 +67,7 @@ cnn_eval cnn_evaluate(cnn_model *m, const cnn_dataset *ds, const int *idx, int n
     free(x), free(labels), free(t);
     e.n = n;
     e.loss = loss / n + cnn_penalty(m);
-    e.accuracy = (double)correct / n;
+    e.accuracy = classifier ? (double)correct / n : NAN; /* loss mse: none */
     return e;
 }
 
@@ -198,7 +198,7 @@ int cnn_fit(cnn_model *m, const cnn_dataset *ds, const cnn_fit_opts *opts)
         cnn_epoch_stats s = {.epoch = epoch + 1, .lr = lr, .state = &st};
         s.train.n = n_train;
         s.train.loss = n_train ? loss_sum / n_train : 0;
-        s.train.accuracy = n_train ? (double)correct / n_train : 0;
+        s.train.accuracy = !classifier ? NAN : n_train ? (double)correct / n_train : 0;
         if (n_val > 0)
             s.val = cnn_evaluate(m, ds, val_idx, n_val, NULL);
         s.seconds = now_seconds() - t0;

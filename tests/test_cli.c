@@ -455,6 +455,11 @@ static void mse_trains_on_float_data(void **state)
     row = strchr(row, ',');
     assert_true(row && row[1] == ',');
     free(csv);
+    char *json = read_whole_file(at("mse-log/run.json"), &len);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"test\": {\"loss\": "));
+    assert_null(strstr(json, "accuracy"));
+    free(json);
 
     /* predict prints every output; their mean squared error is the loss eval printed. */
     r = mse_run((const char *[]){"predict", "--load", at("mse.ckpt"), "--test-images",
@@ -482,7 +487,14 @@ static void mse_trains_on_float_data(void **state)
     if (fabs(recomputed - printed) > 1e-5 * printed + 1e-9)
         fail_msg("test loss against the targets file %.9g, recomputed %.9g", printed, recomputed);
 
-    /* Errors: k-fold, targets of the wrong size, a value that is not a number. */
+    /* Errors: k-fold, targets of the wrong size, a value that is not a number, targets for a
+     * classifier. */
+    r = cli((const char *[]){"eval", "--load", at("full.ckpt"), "--test-targets", at("mse-test"),
+                             NULL});
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "mse-test: targets are for networks trained with loss mse, "
+                                  "and tiny is a classifier"));
+    run_result_free(&r);
     r = mse_run((const char *[]){"train", "--train-images", at("mse-train"), "--kfold", "3",
                                  NULL});
     assert_int_equal(r.status, 1);
