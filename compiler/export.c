@@ -746,9 +746,35 @@ static void emit_conv_blocks(xp *x, const cnn_deploy_op *op, const conv_geo *g,
     }
 }
 
-/* An unpadded float conv, CONV_PIXELS output pixels at a time: the pixels of a fused pool's
- * window, or consecutive pixels of a row. A group that runs past the end repeats its last
- * pixel, whose result it drops. */
+/* The output pixels whose windows lie inside the input, rows oy0..oy1-1 and columns
+ * ox0..ox1-1 (all of them for an unpadded conv; empty where no window fits). */
+typedef struct conv_interior {
+    int oy0, oy1, ox0, ox1;
+} conv_interior;
+
+static int first_inside(int pad, int stride)
+{
+    return (pad + stride - 1) / stride;
+}
+
+static int end_inside(int in, int k, int pad, int stride, int out)
+{
+    int end = in - k + pad < 0 ? 0 : (in - k + pad) / stride + 1;
+    return end < out ? end : out;
+}
+
+static conv_interior interior_of(const conv_geo *g)
+{
+    conv_interior r = {first_inside(g->PT, g->SH), end_inside(g->H, g->KH, g->PT, g->SH, g->OH),
+                       first_inside(g->PL, g->SW), end_inside(g->W, g->KW, g->PL, g->SW, g->OW)};
+    if (!g->padded)
+        r = (conv_interior){0, g->OH, 0, g->OW};
+    return r;
+}
+
+/* A float conv, CONV_PIXELS output pixels at a time over its interior (every pixel of an
+ * unpadded one): the pixels of a fused pool's window, or consecutive pixels of the interior's
+ * rows. A group that runs past the end repeats its last pixel, whose result it drops. */
 static void emit_conv_float_blocked(xp *x, const cnn_deploy_op *op, const conv_geo *g)
 {
     cnn_emitter *e = x->e;
@@ -792,22 +818,36 @@ static void emit_conv_float_blocked(xp *x, const cnn_deploy_op *op, const conv_g
     /* The pixels in row-major order q = oy * OW + ox, so that a group spans rows: a group
      * inside one short row would let the compiler see its pointers' constant distances and
      * pack the four pixels into one vector, which is slower. */
-    int pixels = g->OH * g->OW;
+    conv_interior r = interior_of(g);
+    int IW = r.ox1 - r.ox0, pixels = (r.oy1 - r.oy0) * IW;
+    if (g->padded)
+        emit(e, "/* the interior: output rows %d..%d, columns %d..%d, whose windows need no "
+                "padding */", r.oy0, r.oy1 - 1, r.ox0, r.ox1 - 1);
     emit_open(e, "for (int q = 0; q < %d; q += %d)", pixels, CONV_PIXELS);
     for (int t = 0; t < CONV_PIXELS; t++) {
         if (t == 0)
             emit(e, "int q0 = q;");
         else
             emit(e, "int q%d = q + %d < %d ? q + %d : %d;", t, t, pixels, t, pixels - 1);
-        char oy[32], ox[32];
-        snprintf(oy, sizeof oy, "q%d / %d", t, g->OW);
-        snprintf(ox, sizeof ox, "q%d %% %d", t, g->OW);
-        if (g->SH != 1)
-            snprintf(oy, sizeof oy, "q%d / %d * %d", t, g->OW, g->SH);
-        if (g->SW != 1)
-            snprintf(ox, sizeof ox, "q%d %% %d * %d", t, g->OW, g->SW);
-        emit(e, "const float *p%d = in + (%s * %d + %s) * %d;", t, oy, g->W, ox, g->C);
-        emit(e, "float *o%d = out + q%d * %d;", t, t, g->F);
+        char oy[48], ox[48];
+        if (!g->padded) {
+            snprintf(oy, sizeof oy, "q%d / %d", t, g->OW);
+            snprintf(ox, sizeof ox, "q%d %% %d", t, g->OW);
+            if (g->SH != 1)
+                snprintf(oy, sizeof oy, "q%d / %d * %d", t, g->OW, g->SH);
+            if (g->SW != 1)
+                snprintf(ox, sizeof ox, "q%d %% %d * %d", t, g->OW, g->SW);
+            emit(e, "const float *p%d = in + (%s * %d + %s) * %d;", t, oy, g->W, ox, g->C);
+            emit(e, "float *o%d = out + q%d * %d;", t, t, g->F);
+            continue;
+        }
+        /* The interior's pixel q: output (oy0 + q / IW, ox0 + q % IW); its window's first
+         * input pixel, the padding taken off. */
+        snprintf(oy, sizeof oy, "(%d + q%d / %d)", r.oy0, t, IW);
+        snprintf(ox, sizeof ox, "(%d + q%d %% %d)", r.ox0, t, IW);
+        emit(e, "const float *p%d = in + ((%s * %d - %d) * %d + %s * %d - %d) * %d;", t, oy,
+             g->SH, g->PT, g->W, ox, g->SW, g->PL, g->C);
+        emit(e, "float *o%d = out + (%s * %d + %s) * %d;", t, oy, g->OW, ox, g->F);
     }
     char valid[64];
     snprintf(valid, sizeof valid, "q + %%d < %d", pixels);
@@ -839,6 +879,11 @@ static void emit_conv(xp *x, int i)
         emit_close(e);
         return;
     }
+    /* A padded float conv: its interior blocked, then the border pixel by pixel below. */
+    conv_interior inside = interior_of(&g);
+    int blocked = !x->int8 && !P && inside.oy1 > inside.oy0 && inside.ox1 > inside.ox0;
+    if (blocked)
+        emit_conv_float_blocked(x, op, &g);
     if (P) {
         emit_for(e, "for (int py = 0; py < %d; py++)", P->out.h);
         emit_open(e, "for (int px = 0; px < %d; px++)", P->out.w);
@@ -853,6 +898,11 @@ static void emit_conv(xp *x, int i)
     } else {
         emit_for(e, "for (int oy = 0; oy < %d; oy++)", g.OH);
         emit_open(e, "for (int ox = 0; ox < %d; ox++)", g.OW);
+        if (blocked) {
+            emit(e, "if (oy >= %d && oy < %d && ox >= %d && ox < %d)", inside.oy0, inside.oy1,
+                 inside.ox0, inside.ox1);
+            emit(e, "    continue; /* the interior, done above */");
+        }
         emit(e, "%s *o = out + (oy * %d + ox) * %d;", type, g.OW, g.F);
     }
     if (!x->int8) {
