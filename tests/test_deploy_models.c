@@ -1,4 +1,5 @@
-/* The five study networks, trained on Fashion-MNIST by their compiled trainers, exported: on
+/* The five study networks and a residual one (models/graph/resnet_fashion.net: adds, a 1x1
+ * projection, gap), trained on Fashion-MNIST by their compiled trainers, exported: on
  * all 10,000 test images the float export must give the reference's probabilities to 1e-5 and
  * the trainer's `predict` (class and probability), and the int8 export must pick the float
  * export's class on at least 99% of them and lose at most 0.3 points of accuracy.
@@ -32,13 +33,20 @@ static run_result run_ok(char *const argv[], const char *what)
     return r;
 }
 
+/* A model's name: its file's stem ("graph/resnet_fashion": resnet_fashion). */
+static const char *name_of(const char *model)
+{
+    const char *slash = strrchr(model, '/');
+    return slash ? slash + 1 : model;
+}
+
 static predict_u8_fn build(const char *model, const char *ckpt, const char *tag, char **flags,
                            void **so_handle, long *flash, long *ram)
 {
     char net[600], c_file[600], so[600];
     snprintf(net, sizeof net, "%s/models/%s.net", SOURCE_DIR, model);
-    snprintf(c_file, sizeof c_file, "%s/%s_%s.c", tmpdir, model, tag);
-    snprintf(so, sizeof so, "%s/%s_%s.so", tmpdir, model, tag);
+    snprintf(c_file, sizeof c_file, "%s/%s_%s.c", tmpdir, name_of(model), tag);
+    snprintf(so, sizeof so, "%s/%s_%s.so", tmpdir, name_of(model), tag);
     char *argv[20] = {CNNC_PATH, "export", net, "--weights", (char *)ckpt, "-o", c_file, "--plan"};
     int n = 8;
     for (int i = 0; flags && flags[i]; i++)
@@ -56,7 +64,7 @@ static predict_u8_fn build(const char *model, const char *ckpt, const char *tag,
     *so_handle = dlopen(so, RTLD_NOW | RTLD_LOCAL);
     assert_non_null(*so_handle);
     char sym[96];
-    snprintf(sym, sizeof sym, "%s_predict_u8", model);
+    snprintf(sym, sizeof sym, "%s_predict_u8", name_of(model));
     predict_u8_fn f = (predict_u8_fn)(uintptr_t)dlsym(*so_handle, sym);
     assert_non_null(f);
     return f;
@@ -74,8 +82,8 @@ static void model_test(void **state)
         skip();
     }
     char trainer[600], ckpt[600], ep[16];
-    snprintf(trainer, sizeof trainer, "%s/%s", TRAINER_DIR, model);
-    snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", tmpdir, model);
+    snprintf(trainer, sizeof trainer, "%s/%s", TRAINER_DIR, name_of(model));
+    snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", tmpdir, name_of(model));
     snprintf(ep, sizeof ep, "%d", epochs);
     char *train[] = {trainer, "train", "--data", DIR, "--epochs", ep, "--save", ckpt, NULL};
     run_result r = run_ok(train, "training");
@@ -123,7 +131,7 @@ static void model_test(void **state)
             double prob;
             if (sscanf(line, "%d,%d,%*[^,],%lf,%d", &index, &cls, &prob, &label) != 4 ||
                 index != b0 + i)
-                fail_msg("%s: predict's line %d: %.60s", model, b0 + i, line);
+                fail_msg("%s: predict's line %d: %.60s", name_of(model), b0 + i, line);
             line = strchr(line, '\n') + 1;
             /* predict prints 6 decimals: half a unit of the last one besides the 1e-5. */
             double dp = fabs(fp[cls] - prob);
@@ -139,11 +147,12 @@ static void model_test(void **state)
     print_message("%s after %d epochs: float export accuracy %.4f (the trainer's %.4f), int8 "
                   "%.4f; int8 picks the float class on %.2f%%; float vs reference: largest "
                   "difference %.2g; vs predict %.2g\n",
-                  model, epochs, facc, tcorrect / (double)TESTS, qacc, 100.0 * agree / TESTS,
-                  worst, worst_trainer);
+                  name_of(model), epochs, facc, tcorrect / (double)TESTS, qacc,
+                  100.0 * agree / TESTS, worst, worst_trainer);
     if (report)
-        fprintf(report, "| %s | %.4f | %.4f | %+.4f | %.2f%% | %ld + %ld | %ld + %ld |\n", model,
-                facc, qacc, qacc - facc, 100.0 * agree / TESTS, fflash, fram, qflash, qram);
+        fprintf(report, "| %s | %.4f | %.4f | %+.4f | %.2f%% | %ld + %ld | %ld + %ld |\n",
+                name_of(model), facc, qacc, qacc - facc, 100.0 * agree / TESTS, fflash, fram,
+                qflash, qram);
     if (far)
         fail_msg("%s: %d probabilities of the float export differ from the reference by more "
                  "than 1e-5 (largest %.3g)", model, far, worst);
@@ -189,9 +198,13 @@ static int teardown(void **state)
 
 int main(void)
 {
-    static const char *const models[] = {"baseline", "dropout", "l1", "l2", "batchnorm"};
-    struct CMUnitTest tests[5];
-    for (int i = 0; i < 5; i++)
-        tests[i] = (struct CMUnitTest){models[i], model_test, NULL, NULL, (void *)models[i]};
+    /* The study's five, and a residual network (adds, a 1x1 projection, gap): a graph. */
+    static const char *const models[] = {"baseline", "dropout", "l1", "l2", "batchnorm",
+                                         "graph/resnet_fashion"};
+    enum { N = sizeof models / sizeof *models };
+    struct CMUnitTest tests[N];
+    for (int i = 0; i < N; i++)
+        tests[i] = (struct CMUnitTest){name_of(models[i]), model_test, NULL, NULL,
+                                       (void *)models[i]};
     return cmocka_run_group_tests_name("the study's networks, exported", tests, setup, teardown);
 }
