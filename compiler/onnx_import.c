@@ -208,18 +208,30 @@ static const Onnx__TensorProto *find_known(const im *x, const char *name)
     return NULL;
 }
 
+/* The array arr of n elements of `size` bytes, with room for one more: itself, or a copy twice
+ * as large from the arena (*cap updated). NULL, with the error, when out of memory. */
+static void *room_for_one(im *x, void *arr, int n, int *cap, size_t size)
+{
+    if (n < *cap)
+        return arr;
+    int more = *cap ? 2 * *cap : 32;
+    void *p = cnn_arena_alloc(x->a, size * (size_t)more);
+    if (!p) {
+        oom(x);
+        return NULL;
+    }
+    if (n)
+        memcpy(p, arr, size * (size_t)n);
+    *cap = more;
+    return p;
+}
+
 static int add_known(im *x, const char *name, const Onnx__TensorProto *t)
 {
-    if (x->n_known == x->cap_known) {
-        int cap = x->cap_known ? 2 * x->cap_known : 64;
-        known *k = cnn_arena_alloc(x->a, sizeof *k * (size_t)cap);
-        if (!k)
-            return oom(x);
-        if (x->n_known)
-            memcpy(k, x->known, sizeof *k * (size_t)x->n_known);
-        x->known = k;
-        x->cap_known = cap;
-    }
+    known *k = room_for_one(x, x->known, x->n_known, &x->cap_known, sizeof *k);
+    if (!k)
+        return -1;
+    x->known = k;
     x->known[x->n_known++] = (known){name, t};
     return 0;
 }
@@ -365,16 +377,10 @@ static int keep_value(im *x)
 {
     if (find_value(x, x->cur.name))
         return 0;
-    if (x->n_vals == x->cap_vals) {
-        int cap = x->cap_vals ? 2 * x->cap_vals : 32;
-        value *v = cnn_arena_alloc(x->a, sizeof *v * (size_t)cap);
-        if (!v)
-            return oom(x);
-        if (x->n_vals)
-            memcpy(v, x->vals, sizeof *v * (size_t)x->n_vals);
-        x->vals = v;
-        x->cap_vals = cap;
-    }
+    value *v = room_for_one(x, x->vals, x->n_vals, &x->cap_vals, sizeof *v);
+    if (!v)
+        return -1;
+    x->vals = v;
     x->vals[x->n_vals++] = x->cur;
     return 0;
 }
@@ -451,18 +457,10 @@ static const char *label_of(im *x, int i)
 
 static stmt *add_stmt(im *x, cnn_layer_type type)
 {
-    if (x->n_stmt == x->cap_stmt) {
-        int cap = x->cap_stmt ? 2 * x->cap_stmt : 16;
-        stmt *s = cnn_arena_alloc(x->a, sizeof *s * (size_t)cap);
-        if (!s) {
-            oom(x);
-            return NULL;
-        }
-        if (x->n_stmt)
-            memcpy(s, x->s, sizeof *s * (size_t)x->n_stmt);
-        x->s = s;
-        x->cap_stmt = cap;
-    }
+    stmt *grown = room_for_one(x, x->s, x->n_stmt, &x->cap_stmt, sizeof *grown);
+    if (!grown)
+        return NULL;
+    x->s = grown;
     stmt *s = &x->s[x->n_stmt];
     memset(s, 0, sizeof *s);
     s->type = type;
