@@ -46,12 +46,6 @@ static int is_last(const cnn_deploy *dn, int i)
 
 /* ---- sizes ---- */
 
-/* Whether the int8 op's activation is a 256-entry table (as quantize.c decides). */
-static int act_is_table(const cnn_deploy_op *op)
-{
-    return op->act == CNN_ACT_LEAKY_RELU || op->act == CNN_ACT_SIGMOID || op->act == CNN_ACT_TANH;
-}
-
 static int64_t op_const_bytes(const cnn_deploy *dn, int i, int int8)
 {
     const cnn_deploy_op *op = &dn->ops[i];
@@ -61,7 +55,7 @@ static int64_t op_const_bytes(const cnn_deploy *dn, int i, int int8)
     if (op->kind == CNN_OP_CONCAT) /* each input's mult, shift */
         return 5 * op->n_in;
     if (op->kind == CNN_OP_ADD) /* each input's mult, shift; the sum's; the table */
-        return 5 * (op->n_in + 1) + (act_is_table(op) ? 256 : 0);
+        return 5 * (op->n_in + 1) + (cnn_quant_act_is_table(op->act) ? 256 : 0);
     if (op->kind == CNN_OP_ACTIVATION) /* int8: the table */
         return int8 ? 256 : 0;
     if (op->kind == CNN_OP_AFFINE) /* float: scale, shift; int8: weight, bias, mult, shift */
@@ -73,7 +67,7 @@ static int64_t op_const_bytes(const cnn_deploy *dn, int i, int int8)
         b += 4 * U; /* dequant */
     else
         b += 5 * U; /* mult, shift */
-    if (act_is_table(op))
+    if (cnn_quant_act_is_table(op->act))
         b += 256;
     if (op->bn)
         b += U * 10;

@@ -151,6 +151,11 @@ static int layer_index(const cnn_ir *ir, const cnn_layer *L)
     return (int)(L - ir->layers);
 }
 
+int cnn_quant_act_is_table(cnn_act act)
+{
+    return act == CNN_ACT_LEAKY_RELU || act == CNN_ACT_SIGMOID || act == CNN_ACT_TANH;
+}
+
 /* The params of an op's values before and after its activation (pre, act), its table or its
  * clamp: from the ranges of layer l (its values before its own activation) or, where it took
  * an activation layer in, of range_of (its linear output) mapped through the activation. */
@@ -158,8 +163,7 @@ static void quantize_epilogue(cnn_quant_op *Q, const cnn_deploy_op *op,
                               const cnn_quant_ranges *r, int l, int range_of)
 {
     Q->act = cnn_quant_params(r->lo[range_of], r->hi[range_of]);
-    Q->table = op->act == CNN_ACT_LEAKY_RELU || op->act == CNN_ACT_SIGMOID ||
-               op->act == CNN_ACT_TANH;
+    Q->table = cnn_quant_act_is_table(op->act);
     Q->pre = Q->table ? cnn_quant_params(r->pre_lo[l], r->pre_hi[l]) : Q->act;
     if (op->act_taken) {
         /* The values before the activation are range_of's; after it, the same values through

@@ -73,6 +73,9 @@ int cnn_quant_calibrate(cnn_quant_ranges *r, const cnn_ir *ir, cnn_model *ref,
 int cnn_quantize(cnn_quant *q, const cnn_deploy *dn, const cnn_quant_ranges *r,
                  cnn_arena *arena);
 
+/* Whether an op's activation is a 256-entry int8 table (leaky_relu, sigmoid, tanh) rather than
+ * a clamp: what the quantizer builds and the export's sizes count. */
+int cnn_quant_act_is_table(cnn_act act);
 /* The requantization of a real multiplier (exposed for tests). */
 cnn_requant cnn_quant_multiplier(double real);
 /* round(acc * mult * 2^-shift), halves up (floor of x + 1/2): the device's arithmetic,
