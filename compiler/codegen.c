@@ -249,18 +249,28 @@ static void emit_header(cnn_emitter *e, const plan *P)
 }
 
 /* NAME_kernel_t, the kernel [rows][units] as [units][rows], and the function that fills it
- * (each part a share of its rows): backward's products read it row by row. */
-static void emit_kernel_transpose(cnn_emitter *e, const cnn_layer *L)
+ * (each part a share of its rows): backward's products read it row by row. With `flip`, a
+ * conv kernel [taps][in][units] as [taps - 1 - tap][units][in] instead. */
+static void emit_kernel_transpose(cnn_emitter *e, const cnn_layer *L, int flip)
 {
     int units = L->out.c, rows = (int)(L->params[0].size / units);
     gen_array(e, "float", gen_name(L, "kernel_t"), 0, L->params[0].size,
-              "the kernel transposed, for backward");
+              flip ? "the kernel turned 180 degrees, its channels swapped, for backward"
+                   : "the kernel transposed, for backward");
     emit_blank(e);
     emit_open(e, "static void %s_transpose(int part, int parts)", L->name);
     emit(e, "for (int j = %d * part / parts; j < %d * (part + 1) / parts; j++)", units, units);
-    emit(e, "    for (int i = 0; i < %d; i++)", rows);
-    emit(e, "        %s_kernel_t[j * %d + i] = %s_kernel[i * %d + j];", L->name, rows, L->name,
-         units);
+    if (flip) {
+        int taps = L->kh * L->kw, cin = L->in.c;
+        emit(e, "    for (int t = 0; t < %d; t++)", taps);
+        emit(e, "        for (int c = 0; c < %d; c++)", cin);
+        emit(e, "            %s_kernel_t[((%d - t) * %d + j) * %d + c] = %s_kernel[(t * %d + c) * %d + j];",
+             L->name, taps - 1, units, cin, L->name, cin, units);
+    } else {
+        emit(e, "    for (int i = 0; i < %d; i++)", rows);
+        emit(e, "        %s_kernel_t[j * %d + i] = %s_kernel[i * %d + j];", L->name, rows,
+             L->name, units);
+    }
     emit_close(e);
 }
 
@@ -337,7 +347,7 @@ static void emit_layer(cnn_emitter *e, const plan *P, int l)
     if (desc->emit_buffers)
         desc->emit_buffers(e, &g);
     if ((flags & GEN_KERNEL_T) && g.din)
-        emit_kernel_transpose(e, L);
+        emit_kernel_transpose(e, L, (flags & GEN_KERNEL_FLIP) != 0);
     int multi = (flags & GEN_MULTI) != 0;
     long in_size = cnn_shape_size(L->in);
     emit_blank(e);

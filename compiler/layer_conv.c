@@ -91,7 +91,8 @@ static int infer(cnn_layer *L, cnn_diag *d)
 }
 
 
-/* ---- code generation: im2col across the batch, then one matrix product ---- */
+/* ---- code generation: im2col across the batch, then one matrix product; or, for padded
+ * stride-1 layers, a convolution read straight from a padded copy of each image ---- */
 
 /* Windows of at most this many taps (a first layer on gray or RGB images) make a matrix
  * product too thin to pay for im2col and BLAS's packing; such layers are computed directly,
@@ -99,21 +100,26 @@ static int infer(cnn_layer *L, cnn_diag *d)
 #define DIRECT_MAX_TAPS 32
 
 static int direct(const cnn_layer *L);
+static int padded_s1(const cnn_layer *L);
 
 static int gen_flags(const cnn_layer *L)
 {
     return (L->act != CNN_ACT_LINEAR ? GEN_BWD_OUT : 0) | (direct(L) ? GEN_BWD_IN : 0) |
-           GEN_KERNEL_T;
+           GEN_KERNEL_T | (padded_s1(L) ? GEN_KERNEL_FLIP : 0);
 }
 
 typedef struct conv_dims {
     int H, W, C, OH, OW, F, P, KKC, ROW; /* P output pixels, KKC window size, ROW = kw*c */
     int padded;
+    /* Padded stride-1 layers: the padded input's rows and pixels per row (the output's
+     * gradient, padded for the input's, has the same), and the gradient's top and left pads. */
+    int HP, WP, GT, GL;
 } conv_dims;
 
 static conv_dims dims_of(const cnn_layer *L)
 {
-    conv_dims d = {L->in.h, L->in.w, L->in.c, L->out.h, L->out.w, L->out.c, 0, 0, 0, 0};
+    conv_dims d = {L->in.h, L->in.w, L->in.c, L->out.h, L->out.w, L->out.c, 0, 0, 0, 0,
+                   0, 0, 0, 0};
     d.P = d.OH * d.OW;
     d.KKC = L->kh * L->kw * d.C;
     d.ROW = L->kw * d.C;
@@ -121,6 +127,10 @@ static conv_dims dims_of(const cnn_layer *L)
     int64_t need_h = (int64_t)(d.OH - 1) * L->sh + L->kh;
     int64_t need_w = (int64_t)(d.OW - 1) * L->sw + L->kw;
     d.padded = L->pad_same && (need_h > d.H || need_w > d.W);
+    d.HP = d.OH + L->kh - 1;
+    d.WP = d.OW + L->kw - 1;
+    d.GT = L->kh - 1 - L->pad_top;
+    d.GL = L->kw - 1 - L->pad_left;
     return d;
 }
 
@@ -148,10 +158,30 @@ static int direct(const cnn_layer *L)
     return d.KKC <= DIRECT_MAX_TAPS && !d.padded;
 }
 
+/* Padding and stride 1 (ResNet's 3x3 layers): im2col would copy each pixel kh kw times and
+ * col2im add it back as often; a padded copy of each image is all cnn_conv_s1 needs, and the
+ * same function gives the input's gradient. Stride 1 keeps a padded row's pixels one step
+ * apart; strided layers keep im2col. */
+static int padded_s1(const cnn_layer *L)
+{
+    conv_dims d = dims_of(L);
+    return d.padded && L->sh == 1 && L->sw == 1;
+}
+
 static void emit_buffers(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     conv_dims d = dims_of(L);
+    if (padded_s1(L)) {
+        emit(e, "/* Each image with its padding (%d rows of %d pixels): forward reads it, and the",
+             d.HP, d.WP);
+        emit(e, " * kernel's gradient again after backward. The borders stay zero. */");
+        gen_array(e, "float", gen_name(L, "in_pad"), g->batch, (int64_t)d.HP * d.WP * d.C, NULL);
+        if (g->backward)
+            gen_array(e, "float", gen_name(L, "dout_pad"), g->batch, (int64_t)d.HP * d.WP * d.F,
+                      "the output's gradient, padded as the input's convolution needs");
+        return;
+    }
     if (!direct(L)) {
         emit(e, "/* im2col of the batch: row (b, oy, ox) holds the %dx%dx%d window under "
                 "output", L->kh, L->kw, d.C);
@@ -336,11 +366,76 @@ static void emit_direct_grad(cnn_emitter *e, const cnn_layer *L, const conv_dims
     emit_close(e);
 }
 
+/* Forward of a padded stride-1 layer: each image copied into its padded buffer, then
+ * convolved from there. */
+static void emit_s1_forward(cnn_emitter *e, const cnn_layer *L, const conv_dims *d)
+{
+    emit_open(e, "for (int b = 0; b < n; b++)");
+    emit(e, "float *pad = %s_in_pad + (b0 + b) * %d;", L->name, d->HP * d->WP * d->C);
+    emit(e, "for (int y = 0; y < %d; y++)", d->H);
+    emit(e, "    memcpy(pad + (y + %d) * %d + %d, in + (b * %d + y) * %d, sizeof(float) * %d);",
+         L->pad_top, d->WP * d->C, L->pad_left * d->C, d->H, d->W * d->C, d->W * d->C);
+    emit(e, "/* out[%d][%d][%d] = bias + pad (%dx%dx%d) * kernel[%d][%d][%d][%d] */", d->OH, d->OW,
+         d->F, d->HP, d->WP, d->C, L->kh, L->kw, d->C, d->F);
+    emit(e, "cnn_conv_s1(%d, %d, %d, %d, %d, %d, pad, %s_kernel, %s, out + b * %d);", d->OH,
+         d->OW, d->F, L->kh, L->kw, d->C, L->name, L->use_bias ? gen_name(L, "bias") : "NULL",
+         d->P * d->F);
+    emit_close(e);
+}
+
+/* Backward: the output's gradient padded (top and left kh-1-pad, kw-1-pad), then the input's
+ * gradient as its convolution with the kernel turned 180 degrees. */
+static void emit_s1_backward(cnn_emitter *e, const cnn_gen_layer *g, const conv_dims *d)
+{
+    const cnn_layer *L = g->L;
+    emit_open(e, "for (int b = 0; b < n; b++)");
+    emit(e, "float *dpad = %s_dout_pad + (b0 + b) * %d;", L->name, d->HP * d->WP * d->F);
+    emit(e, "for (int y = 0; y < %d; y++)", d->OH);
+    emit(e, "    memcpy(dpad + (y + %d) * %d + %d, dout + (b * %d + y) * %d, sizeof(float) * %d);",
+         d->GT, d->WP * d->F, d->GL * d->F, d->OH, d->OW * d->F, d->OW * d->F);
+    if (g->din) {
+        emit(e, "/* din[%d][%d][%d] = dpad (%dx%dx%d) * kernel_t[%d][%d][%d][%d] */", d->H, d->W,
+             d->C, d->HP, d->WP, d->F, L->kh, L->kw, d->F, d->C);
+        emit(e, "cnn_conv_s1(%d, %d, %d, %d, %d, %d, dpad, %s_kernel_t, NULL, din + b * %d);",
+             d->H, d->W, d->C, L->kh, L->kw, d->F, L->name, d->H * d->W * d->C);
+    }
+    emit_close(e);
+}
+
+/* The kernel's gradient, rows r0 .. r1-1 (tap, channel): for each image and tap, the padded
+ * input shifted by the tap against the padded output gradient, over the padded rows' pixels
+ * (the dropped ones meet the gradient's zero border): the pixels' order of the im2col
+ * product, so the same sums. */
+static void emit_s1_grads(cnn_emitter *e, const cnn_layer *L, const conv_dims *d)
+{
+    int q = (d->OH - 1) * d->WP + d->OW;
+    gen_share(e, "r", d->KKC);
+    emit_open(e, "for (int b = 0; b < n; b++)");
+    emit(e, "const float *pad = %s_in_pad + b * %d;", L->name, d->HP * d->WP * d->C);
+    emit(e, "const float *dpad = %s_dout_pad + b * %d + %d;", L->name, d->HP * d->WP * d->F,
+         (d->GT * d->WP + d->GL) * d->F);
+    emit_open(e, "for (int t = r0 / %d; t * %d < r1; t++)", d->C, d->C);
+    emit(e, "int c0 = r0 > t * %d ? r0 - t * %d : 0;", d->C, d->C);
+    emit(e, "int c1 = r1 < (t + 1) * %d ? r1 - t * %d : %d;", d->C, d->C, d->C);
+    emit(e, "/* kernel_grad[t][c0..c1][%d] += pad[tap t][%d][c0..c1]^T . dpad[%d][%d] */", d->F,
+         q, q, d->F);
+    emit(e, "cnn_gemm_tn_acc(c1 - c0, %d, %d, pad + (t / %d * %d + t %% %d) * %d + c0, %d, dpad, "
+            "%d, %s_kernel_grad + (t * %d + c0) * %d, %d);",
+         d->F, q, L->kw, d->WP, L->kw, d->C, d->C, d->F, L->name, d->C, d->F, d->F);
+    emit_close(e);
+    emit_close(e);
+}
+
 static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     conv_dims d = dims_of(L);
     conv_text t = text_of(L, &d);
+    if (padded_s1(L)) {
+        emit_s1_forward(e, L, &d);
+        gen_activation_forward(e, L, "out", t.count);
+        return;
+    }
     if (direct(L)) {
         emit_direct_forward(e, L, &d);
         return;
@@ -364,6 +459,10 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
         emit_direct_backward(e, L, &d);
     else
         gen_activation_backward(e, L, "dout", "out", t.count);
+    if (padded_s1(L)) {
+        emit_s1_backward(e, g, &d);
+        return;
+    }
     if (!g->din)
         return;
     emit(e, "/* The windows' gradients, dout . kernel^T; then each row is added back onto");
@@ -388,6 +487,13 @@ static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
         emit_direct_grad(e, L, &d);
         return;
     }
+    if (padded_s1(L)) {
+        if (!L->use_bias)
+            emit(e, "(void)dout; /* the padded copy holds it */");
+        emit_s1_grads(e, L, &d);
+        gen_bias_grad(e, L, "dout", t.rows);
+        return;
+    }
     gen_share(e, "r", d.KKC);
     emit(e, "/* kernel_grad[r0..r1][%d] += cols[n*%d][r0..r1]^T . dout[n*%d][%d] */", d.F, d.P,
          d.P, d.F);
@@ -401,6 +507,8 @@ static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
 static long scratch_per_image(const cnn_layer *L)
 {
     conv_dims d = dims_of(L);
+    if (padded_s1(L))
+        return (long)d.HP * d.WP * d.C;
     return direct(L) ? 0 : (long)d.P * d.KKC;
 }
 
@@ -410,6 +518,12 @@ static int buffers(const cnn_layer *L, int grad_in, int is_last, int backward, c
     conv_dims d = dims_of(L);
     int n = 0;
     int64_t window = (int64_t)d.P * d.KKC;
+    if (padded_s1(L)) {
+        b[n++] = (cnn_buffer){"padded inputs", (int64_t)d.HP * d.WP * d.C, 0, 4, 1};
+        if (backward)
+            b[n++] = (cnn_buffer){"padded output gradients", (int64_t)d.HP * d.WP * d.F, 0, 4, 1};
+        return n;
+    }
     if (!direct(L))
         b[n++] = (cnn_buffer){"im2col rows", window, 0, 4, 1};
     else if (backward)

@@ -21,9 +21,12 @@ enum {
     GEN_BWD_IN = 64,      /* backward: const float *in (a direct conv's kernel gradient) */
     GEN_KERNEL_T = 128,   /* backward reads NAME_kernel_t, the [rows][units] kernel transposed
                              at the start of each backward pass */
-    GEN_MULTI = 256       /* it reads several tensors: its functions take only the images'
+    GEN_MULTI = 256,      /* it reads several tensors: its functions take only the images'
                              range (b0, n) and use the buffers' global names (g->ins, g->dins,
                              g->out, g->dout) */
+    GEN_KERNEL_FLIP = 512 /* with GEN_KERNEL_T: NAME_kernel_t is the conv kernel turned 180
+                             degrees with its channels swapped, [kh][kw][units][in] (the
+                             kernel of the convolution that gives the input's gradient) */
 };
 
 typedef struct cnn_layer_desc {

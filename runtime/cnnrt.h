@@ -343,6 +343,13 @@ void cnn_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b,
 /* c[m][n] += a^T . b with a [k][m] and b [k][n] (gradients of weights: sums over images). */
 void cnn_gemm_tn_acc(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                      float *c, int ldc);
+/* A stride-1 convolution of one image with no im2col: out[y][x][0..n) = bias + the sum over
+ * taps (ky, kx) and channels c < k of in[y + ky][x + kx][c] . w[ky][kx][c][0..n), for y < oh,
+ * x < ow; `in` is the input with its padding already around it, oh + kh - 1 rows of
+ * ow + kw - 1 pixels of k channels. Each element sums in the order of the im2col product
+ * (taps, then channels, from the bias), so either gives the same bits. */
+void cnn_conv_s1(int oh, int ow, int n, int kh, int kw, int k, const float *in, const float *w,
+                 const float *bias, float *out);
 /* The tiles' vector width in floats (16: AVX-512, 8: AVX2, 0: OpenBLAS instead). want >= 0
  * sets it, for tests: 0 forces OpenBLAS, 8 or 16 the widest tiles the CPU has up to that;
  * -1 only asks. */

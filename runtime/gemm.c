@@ -92,9 +92,81 @@ int cnn_gemm_tiles(int want)
                 ST(c + (size_t)i * ldc + W * j, acc[i][j]);                                    \
     } while (0)
 
+/* ROWS output pixels x (W NV) channels of a stride-1 convolution read from its padded input
+ * (cnn_conv_s1): q0 .. q0+ROWS-1 count pixels along the padded rows of wp, a points at pixel
+ * q0's first channel, and each tap (ky, kx) is a k-channel product from a + (ky wp + kx) k
+ * with its k rows of b. Pixels in a row's last kw - 1 (x >= ow) are computed and dropped:
+ * that keeps the rows of a evenly spaced. Taps, then channels, in im2col's order. */
+#define TILE_CONV(ROWS, NV, LD, ST)                                                            \
+    do {                                                                                       \
+        VEC acc[ROWS][NV];                                                                     \
+        for (int i = 0; i < ROWS; i++)                                                         \
+            for (int j = 0; j < NV; j++)                                                       \
+                acc[i][j] = bias ? LD(bias + W * j) : ZERO();                                  \
+        const float *bp = b;                                                                   \
+        for (int ky = 0; ky < kh; ky++)                                                        \
+            for (int kx = 0; kx < kw; kx++) {                                                  \
+                const float *at = a + ((size_t)ky * wp + kx) * k;                              \
+                for (int p = 0; p < k; p++, bp += ldb) {                                       \
+                    VEC bv[NV];                                                                \
+                    for (int j = 0; j < NV; j++)                                               \
+                        bv[j] = LD(bp + W * j);                                                \
+                    for (int i = 0; i < ROWS; i++)                                             \
+                        for (int j = 0; j < NV; j++)                                           \
+                            acc[i][j] = FMA(at[(size_t)i * k + p], bv[j], acc[i][j]);          \
+                }                                                                              \
+            }                                                                                  \
+        for (int i = 0; i < ROWS; i++) {                                                       \
+            int y = (q0 + i) / wp, x = (q0 + i) % wp;                                          \
+            if (x < ow)                                                                        \
+                for (int j = 0; j < NV; j++)                                                   \
+                    ST(c + ((size_t)y * ow + x) * ldc + W * j, acc[i][j]);                     \
+        }                                                                                      \
+    } while (0)
+
+#define CONV_ROWS(R, NV, LD, ST)                                                               \
+    do {                                                                                       \
+        for (; q0 + (R) <= q_end; q0 += (R), a += (size_t)(R) * k)                             \
+            TILE_CONV(R, NV, LD, ST);                                                          \
+        for (; (R) > 4 && q0 + 4 <= q_end; q0 += 4, a += (size_t)4 * k)                        \
+            TILE_CONV(4, NV, LD, ST);                                                          \
+        for (; q0 < q_end; q0++, a += k)                                                       \
+            TILE_CONV(1, NV, LD, ST);                                                          \
+    } while (0)
+
+/* One strip of output channels (as STRIP) over all q_end pixels of cnn_conv_s1. */
+#define CONV_STRIP(NAME)                                                                       \
+    static void NAME(int q_end, int nv, int rest, int kh, int kw, int wp, int ow, int k,       \
+                     const float *a, const float *b, int ldb, const float *bias, float *c,     \
+                     int ldc)                                                                  \
+    {                                                                                          \
+        MASK_T mask = MASK_OF(rest);                                                           \
+        (void)mask;                                                                            \
+        int q0 = 0;                                                                            \
+        switch (nv) {                                                                          \
+        case 4: CONV_ROWS(ROWS_4, 4, LOAD, STORE); break;                                      \
+        case 3: CONV_ROWS(ROWS_3, 3, LOAD, STORE); break;                                      \
+        case 2: CONV_ROWS(ROWS_2, 2, LOAD, STORE); break;                                      \
+        case 1: CONV_ROWS(ROWS_1, 1, LOAD, STORE); break;                                      \
+        default: CONV_ROWS(ROWS_1, 1, LOADM, STOREM); break;                                   \
+        }                                                                                      \
+    }
+
+/* ROWS_LOOP(R, NV, LD, ST): the tiles of a strip, R rows at a time, then 4, then 1. */
+#define ROWS_LOOP(TILE_OF, STEP_A, R, NV, LD, ST)                                              \
+    do {                                                                                       \
+        for (; m >= (R); m -= (R), a += (R) * (STEP_A), c += (size_t)(R) * ldc)                \
+            TILE_OF(R, NV, LD, ST);                                                            \
+        for (; (R) > 4 && m >= 4; m -= 4, a += 4 * (STEP_A), c += (size_t)4 * ldc)             \
+            TILE_OF(4, NV, LD, ST);                                                            \
+        for (; m > 0; m--, a += (STEP_A), c += ldc)                                            \
+            TILE_OF(1, NV, LD, ST);                                                            \
+    } while (0)
+
 /* A strip of c, rows 0 .. m-1 and W nv columns (nv from 1 to NVMAX), or (nv = 0) the last
- * `rest` columns, fewer than W, under a mask: six rows at a time, then one. STEP_A is how far
- * a moves for the next row of c. */
+ * `rest` columns, fewer than W, under a mask. Rows per tile: ROWS_n for n vectors, enough
+ * independent accumulators (8 or more) that the fused multiply-adds' latency never waits,
+ * few enough to stay in registers. STEP_A is how far a moves for the next row of c. */
 #define STRIP(NAME, TILE_OF, STEP_A)                                                           \
     static void NAME(int m, int nv, int rest, int k, const float *a, int lda, const float *b,  \
                      int ldb, const float *bias, float *c, int ldc)                            \
@@ -102,27 +174,21 @@ int cnn_gemm_tiles(int want)
         (void)bias;                                                                            \
         MASK_T mask = MASK_OF(rest);                                                           \
         (void)mask;                                                                            \
-        for (; m >= 6; m -= 6, a += 6 * (STEP_A), c += (size_t)6 * ldc) {                      \
-            switch (nv) {                                                                      \
-            case 4: TILE_OF(6, 4, LOAD, STORE); break;                                         \
-            case 3: TILE_OF(6, 3, LOAD, STORE); break;                                         \
-            case 2: TILE_OF(6, 2, LOAD, STORE); break;                                         \
-            case 1: TILE_OF(6, 1, LOAD, STORE); break;                                         \
-            default: TILE_OF(6, 1, LOADM, STOREM); break;                                      \
-            }                                                                                  \
-        }                                                                                      \
-        for (; m > 0; m--, a += (STEP_A), c += ldc) {                                          \
-            switch (nv) {                                                                      \
-            case 4: TILE_OF(1, 4, LOAD, STORE); break;                                         \
-            case 3: TILE_OF(1, 3, LOAD, STORE); break;                                         \
-            case 2: TILE_OF(1, 2, LOAD, STORE); break;                                         \
-            case 1: TILE_OF(1, 1, LOAD, STORE); break;                                         \
-            default: TILE_OF(1, 1, LOADM, STOREM); break;                                      \
-            }                                                                                  \
+        switch (nv) {                                                                          \
+        case 4: ROWS_LOOP(TILE_OF, STEP_A, ROWS_4, 4, LOAD, STORE); break;                     \
+        case 3: ROWS_LOOP(TILE_OF, STEP_A, ROWS_3, 3, LOAD, STORE); break;                     \
+        case 2: ROWS_LOOP(TILE_OF, STEP_A, ROWS_2, 2, LOAD, STORE); break;                     \
+        case 1: ROWS_LOOP(TILE_OF, STEP_A, ROWS_1, 1, LOAD, STORE); break;                     \
+        default: ROWS_LOOP(TILE_OF, STEP_A, ROWS_1, 1, LOADM, STOREM); break;                  \
         }                                                                                      \
     }
 
-/* AVX-512: 16 floats a vector, up to 4 vectors (64 columns) a strip: 24 accumulators. */
+/* AVX-512: 16 floats a vector, up to 4 vectors (64 columns) a strip: 24 accumulators of
+ * 32 registers, 12 for one vector. */
+#define ROWS_4 6
+#define ROWS_3 8
+#define ROWS_2 12
+#define ROWS_1 12
 #define VEC __m512
 #define W 16
 #define LOAD _mm512_loadu_ps
@@ -136,6 +202,7 @@ int cnn_gemm_tiles(int want)
 #define STOREM(p, v) _mm512_mask_storeu_ps((p), mask, (v))
 __attribute__((target("avx512f,fma"))) STRIP(strip16, TILE, lda)
 __attribute__((target("avx512f,fma"))) STRIP(strip16_tn, TILE_TN, 1)
+__attribute__((target("avx512f,fma"))) CONV_STRIP(conv_strip16)
 #undef VEC
 #undef W
 #undef LOAD
@@ -146,8 +213,17 @@ __attribute__((target("avx512f,fma"))) STRIP(strip16_tn, TILE_TN, 1)
 #undef MASK_OF
 #undef LOADM
 #undef STOREM
+#undef ROWS_4
+#undef ROWS_3
+#undef ROWS_2
+#undef ROWS_1
 
-/* AVX2: 8 floats a vector, up to 2 vectors (16 columns) a strip: 12 accumulators of 16. */
+/* AVX2: 8 floats a vector, up to 2 vectors (16 columns) a strip: 12 accumulators of 16
+ * registers (cases 3 and 4 never run). */
+#define ROWS_4 1
+#define ROWS_3 1
+#define ROWS_2 6
+#define ROWS_1 12
 #define VEC __m256
 #define W 8
 #define LOAD _mm256_loadu_ps
@@ -161,6 +237,7 @@ __attribute__((target("avx512f,fma"))) STRIP(strip16_tn, TILE_TN, 1)
 #define STOREM(p, v) _mm256_maskstore_ps((p), mask, (v))
 __attribute__((target("avx2,fma"))) STRIP(strip8, TILE, lda)
 __attribute__((target("avx2,fma"))) STRIP(strip8_tn, TILE_TN, 1)
+__attribute__((target("avx2,fma"))) CONV_STRIP(conv_strip8)
 #undef VEC
 #undef W
 #undef LOAD
@@ -171,9 +248,17 @@ __attribute__((target("avx2,fma"))) STRIP(strip8_tn, TILE_TN, 1)
 #undef MASK_OF
 #undef LOADM
 #undef STOREM
+#undef ROWS_4
+#undef ROWS_3
+#undef ROWS_2
+#undef ROWS_1
 
 typedef void strip_fn(int m, int nv, int rest, int k, const float *a, int lda, const float *b,
                       int ldb, const float *bias, float *c, int ldc);
+
+typedef void conv_strip_fn(int q_end, int nv, int rest, int kh, int kw, int wp, int ow, int k,
+                           const float *a, const float *b, int ldb, const float *bias, float *c,
+                           int ldc);
 
 /* Cuts c's n columns into strips of at most `most` vectors of w floats, then the last n % w
  * columns under a mask (b's and the bias's columns move with c's): every width is computed by
@@ -241,4 +326,44 @@ void cnn_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b,
     if (k > 0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb,
                     1.0f, c, ldc);
+}
+
+void cnn_conv_s1(int oh, int ow, int n, int kh, int kw, int k, const float *in, const float *w,
+                 const float *bias, float *out)
+{
+    if (oh <= 0 || ow <= 0 || n <= 0)
+        return;
+    int wp = ow + kw - 1;
+    /* The pixels from the first to the last one kept: the padded rows' dropped ends between. */
+    int q_end = (oh - 1) * wp + ow;
+#ifdef HAVE_TILES
+    int vw = cnn_gemm_tiles(-1);
+    if (vw > 0 && k > 0) {
+        int most = vw == 16 ? 4 : 2, full = n - n % vw;
+        conv_strip_fn *strip = vw == 16 ? conv_strip16 : conv_strip8;
+        /* As by_strips: strips of `most` vectors, then the last n % vw columns masked. */
+        for (int j = 0, nv = 0; j < n; j += nv * vw) {
+            nv = (full - j) / vw < most ? (full - j) / vw : most;
+            strip(q_end, nv, nv ? 0 : n - full, kh, kw, wp, ow, k, in, w + j, n,
+                  bias ? bias + j : NULL, out + j, n);
+            if (nv == 0)
+                break;
+        }
+        return;
+    }
+#endif
+    /* Without tiles: each output row as kh kw products of BLAS, added in tap order. */
+    for (int y = 0; y < oh; y++) {
+        float *o = out + (size_t)y * ow * n;
+        for (int x = 0; x < ow; x++)
+            if (bias)
+                memcpy(o + (size_t)x * n, bias, sizeof(float) * (size_t)n);
+            else
+                memset(o + (size_t)x * n, 0, sizeof(float) * (size_t)n);
+        for (int ky = 0; ky < kh && k > 0; ky++)
+            for (int kx = 0; kx < kw; kx++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ow, n, k, 1.0f,
+                            in + ((size_t)(y + ky) * wp + kx) * k, k,
+                            w + (size_t)(ky * kw + kx) * k * n, n, 1.0f, o, n);
+    }
 }
