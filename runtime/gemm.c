@@ -107,6 +107,7 @@ int cnn_gemm_tiles(int want)
         for (int ky = 0; ky < kh; ky++)                                                        \
             for (int kx = 0; kx < kw; kx++) {                                                  \
                 const float *at = a + ((size_t)ky * wp + kx) * k;                              \
+                _Pragma("GCC unroll 4")                                                        \
                 for (int p = 0; p < k; p++, bp += ldb) {                                       \
                     VEC bv[NV];                                                                \
                     for (int j = 0; j < NV; j++)                                               \
