@@ -137,43 +137,41 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
     close_window(e);
 }
 
-/* Each part takes a share of the output channels and goes through every image: the sums run
- * in one order whatever the number of threads. */
+/* Each part takes a share of the output channels and goes through every image, pixel by
+ * pixel and tap by tap, its channels innermost (contiguous: vector code): the sums run in one
+ * order whatever the number of threads. */
 static void emit_grads(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w, U = L->out.c;
     int M = L->multiplier;
     gen_share(e, "u", U);
-    emit_open(e, "for (int u = u0; u < u1; u++)");
-    emit(e, "int c = u / %d;", M);
     if (L->use_bias) {
-        emit(e, "float db = 0.0f;");
         emit(e, "for (int i = 0; i < n * %d; i++)", OH * OW);
-        emit(e, "    db += dout[i * %d + u];", U);
-        emit(e, "%s_bias_grad[u] += db;", L->name);
+        emit(e, "    for (int u = u0; u < u1; u++)");
+        emit(e, "        %s_bias_grad[u] += dout[i * %d + u];", L->name, U);
     }
+    emit_for(e, "for (int b = 0; b < n; b++)");
+    emit_for(e, "for (int oy = 0; oy < %d; oy++)", OH);
+    emit_open(e, "for (int ox = 0; ox < %d; ox++)", OW);
+    emit(e, "const float *d = dout + ((b * %d + oy) * %d + ox) * %d;", OH, OW, U);
     emit_for(e, "for (int ky = 0; ky < %d; ky++)", L->kh);
     emit_open(e, "for (int kx = 0; kx < %d; kx++)", L->kw);
-    emit(e, "float dk = 0.0f;");
-    emit_for(e, "for (int b = 0; b < n; b++)");
-    emit_open(e, "for (int oy = 0; oy < %d; oy++)", OH);
-    emit(e, "int iy = %s - %d + ky;", gen_times("oy", L->sh), L->pad_top);
+    emit(e, "int iy = %s - %d + ky, ix = %s - %d + kx;", gen_times("oy", L->sh), L->pad_top,
+         gen_times("ox", L->sw), L->pad_left);
     if (L->pad_same)
-        emit(e, "if (iy < 0 || iy >= %d) continue;", H);
-    emit_open(e, "for (int ox = 0; ox < %d; ox++)", OW);
-    emit(e, "int ix = %s - %d + kx;", gen_times("ox", L->sw), L->pad_left);
-    if (L->pad_same)
-        emit(e, "if (ix < 0 || ix >= %d) continue;", W);
-    emit(e, "dk += in[((b * %d + iy) * %d + ix) * %d + c] * dout[((b * %d + oy) * %d + ox) * %d + u];",
-         H, W, C, OH, OW, U);
-    emit_close(e);
-    emit_close(e);
-    emit_end_for(e, 1);
-    emit(e, "%s_depthwise_kernel_grad[(ky * %d + kx) * %d + u] += dk;", L->name, L->kw, U);
+        emit(e, "if (iy < 0 || iy >= %d || ix < 0 || ix >= %d) continue;", H, W);
+    emit(e, "const float *x = in + ((b * %d + iy) * %d + ix) * %d;", H, W, C);
+    emit(e, "float *dk = %s_depthwise_kernel_grad + (ky * %d + kx) * %d;", L->name, L->kw, U);
+    emit(e, "for (int u = u0; u < u1; u++)");
+    if (M == 1)
+        emit(e, "    dk[u] += x[u] * d[u];");
+    else
+        emit(e, "    dk[u] += x[u / %d] * d[u];", M);
     emit_close(e);
     emit_end_for(e, 1);
     emit_close(e);
+    emit_end_for(e, 2);
 }
 
 const cnn_layer_desc cnn_layer_dwconv = {
