@@ -25,6 +25,8 @@ rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
 for t in 1 2; do
   g=$("$b/sgemm_peak" "$t" | val sgemm_gflops)
+  pk=$("$b/fma_peak" "$t" | val fma_gflops)
+  g="$g $pk"
   tr=$("$b/bench_32" train "$t" | val images_per_second)
   inf=$("$b/bench_256" infer "$t" | val images_per_second)
   lat=$("$b/bench_1" latency "$t" | val microseconds_per_image)
@@ -50,7 +52,7 @@ ortv="absent: $(cat "$build/ort-venv.why")"
 if [ -n "$ortpy" ]; then
   "$build/cnnc" onnx "$net" --weights "$b/export_weights.ckpt" -o "$b/bench.onnx"
   for t in 1 2; do
-    g=$("$b/sgemm_peak" "$t" | val sgemm_gflops)
+    g="$("$b/sgemm_peak" "$t" | val sgemm_gflops) $("$b/fma_peak" "$t" | val fma_gflops)"
     oinf=$("$ortpy" bench/ort_peer.py infer "$t" "$b/bench.onnx" | val images_per_second)
     olat=$("$ortpy" bench/ort_peer.py latency "$t" "$b/bench.onnx" | val microseconds_per_image)
     echo "onnxruntime $t - $oinf $olat $g" >>"$rows"
@@ -96,12 +98,13 @@ out=bench/results/$(date -u +%Y-%m-%d)-$(grep -m1 'model name' /proc/cpuinfo | c
   echo "## $name on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%d)"
   echo
   echo "$(nproc) cores; $fwd MFLOP per image forward, $trn MFLOP per training step (cnnc --summary);"
-  echo "ceiling = sgemm GFLOP/s / FLOPs per image. Medians of 5 one-second runs; batch 32 for"
+  echo "ceiling = the FMA peak measured in this run (bench/fma_peak.c: vector FMAs in registers, per"
+  echo "thread count) / FLOPs per image; OpenBLAS's sgemm (2048^3) beside it. Medians of 5 one-second runs; batch 32 for"
   echo "training (Adam), 256 for inference, 1 for latency. PyTorch $( [ "$peer" = 1 ] && /usr/bin/python3 -c 'import torch; print(torch.__version__)' || echo 'absent: row skipped (apt-get install python3-torch)')."
   echo "ONNX Runtime (inference only, the file cnnc onnx writes): $ortv."
   echo
-  echo "| backend | threads | train img/s | epoch of 48,000 (s) | infer img/s (batch 256) | latency (µs, batch 1) | train × PyTorch | infer × PyTorch | train % of ceiling | infer % of ceiling | sgemm GFLOP/s |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| backend | threads | train img/s | epoch of 48,000 (s) | infer img/s (batch 256) | latency (µs, batch 1) | train × PyTorch | infer × PyTorch | train % of ceiling | infer % of ceiling | FMA peak GFLOP/s | sgemm GFLOP/s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   awk -v fwd="$fwd" -v trn="$trn" '
     { row[NR] = $0; if ($1 == "pytorch") { ptr[$2] = $3; pinf[$2] = $4 } }
     END {
@@ -110,13 +113,13 @@ out=bench/results/$(date -u +%Y-%m-%d)-$(grep -m1 'model name' /proc/cpuinfo | c
         xt = (f[2] in ptr) ? sprintf("%.2f", f[3] / ptr[f[2]]) : "-"
         xi = (f[2] in pinf) ? sprintf("%.2f", f[4] / pinf[f[2]]) : "-"
         if (f[3] == "-") { # inference only
-          printf "| %s | %d | - | - | %.0f | %.0f | - | %s | - | %.0f%% | %.0f |\n",
-            f[1], f[2], f[4], f[5], xi, 100 * f[4] * fwd * 1e6 / (f[6] * 1e9), f[6]
+          printf "| %s | %d | - | - | %.0f | %.0f | - | %s | - | %.0f%% | %.0f | %.0f |\n",
+            f[1], f[2], f[4], f[5], xi, 100 * f[4] * fwd * 1e6 / (f[7] * 1e9), f[7], f[6]
           continue
         }
-        printf "| %s | %d | %.0f | %.1f | %.0f | %.0f | %s | %s | %.0f%% | %.0f%% | %.0f |\n",
+        printf "| %s | %d | %.0f | %.1f | %.0f | %.0f | %s | %s | %.0f%% | %.0f%% | %.0f | %.0f |\n",
           f[1], f[2], f[3], 48000 / f[3], f[4], f[5], xt, xi,
-          100 * f[3] * trn * 1e6 / (f[6] * 1e9), 100 * f[4] * fwd * 1e6 / (f[6] * 1e9), f[6]
+          100 * f[3] * trn * 1e6 / (f[7] * 1e9), 100 * f[4] * fwd * 1e6 / (f[7] * 1e9), f[7], f[6]
       }
     }' "$rows"
   echo
