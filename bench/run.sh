@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 name=$(basename "$net" .net)
 cmake -S . -B "$build" -DCNNC_BENCH_NET="$PWD/$net" >/dev/null
 cmake --build "$build" -j "$(nproc)" --target cnnc bench_32 bench_256 bench_1 \
-  bench_reference sgemm_peak peak_rss bench_export_float bench_export_int8 >/dev/null
+  bench_reference fma_peak sgemm_peak peak_rss bench_export_float >/dev/null
+# The int8 export exists for classifiers only (cnnc export --int8 says why otherwise).
+int8=1
+cmake --build "$build" --target bench_export_int8 >/dev/null 2>&1 || int8=0
 b=$build/bench
 val() { sed -n "s/^$1 //p"; } # val KEY < key-value lines
 
@@ -65,7 +68,8 @@ fi
 # compiler is installed.
 lat1=$("$b/bench_1" latency 1 | val microseconds_per_image)
 elat=$("$b/bench_export_float" | val microseconds_per_image)
-qlat=$("$b/bench_export_int8" | val microseconds_per_image)
+qlat=-
+[ "$int8" = 1 ] && qlat=$("$b/bench_export_int8" | val microseconds_per_image)
 m4size() { # m4size FILE.c: "text bss" of its Cortex-M4 object
   arm-none-eabi-gcc -std=c99 -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard -Os \
     -c "$1" -o "$1.m4.o" && arm-none-eabi-size "$1.m4.o" | awk 'NR == 2 { print $1, $3 }'
@@ -74,7 +78,7 @@ fsize="- -"
 qsize="- -"
 if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
   fsize=$(m4size "$b/bench_export_float.c")
-  qsize=$(m4size "$b/bench_export_int8.c")
+  [ "$int8" = 1 ] && qsize=$(m4size "$b/bench_export_int8.c")
 fi
 
 # Peak memory of a training run (real data in memory, 300 steps), for networks that take
@@ -140,7 +144,8 @@ out=bench/results/$(date -u +%Y-%m-%d)-$(grep -m1 'model name' /proc/cpuinfo | c
     split(fs, a, " "); split(qs, b, " ")
     printf "| compiled network (cnnc, batch 1) | %.1f | 1.00 | - | - |\n", l
     printf "| export, float | %.1f | %.2f | %s | %s |\n", f, f / l, a[1], a[2]
-    printf "| export, int8 | %.1f | %.2f | %s | %s |\n", q, q / l, b[1], b[2]
+    if (q == "-") print "| export, int8 | - (not a classifier: cnnc export --int8 refuses it) | - | - | - |"
+    else printf "| export, int8 | %.1f | %.2f | %s | %s |\n", q, q / l, b[1], b[2]
   }'
 } | tee "$out"
 echo "saved $out" >&2
