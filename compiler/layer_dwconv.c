@@ -59,82 +59,108 @@ static int gen_flags(const cnn_layer *L)
     return (L->act != CNN_ACT_LINEAR ? GEN_BWD_OUT : 0) | GEN_GRAD_IN;
 }
 
-/* Opens the loops over the n images' output pixels (b, oy, ox) and their window's taps that
- * fall inside the input (ky, kx at iy, ix); `o` is the output pixel's first channel, `p` the
- * input pixel's; close_window ends them. */
-static void open_window(cnn_emitter *e, const cnn_layer *L, const char *in)
+/* Channels per block of locals: each pixel's sums are kept in a local array (which nothing
+ * else can alias, so the compiler makes vector code of it), a block of at most this many. */
+#define DW_BLOCK 512
+
+/* The first of a block's loops: channels v0 .. v0 + len - 1 of `count`, in locals acc[]. */
+static int block_of(int count)
 {
-    int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w;
+    return count < DW_BLOCK ? count : DW_BLOCK;
+}
+
+/* out[pixel][u] = bias[u] + the sum over the window's taps (in order) of x[u / M] k[tap][u]:
+ * each pixel's channels summed in a block of locals, then stored; the activation after. */
+static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
+{
+    const cnn_layer *L = g->L;
+    int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w, U = L->out.c;
+    int M = L->multiplier, B = block_of(U);
+    long size = cnn_shape_size(L->out);
     emit_for(e, "for (int b = 0; b < n; b++)");
     emit_for(e, "for (int oy = 0; oy < %d; oy++)", OH);
-    emit_open(e, "for (int ox = 0; ox < %d; ox++)", OW);
-    emit(e, "int o = ((b * %d + oy) * %d + ox) * %d;", OH, OW, L->out.c);
+    emit_for(e, "for (int ox = 0; ox < %d; ox++)", OW);
+    emit_open(e, "for (int u0 = 0; u0 < %d; u0 += %d)", U, B);
+    emit(e, "int len = %d - u0 < %d ? %d - u0 : %d;", U, B, U, B);
+    emit(e, "float acc[%d];", B);
+    emit(e, "for (int u = 0; u < len; u++)");
+    emit(e, "    acc[u] = %s;", L->use_bias ? gen_name(L, "bias[u0 + u]") : "0.0f");
     emit_for(e, "for (int ky = 0; ky < %d; ky++)", L->kh);
     emit_open(e, "for (int kx = 0; kx < %d; kx++)", L->kw);
     emit(e, "int iy = %s - %d + ky, ix = %s - %d + kx;", gen_times("oy", L->sh), L->pad_top,
          gen_times("ox", L->sw), L->pad_left);
     if (L->pad_same)
         emit(e, "if (iy < 0 || iy >= %d || ix < 0 || ix >= %d) continue;", H, W);
-    emit(e, "int p = ((b * %d + iy) * %d + ix) * %d;", H, W, C);
-    emit(e, "const float *k = %s_depthwise_kernel + (ky * %d + kx) * %d;", L->name, L->kw,
-         L->out.c);
-    (void)in;
-}
-
-static void close_window(cnn_emitter *e)
-{
+    emit(e, "const float *x = in + ((b * %d + iy) * %d + ix) * %d;", H, W, C);
+    emit(e, "const float *k = %s_depthwise_kernel + (ky * %d + kx) * %d + u0;", L->name, L->kw,
+         U);
+    emit(e, "for (int u = 0; u < len; u++)");
+    if (M == 1)
+        emit(e, "    acc[u] += x[u0 + u] * k[u];");
+    else
+        emit(e, "    acc[u] += x[(u0 + u) / %d] * k[u];", M);
     emit_close(e);
     emit_end_for(e, 1);
+    emit(e, "memcpy(out + ((b * %d + oy) * %d + ox) * %d + u0, acc, sizeof(float) * len);", OH,
+         OW, U);
     emit_close(e);
-    emit_end_for(e, 2);
-}
-
-static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
-{
-    const cnn_layer *L = g->L;
-    int U = L->out.c, M = L->multiplier;
-    long size = cnn_shape_size(L->out);
-    /* The bias (or zero) first, then every tap adds in. */
-    emit(e, "for (int i = 0; i < n * %d; i++)", L->out.h * L->out.w);
-    if (L->use_bias)
-        emit(e, "    memcpy(out + i * %d, %s_bias, sizeof(float) * %d);", U, L->name, U);
-    else
-        emit(e, "    memset(out + i * %d, 0, sizeof(float) * %d);", U, U);
-    open_window(e, L, "in");
-    emit(e, "for (int c = 0; c < %d; c++)", L->in.c);
-    if (M == 1)
-        emit(e, "    out[o + c] += in[p + c] * k[c];");
-    else {
-        emit(e, "    for (int m = 0; m < %d; m++)", M);
-        emit(e, "        out[o + c * %d + m] += in[p + c] * k[c * %d + m];", M, M);
-    }
-    close_window(e);
+    emit_end_for(e, 3);
     char count[32];
     snprintf(count, sizeof count, "n * %ld", size);
     gen_activation_forward(e, L, "out", count);
 }
 
 /* dout becomes d loss / d pre-activation in place (NAME_grads reads it after); then each
- * input element gathers its taps' shares. */
+ * input pixel gathers what its taps' output pixels send back (the output pixel that reads
+ * it through tap (ky, kx) is at (iy + pad - ky) / stride, where that divides), its channels
+ * in a block of locals. */
 static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
-    int M = L->multiplier;
+    int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w, U = L->out.c;
+    int M = L->multiplier, B = block_of(C);
     char count[32];
     snprintf(count, sizeof count, "n * %ld", cnn_shape_size(L->out));
     gen_activation_backward(e, L, "dout", "out", count);
     if (!g->din)
         return;
-    emit(e, "memset(din, 0, sizeof(float) * n * %ld);", cnn_shape_size(L->in));
-    open_window(e, L, "din");
-    emit(e, "for (int c = 0; c < %d; c++)", L->in.c);
-    if (M == 1)
-        emit(e, "    din[p + c] += dout[o + c] * k[c];");
-    else {
+    emit_for(e, "for (int b = 0; b < n; b++)");
+    emit_for(e, "for (int iy = 0; iy < %d; iy++)", H);
+    emit_for(e, "for (int ix = 0; ix < %d; ix++)", W);
+    emit_open(e, "for (int c0 = 0; c0 < %d; c0 += %d)", C, B);
+    emit(e, "int len = %d - c0 < %d ? %d - c0 : %d;", C, B, C, B);
+    emit(e, "float acc[%d];", B);
+    emit(e, "for (int c = 0; c < len; c++)");
+    emit(e, "    acc[c] = 0.0f;");
+    emit_for(e, "for (int ky = 0; ky < %d; ky++)", L->kh);
+    emit_open(e, "for (int kx = 0; kx < %d; kx++)", L->kw);
+    emit(e, "int ty = iy + %d - ky, tx = ix + %d - kx;", L->pad_top, L->pad_left);
+    if (L->sh == 1 && L->sw == 1)
+        emit(e, "if (ty < 0 || ty >= %d || tx < 0 || tx >= %d) continue;", OH, OW);
+    else
+        emit(e, "if (ty < 0 || tx < 0 || ty %% %d || tx %% %d || ty / %d >= %d || tx / %d >= %d) "
+                "continue;", L->sh, L->sw, L->sh, OH, L->sw, OW);
+    char oy[32], ox[32];
+    snprintf(oy, sizeof oy, L->sh == 1 ? "ty" : "ty / %d", L->sh);
+    snprintf(ox, sizeof ox, L->sw == 1 ? "tx" : "tx / %d", L->sw);
+    emit(e, "const float *d = dout + ((b * %d + %s) * %d + %s) * %d + c0 * %d;", OH, oy, OW, ox,
+         U, M);
+    emit(e, "const float *k = %s_depthwise_kernel + (ky * %d + kx) * %d + c0 * %d;", L->name,
+         L->kw, U, M);
+    if (M == 1) {
+        emit(e, "for (int c = 0; c < len; c++)");
+        emit(e, "    acc[c] += d[c] * k[c];");
+    } else {
+        emit(e, "for (int c = 0; c < len; c++)");
         emit(e, "    for (int m = 0; m < %d; m++)", M);
-        emit(e, "        din[p + c] += dout[o + c * %d + m] * k[c * %d + m];", M, M);
+        emit(e, "        acc[c] += d[c * %d + m] * k[c * %d + m];", M, M);
     }
-    close_window(e);
+    emit_close(e);
+    emit_end_for(e, 1);
+    emit(e, "memcpy(din + ((b * %d + iy) * %d + ix) * %d + c0, acc, sizeof(float) * len);", H, W,
+         C);
+    emit_close(e);
+    emit_end_for(e, 3);
 }
 
 /* Each part takes a share of the output channels and goes through every image, pixel by
