@@ -1,7 +1,8 @@
 #!/bin/sh
 # Reproduces the Fashion-MNIST study from models/: five networks for 15 epochs, the baseline with
 # the learning rate halved every 5 epochs, the baseline under 10-fold cross-validation, and a
-# residual network (models/graph/resnet_fashion.net) with the same settings, constant and step.
+# residual network (models/graph/resnet_fashion.net) with the same settings; the baseline and the
+# residual network also with the step and cosine schedules.
 # Logs, checkpoints and confusion matrices go to results/, then results/RESULTS.md is written.
 # Usage: reproduce.sh BUILD_DIR [RESULTS_DIR]; ARGS in the environment reach every trainer
 # (e.g. ARGS="--epochs 1 --limit 3000" for a quick rehearsal).
@@ -40,6 +41,8 @@ for model in baseline dropout l1 l2 batchnorm; do
 done
 run baseline-step baseline --schedule step:5:0.5
 run resnet_fashion resnet_fashion
+run baseline-cosine baseline --schedule cosine
 run resnet_fashion-step resnet_fashion --schedule step:5:0.5
+run resnet_fashion-cosine resnet_fashion --schedule cosine
 wait "$kfold"
 "$(dirname "$0")/results.sh" "$out" "$build/cnnc"

@@ -151,13 +151,16 @@ fmt() { [ -n "$1" ] && printf '%.4f' "$1" || printf 'n/a'; }
     echo
     echo "\`models/graph/resnet_fashion.net\`: ResNet-8's blocks (MLPerf Tiny) on Fashion-MNIST's"
     echo "28x28x1, with skip connections (docs/language.md, Graphs), compiled by cnnc and trained"
-    echo "with the same settings and seed as the baseline, with a constant learning rate and with"
-    echo "the step schedule (halved every 5 epochs):"
+    echo "with the same settings and seed as the baseline, with a constant learning rate, with"
+    echo "the step schedule (halved every 5 epochs) and with cosine decay to zero over the 15"
+    echo "epochs (\`--schedule cosine\`); the baseline with each:"
     echo
     echo "| model | schedule | parameters | train acc | val acc | test acc | test loss |"
     echo "|---|---|---|---|---|---|---|"
     for run in "baseline baseline constant" "baseline-step baseline step" \
-               "resnet_fashion resnet_fashion constant" "resnet_fashion-step resnet_fashion step"; do
+               "baseline-cosine baseline cosine" "resnet_fashion resnet_fashion constant" \
+               "resnet_fashion-step resnet_fashion step" \
+               "resnet_fashion-cosine resnet_fashion cosine"; do
       set -- $run
       [ -f "$out/$1/run.json" ] || continue
       net=models/$2.net
@@ -170,6 +173,7 @@ fmt() { [ -n "$1" ] && printf '%.4f' "$1" || printf 'n/a'; }
     echo "seeds (its seeds 1, 2 and 3 above)."
     picture resnet_fashion/training.png "resnet_fashion: loss and accuracy per epoch"
     picture resnet_fashion-step/training.png "resnet_fashion with the step schedule"
+    picture resnet_fashion-cosine/training.png "resnet_fashion with the cosine schedule"
   fi
   if [ -f "$out/keras/keras.md" ]; then
     echo
