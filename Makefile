@@ -32,7 +32,7 @@ train-reference:
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/cnnc run models/$(MODEL).net train $(ARGS)
 
-# The whole Fashion-MNIST study from models/ into results/ (about 45 minutes on 2 cores).
+# The whole Fashion-MNIST study from models/ into results/ (about 50 minutes on 2 cores).
 reproduce:
 	@scripts/deps.sh train
 	@$(MAKE) --no-print-directory all
