@@ -366,15 +366,23 @@ static void emit_direct_grad(cnn_emitter *e, const cnn_layer *L, const conv_dims
     emit_close(e);
 }
 
+/* Inside the loop over images b: image b of `src` (rows of `w` pixels of `c` channels) into
+ * its padded buffer `dst` (rows of d->WP pixels), `top` rows and `left` pixels in. */
+static void emit_pad_copy(cnn_emitter *e, const conv_dims *d, const char *dst, const char *src,
+                          int rows, int w, int c, int top, int left)
+{
+    emit(e, "for (int y = 0; y < %d; y++)", rows);
+    emit(e, "    memcpy(%s + (y + %d) * %d + %d, %s + (b * %d + y) * %d, sizeof(float) * %d);", dst,
+         top, d->WP * c, left * c, src, rows, w * c, w * c);
+}
+
 /* Forward of a padded stride-1 layer: each image copied into its padded buffer, then
  * convolved from there. */
 static void emit_s1_forward(cnn_emitter *e, const cnn_layer *L, const conv_dims *d)
 {
     emit_open(e, "for (int b = 0; b < n; b++)");
     emit(e, "float *pad = %s_in_pad + (b0 + b) * %d;", L->name, d->HP * d->WP * d->C);
-    emit(e, "for (int y = 0; y < %d; y++)", d->H);
-    emit(e, "    memcpy(pad + (y + %d) * %d + %d, in + (b * %d + y) * %d, sizeof(float) * %d);",
-         L->pad_top, d->WP * d->C, L->pad_left * d->C, d->H, d->W * d->C, d->W * d->C);
+    emit_pad_copy(e, d, "pad", "in", d->H, d->W, d->C, L->pad_top, L->pad_left);
     emit(e, "/* out[%d][%d][%d] = bias + pad (%dx%dx%d) * kernel[%d][%d][%d][%d] */", d->OH, d->OW,
          d->F, d->HP, d->WP, d->C, L->kh, L->kw, d->C, d->F);
     emit(e, "cnn_conv_s1(%d, %d, %d, %d, %d, %d, pad, %s_kernel, %s, out + b * %d);", d->OH,
@@ -390,9 +398,7 @@ static void emit_s1_backward(cnn_emitter *e, const cnn_gen_layer *g, const conv_
     const cnn_layer *L = g->L;
     emit_open(e, "for (int b = 0; b < n; b++)");
     emit(e, "float *dpad = %s_dout_pad + (b0 + b) * %d;", L->name, d->HP * d->WP * d->F);
-    emit(e, "for (int y = 0; y < %d; y++)", d->OH);
-    emit(e, "    memcpy(dpad + (y + %d) * %d + %d, dout + (b * %d + y) * %d, sizeof(float) * %d);",
-         d->GT, d->WP * d->F, d->GL * d->F, d->OH, d->OW * d->F, d->OW * d->F);
+    emit_pad_copy(e, d, "dpad", "dout", d->OH, d->OW, d->F, d->GT, d->GL);
     if (g->din) {
         emit(e, "/* din[%d][%d][%d] = dpad (%dx%dx%d) * kernel_t[%d][%d][%d][%d] */", d->H, d->W,
              d->C, d->HP, d->WP, d->F, L->kh, L->kw, d->F, d->C);

@@ -63,10 +63,22 @@ static int gen_flags(const cnn_layer *L)
  * else can alias, so the compiler makes vector code of it), a block of at most this many. */
 #define DW_BLOCK 512
 
-/* The first of a block's loops: channels v0 .. v0 + len - 1 of `count`, in locals acc[]. */
-static int block_of(int count)
+/* Opens the loops over the n images' pixels (b, Y, X over rows x cols) and their `count`
+ * channels in blocks: V0 the block's first channel, len its size, acc[] its sums, each
+ * started at `init` (an expression of the channel's index in the block, c). Four levels:
+ * the caller closes them. */
+static void open_channel_blocks(cnn_emitter *e, const char *y, const char *x, int rows,
+                                int cols, const char *v0, int count, const char *init)
 {
-    return count < DW_BLOCK ? count : DW_BLOCK;
+    int block = count < DW_BLOCK ? count : DW_BLOCK;
+    emit_for(e, "for (int b = 0; b < n; b++)");
+    emit_for(e, "for (int %s = 0; %s < %d; %s++)", y, y, rows, y);
+    emit_for(e, "for (int %s = 0; %s < %d; %s++)", x, x, cols, x);
+    emit_open(e, "for (int %s = 0; %s < %d; %s += %d)", v0, v0, count, v0, block);
+    emit(e, "int len = %d - %s < %d ? %d - %s : %d;", count, v0, block, count, v0, block);
+    emit(e, "float acc[%d];", block);
+    emit(e, "for (int c = 0; c < len; c++)");
+    emit(e, "    acc[c] = %s;", init);
 }
 
 /* out[pixel][u] = bias[u] + the sum over the window's taps (in order) of x[u / M] k[tap][u]:
@@ -75,16 +87,10 @@ static void emit_forward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w, U = L->out.c;
-    int M = L->multiplier, B = block_of(U);
+    int M = L->multiplier;
     long size = cnn_shape_size(L->out);
-    emit_for(e, "for (int b = 0; b < n; b++)");
-    emit_for(e, "for (int oy = 0; oy < %d; oy++)", OH);
-    emit_for(e, "for (int ox = 0; ox < %d; ox++)", OW);
-    emit_open(e, "for (int u0 = 0; u0 < %d; u0 += %d)", U, B);
-    emit(e, "int len = %d - u0 < %d ? %d - u0 : %d;", U, B, U, B);
-    emit(e, "float acc[%d];", B);
-    emit(e, "for (int u = 0; u < len; u++)");
-    emit(e, "    acc[u] = %s;", L->use_bias ? gen_name(L, "bias[u0 + u]") : "0.0f");
+    open_channel_blocks(e, "oy", "ox", OH, OW, "u0", U,
+                        L->use_bias ? gen_name(L, "bias[u0 + c]") : "0.0f");
     emit_for(e, "for (int ky = 0; ky < %d; ky++)", L->kh);
     emit_open(e, "for (int kx = 0; kx < %d; kx++)", L->kw);
     emit(e, "int iy = %s - %d + ky, ix = %s - %d + kx;", gen_times("oy", L->sh), L->pad_top,
@@ -118,20 +124,13 @@ static void emit_backward(cnn_emitter *e, const cnn_gen_layer *g)
 {
     const cnn_layer *L = g->L;
     int H = L->in.h, W = L->in.w, C = L->in.c, OH = L->out.h, OW = L->out.w, U = L->out.c;
-    int M = L->multiplier, B = block_of(C);
+    int M = L->multiplier;
     char count[32];
     snprintf(count, sizeof count, "n * %ld", cnn_shape_size(L->out));
     gen_activation_backward(e, L, "dout", "out", count);
     if (!g->din)
         return;
-    emit_for(e, "for (int b = 0; b < n; b++)");
-    emit_for(e, "for (int iy = 0; iy < %d; iy++)", H);
-    emit_for(e, "for (int ix = 0; ix < %d; ix++)", W);
-    emit_open(e, "for (int c0 = 0; c0 < %d; c0 += %d)", C, B);
-    emit(e, "int len = %d - c0 < %d ? %d - c0 : %d;", C, B, C, B);
-    emit(e, "float acc[%d];", B);
-    emit(e, "for (int c = 0; c < len; c++)");
-    emit(e, "    acc[c] = 0.0f;");
+    open_channel_blocks(e, "iy", "ix", H, W, "c0", C, "0.0f");
     emit_for(e, "for (int ky = 0; ky < %d; ky++)", L->kh);
     emit_open(e, "for (int kx = 0; kx < %d; kx++)", L->kw);
     emit(e, "int ty = iy + %d - ky, tx = ix + %d - kx;", L->pad_top, L->pad_left);
